@@ -1,0 +1,1 @@
+"""flask-stream-scaffold: generate Flask projects whose streaming endpoints are done right."""
