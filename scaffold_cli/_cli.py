@@ -1,0 +1,521 @@
+"""The ``stream-scaffold`` command line: parse options, call the `Worker`, report.
+
+Nothing here decides how a project is rendered; that is `scaffold_cli._worker`. Every user
+error surfaces as a `ScaffoldError` and is printed as one ``Error: ...`` line on stderr with
+exit status 1.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable
+from functools import partial
+from pathlib import Path
+from typing import Annotated, NoReturn, TypeVar
+
+import typer
+
+from . import __version__, _names
+from ._answers import Endpoint
+from ._errors import ScaffoldError
+
+app = typer.Typer(
+    name="stream-scaffold",
+    help="Scaffold Flask projects whose streaming endpoints are done right.",
+    no_args_is_help=True,
+    add_completion=False,
+    rich_markup_mode="rich",
+    pretty_exceptions_enable=False,
+)
+
+_PROJECT_PANEL = "Project"
+_ENDPOINT_PANEL = "First endpoint"
+_BEHAVIOUR_PANEL = "Behaviour"
+_ADVANCED_PANEL = "Advanced"
+
+T = TypeVar("T")
+
+
+def _fail(message: str) -> NoReturn:
+    typer.echo(f"Error: {message}", err=True)
+    raise typer.Exit(1)
+
+
+def _warn(message: str) -> None:
+    typer.echo(f"Warning: {message}", err=True)
+
+
+def _guard(action: Callable[[], T]) -> T:
+    """Run ``action``; turn a `ScaffoldError` into ``Error: ...`` and exit status 1."""
+    try:
+        return action()
+    except ScaffoldError as error:
+        _fail(str(error))
+    except KeyboardInterrupt:
+        typer.echo("Aborted.", err=True)
+        raise typer.Exit(130) from None
+
+
+def _version_callback(value: bool) -> None:
+    if value:
+        typer.echo(f"stream-scaffold {__version__}")
+        raise typer.Exit
+
+
+@app.callback()
+def _root(
+    version: Annotated[
+        bool,
+        typer.Option(
+            "--version",
+            help="Show the version (which is also the template version) and exit.",
+            callback=_version_callback,
+            is_eager=True,
+        ),
+    ] = False,
+) -> None:
+    """Scaffold Flask projects whose streaming endpoints are done right.
+
+    [b]new[/b] creates a project; [b]add-endpoint[/b], [b]remove-endpoint[/b] and [b]list[/b]
+    manage its endpoints; [b]update[/b] moves it to a newer template version, keeping your edits.
+    """
+
+
+# ------------------------------------------------------------------ prompts
+def _interactive(defaults: bool) -> bool:
+    """Ask questions only on a terminal and without ``--defaults``."""
+    return not defaults and sys.stdin.isatty()
+
+
+def _ask(label: str, default: str, check: Callable[[str], str]) -> str:
+    while True:
+        value: str = typer.prompt(label, default=default)
+        try:
+            return check(value.strip())
+        except ScaffoldError as error:
+            typer.echo(f"  {error}", err=True)
+
+
+def _value(
+    given: str | None,
+    label: str,
+    default: str,
+    check: Callable[[str], str],
+    interactive: bool,
+) -> str:
+    if given is not None:
+        return check(given)
+    if interactive:
+        return _ask(label, default, check)
+    return check(default)
+
+
+def _choice(what: str, choices: tuple[str, ...]) -> Callable[[str], str]:
+    return lambda value: _names.check_choice(what, value, choices)
+
+
+def _flag(given: bool | None, label: str, default: bool, interactive: bool) -> bool:
+    if given is not None:
+        return given
+    if interactive:
+        return typer.confirm(label, default=default)
+    return default
+
+
+def _ask_more_endpoints(first: Endpoint, style: str) -> list[Endpoint]:
+    endpoints = [first]
+    while typer.confirm("Add another endpoint?", default=False):
+        names = [e.name for e in endpoints]
+        paths = [e.path for e in endpoints]
+        name = _ask("Endpoint name", "", partial(_names.check_endpoint_name, taken=names))
+        path = _ask(
+            "URL path",
+            _names.default_path(name),
+            partial(_names.check_endpoint_path, taken=paths),
+        )
+        endpoints.append(
+            Endpoint(
+                name=name,
+                path=path,
+                style=_ask("Style (decorator|wrapper)", style, _choice("style", _names.STYLES)),
+                format=_ask("Format (sse|ndjson|text)", "sse", _choice("format", _names.FORMATS)),
+                session=typer.confirm("Read and write the session?", default=False),
+            )
+        )
+    return endpoints
+
+
+# ---------------------------------------------------------------------- new
+@app.command()
+def new(  # noqa: PLR0917  (one parameter per command-line option)
+    destination: Annotated[
+        Path, typer.Argument(help="Directory to create (must not exist, or be empty).")
+    ],
+    name: Annotated[
+        str | None,
+        typer.Option(
+            help="Project (distribution) name. Default: the directory name.",
+            rich_help_panel=_PROJECT_PANEL,
+        ),
+    ] = None,
+    package: Annotated[
+        str | None,
+        typer.Option(
+            help="Import package under src/. Default: derived from the name.",
+            rich_help_panel=_PROJECT_PANEL,
+        ),
+    ] = None,
+    description: Annotated[
+        str | None,
+        typer.Option(help="One-line description.", rich_help_panel=_PROJECT_PANEL),
+    ] = None,
+    server: Annotated[
+        str | None,
+        typer.Option(
+            help="gunicorn worker class: gthread or gevent.", rich_help_panel=_PROJECT_PANEL
+        ),
+    ] = None,
+    nginx: Annotated[
+        bool | None,
+        typer.Option(
+            "--nginx/--no-nginx",
+            help="Generate an nginx config that does not buffer.",
+            rich_help_panel=_PROJECT_PANEL,
+        ),
+    ] = None,
+    endpoint: Annotated[
+        str | None,
+        typer.Option(
+            "--endpoint",
+            help="Name of the first endpoint (snake_case).",
+            rich_help_panel=_ENDPOINT_PANEL,
+        ),
+    ] = None,
+    style: Annotated[
+        str | None,
+        typer.Option(
+            help="decorator (@stream_with_context) or wrapper.", rich_help_panel=_ENDPOINT_PANEL
+        ),
+    ] = None,
+    format_: Annotated[
+        str | None,
+        typer.Option("--format", help="sse, ndjson or text.", rich_help_panel=_ENDPOINT_PANEL),
+    ] = None,
+    path: Annotated[
+        str | None,
+        typer.Option(
+            help="URL path. Default: /NAME with '_' as '-'.", rich_help_panel=_ENDPOINT_PANEL
+        ),
+    ] = None,
+    session: Annotated[
+        bool | None,
+        typer.Option(
+            "--session/--no-session",
+            help="Read and write the session before streaming.",
+            rich_help_panel=_ENDPOINT_PANEL,
+        ),
+    ] = None,
+    defaults: Annotated[
+        bool,
+        typer.Option(
+            "--defaults",
+            "-y",
+            help="Ask nothing; use defaults for missing values.",
+            rich_help_panel=_BEHAVIOUR_PANEL,
+        ),
+    ] = False,
+    pretend: Annotated[
+        bool,
+        typer.Option(
+            "--pretend",
+            "-n",
+            help="Write nothing; show what would be created.",
+            rich_help_panel=_BEHAVIOUR_PANEL,
+        ),
+    ] = False,
+    no_git: Annotated[
+        bool,
+        typer.Option(
+            "--no-git",
+            help="Do not create a git repository or commit.",
+            rich_help_panel=_BEHAVIOUR_PANEL,
+        ),
+    ] = False,
+    template: Annotated[
+        str | None,
+        typer.Option(
+            help="Template location (git repository, path or URL) instead of the installed one.",
+            rich_help_panel=_ADVANCED_PANEL,
+        ),
+    ] = None,
+    vcs_ref: Annotated[
+        str | None,
+        typer.Option(
+            help="Template version (tag or commit) to render.", rich_help_panel=_ADVANCED_PANEL
+        ),
+    ] = None,
+) -> None:
+    """Create a new Flask project with streaming endpoints, and commit it to git."""
+    from ._worker import ProjectSpec, Worker  # noqa: PLC0415
+
+    interactive = _interactive(defaults)
+
+    def build() -> ProjectSpec:
+        project_name = _value(
+            name,
+            "Project name",
+            destination.name or "stream-demo",
+            _names.check_project_name,
+            interactive,
+        )
+        package_name = _value(
+            package,
+            "Package name",
+            _names.package_from_project(project_name),
+            _names.check_package_name,
+            interactive,
+        )
+        about = _value(
+            description,
+            "Description",
+            "Streaming endpoints done right with Flask",
+            str,
+            interactive,
+        )
+        worker_class = _value(
+            server,
+            "gunicorn worker (gthread|gevent)",
+            "gthread",
+            _choice("server", _names.SERVERS),
+            interactive,
+        )
+        proxy = _flag(nginx, "Generate an nginx config?", True, interactive)
+        first_name = _value(
+            endpoint, "Endpoint name", "events", _names.check_endpoint_name, interactive
+        )
+        first_style = _value(
+            style,
+            "Style (decorator|wrapper)",
+            "decorator",
+            _choice("style", _names.STYLES),
+            interactive,
+        )
+        first = Endpoint(
+            name=first_name,
+            path=_value(
+                path,
+                "URL path",
+                _names.default_path(first_name),
+                _names.check_endpoint_path,
+                interactive,
+            ),
+            style=first_style,
+            format=_value(
+                format_,
+                "Format (sse|ndjson|text)",
+                "sse",
+                _choice("format", _names.FORMATS),
+                interactive,
+            ),
+            session=_flag(session, "Read and write the session?", True, interactive),
+        )
+        endpoints = _ask_more_endpoints(first, first_style) if interactive else [first]
+        return ProjectSpec(project_name, package_name, about, worker_class, proxy, endpoints)
+
+    spec = _guard(build)
+    worker = Worker(
+        pretend=pretend, git_init=not no_git, template=template, vcs_ref=vcs_ref, warn=_warn
+    )
+    result = _guard(lambda: worker.run_new(destination, spec))
+    if pretend:
+        typer.echo(f"Would create {destination} with {len(result.files)} files:")
+        for file in result.files:
+            typer.echo(f"  {file}")
+        return
+    typer.echo(
+        f"Created {destination} ({len(result.files)} files"
+        f"{', committed' if result.committed else ''})."
+    )
+    typer.echo("\nNext steps:")
+    typer.echo(f"  cd {destination}")
+    typer.echo("  python -m venv .venv && . .venv/bin/activate")
+    typer.echo("  pip install -e '.[test]'")
+    typer.echo("  python -m pytest")
+    typer.echo(f"  flask --app {spec.package_name} run")
+    if not result.committed and not no_git:
+        typer.echo("  git init && git add -A && git commit -m 'Scaffold'")
+
+
+# ---------------------------------------------------------- project commands
+ProjectOption = Annotated[
+    Path,
+    typer.Option(
+        "--project",
+        "-p",
+        help="The generated project. Default: the current directory.",
+        file_okay=False,
+    ),
+]
+PretendOption = Annotated[
+    bool, typer.Option("--pretend", "-n", help="Change nothing; show the files and the diff.")
+]
+NoCommitOption = Annotated[
+    bool, typer.Option("--no-commit", help="Leave the changes uncommitted in the working tree.")
+]
+
+
+def _report_changes(changes: object, pretend: bool) -> None:
+    from ._worker import Changes  # noqa: PLC0415
+
+    assert isinstance(changes, Changes)
+    verb = {"added": "would add", "modified": "would modify", "removed": "would remove"}
+    for kind in ("added", "modified", "removed"):
+        files: list[str] = getattr(changes, kind)
+        if files:
+            typer.echo(f"{verb[kind] if pretend else kind.capitalize()}:")
+            for file in files:
+                typer.echo(f"  {file}")
+    if pretend and changes.diff:
+        typer.echo("")
+        typer.echo(changes.diff.rstrip("\n"))
+    if changes.conflicts:
+        listed = ", ".join(changes.conflicts)
+        if pretend:
+            _warn(f"this would leave merge conflicts in {listed}")
+            return
+        _fail(
+            f"merge conflicts in {listed}: resolve them (look for '<<<<<<<' markers or .rej "
+            "files) and commit, or back out with 'git reset --hard && git clean -fd'"
+        )
+
+
+@app.command("add-endpoint")
+def add_endpoint(  # noqa: PLR0917  (one parameter per command-line option)
+    name: Annotated[str, typer.Argument(help="Endpoint name (snake_case).")],
+    project: ProjectOption = Path(),
+    style: Annotated[
+        str | None,
+        typer.Option(help="decorator or wrapper. Default: the style the project uses."),
+    ] = None,
+    format_: Annotated[
+        str | None, typer.Option("--format", help="sse, ndjson or text. Default: sse.")
+    ] = None,
+    path: Annotated[
+        str | None, typer.Option(help="URL path. Default: /NAME with '_' as '-'.")
+    ] = None,
+    session: Annotated[
+        bool | None,
+        typer.Option(
+            "--session/--no-session",
+            help="Read and write the session before streaming. Default: no.",
+        ),
+    ] = None,
+    pretend: PretendOption = False,
+    no_commit: NoCommitOption = False,
+) -> None:
+    """Add a streaming endpoint, keeping every edit you made (3-way merge)."""
+    from ._worker import EndpointRequest, Worker  # noqa: PLC0415
+
+    worker = Worker(project=project, pretend=pretend, commit=not no_commit, warn=_warn)
+    request = EndpointRequest(name=name, path=path, style=style, format=format_, session=session)
+    changes = _guard(lambda: worker.run_add_endpoint(request))
+    _report_changes(changes, pretend)
+    if not pretend:
+        done = "committed" if changes.commit else "left uncommitted"
+        typer.echo(f"Added endpoint {name} ({done}).")
+
+
+@app.command("remove-endpoint")
+def remove_endpoint(
+    name: Annotated[str, typer.Argument(help="Endpoint to remove.")],
+    project: ProjectOption = Path(),
+    force: Annotated[
+        bool, typer.Option("--force", help="Remove the endpoint's files even if you edited them.")
+    ] = False,
+    pretend: PretendOption = False,
+    no_commit: NoCommitOption = False,
+) -> None:
+    """Remove a streaming endpoint: its module and test go, the app stops registering it."""
+    from ._worker import Worker  # noqa: PLC0415
+
+    worker = Worker(project=project, pretend=pretend, commit=not no_commit, force=force, warn=_warn)
+    changes = _guard(lambda: worker.run_remove_endpoint(name))
+    _report_changes(changes, pretend)
+    if not pretend:
+        done = "committed" if changes.commit else "left uncommitted"
+        typer.echo(f"Removed endpoint {name} ({done}).")
+
+
+@app.command("list")
+def list_(project: ProjectOption = Path()) -> None:
+    """List the project's streaming endpoints."""
+    from rich.console import Console  # noqa: PLC0415
+    from rich.table import Table  # noqa: PLC0415
+
+    from ._worker import Worker  # noqa: PLC0415
+
+    endpoints = _guard(Worker(project=project).list_endpoints)
+    table = Table("name", "path", "style", "format", "session")
+    for item in endpoints:
+        table.add_row(
+            item.name, item.path, item.style, item.format, "yes" if item.session else "no"
+        )
+    Console().print(table)
+
+
+@app.command()
+def update(
+    project: ProjectOption = Path(),
+    to: Annotated[
+        str | None,
+        typer.Option(
+            "--to",
+            help="Template version (tag) to move to. Default: the version "
+            "that ships with this CLI.",
+        ),
+    ] = None,
+    pretend: PretendOption = False,
+    conflict: Annotated[
+        str, typer.Option(help="Leave conflicts as inline markers or as .rej files: inline|rej.")
+    ] = "inline",
+    no_commit: NoCommitOption = False,
+) -> None:
+    """Re-render the project at a newer template version, keeping your edits."""
+    from ._worker import Worker  # noqa: PLC0415
+
+    mode = _guard(lambda: _names.check_choice("conflict mode", conflict, ("inline", "rej")))
+    worker = Worker(
+        project=project,
+        pretend=pretend,
+        commit=not no_commit,
+        conflict="rej" if mode == "rej" else "inline",
+        warn=_warn,
+    )
+    result = _guard(lambda: worker.run_update(to))
+    if result.up_to_date:
+        typer.echo(f"Already up to date (template {result.to_version}).")
+        return
+    verb = "Would update" if pretend else "Updated"
+    typer.echo(f"{verb} template {result.from_version} -> {result.to_version}.")
+    _report_changes(result.changes, pretend)
+    if not pretend and result.changes.commit:
+        typer.echo("Committed.")
+
+
+@app.command("check-update")
+def check_update(project: ProjectOption = Path()) -> None:
+    """Show the project's template version and the one available; exit 1 when behind."""
+    from ._worker import Worker  # noqa: PLC0415
+
+    status = _guard(Worker(project=project).check_update)
+    typer.echo(f"Project template version: {status.current}")
+    typer.echo(f"Available: {status.available or 'unknown'}")
+    if status.behind:
+        typer.echo("An update is available: run 'stream-scaffold update'.")
+        raise typer.Exit(1)
+    typer.echo("Up to date.")
+
+
+def main() -> None:
+    """Entry point of the ``stream-scaffold`` console script."""
+    app()

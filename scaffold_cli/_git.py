@@ -1,0 +1,151 @@
+"""The few git operations the scaffolder needs, run as ``git`` subprocesses.
+
+Nothing here changes the user's git configuration: when no identity is configured, commits get
+one through ``-c user.name=... -c user.email=...`` on that single command.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+from ._errors import ScaffoldError
+
+FALLBACK_NAME = "flask-stream-scaffold"
+FALLBACK_EMAIL = "flask-stream-scaffold@localhost"
+
+
+def git(
+    args: Sequence[str],
+    cwd: Path,
+    *,
+    check: bool = True,
+    env: Mapping[str, str] | None = None,
+) -> subprocess.CompletedProcess[str]:
+    """Run ``git ARGS`` in ``cwd`` and capture its output.
+
+    A failing command raises `ScaffoldError` carrying git's last line of stderr, unless
+    ``check`` is false.
+    """
+    full_env = {**os.environ, **(env or {})}
+    # Never stop to ask for credentials or an editor: the scaffolder is not interactive here.
+    full_env.setdefault("GIT_TERMINAL_PROMPT", "0")
+    try:
+        result = subprocess.run(
+            ["git", *args],
+            cwd=cwd,
+            env=full_env,
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+    except FileNotFoundError as error:
+        raise ScaffoldError("git is not installed or not on PATH; install git and retry") from error
+    if check and result.returncode != 0:
+        lines = (result.stderr.strip() or result.stdout.strip() or "failed").splitlines()
+        raise ScaffoldError(f"git {args[0]} failed: {lines[-1]}")
+    return result
+
+
+def is_work_tree(path: Path) -> bool:
+    """Tell whether ``path`` is inside a git working tree."""
+    if not path.is_dir():
+        return False
+    result = git(["rev-parse", "--is-inside-work-tree"], path, check=False)
+    return result.returncode == 0 and result.stdout.strip() == "true"
+
+
+def toplevel(path: Path) -> Path:
+    """The root of the working tree containing ``path``."""
+    return Path(git(["rev-parse", "--show-toplevel"], path).stdout.strip())
+
+
+def changed_files(path: Path) -> list[str]:
+    """Files under ``path`` that differ from ``HEAD``: modified, staged, untracked or unmerged.
+
+    Ignored files are not listed: they are not part of what Copier compares.
+    """
+    output = git(
+        ["status", "--porcelain=v1", "-z", "--untracked-files=all", "--", "."], path
+    ).stdout
+    return _porcelain_paths(output)
+
+
+def ignored_files(path: Path, pattern: str) -> list[str]:
+    """Ignored files under ``path`` matching the pathspec ``pattern``."""
+    output = git(
+        ["status", "--porcelain=v1", "-z", "--ignored", "--untracked-files=all", "--", pattern],
+        path,
+    ).stdout
+    entries = output.split("\0")
+    return [entry[3:] for entry in entries if entry.startswith("!! ")]
+
+
+def _porcelain_paths(output: str) -> list[str]:
+    """Paths from ``git status --porcelain -z`` output (the new name of a rename)."""
+    paths: list[str] = []
+    entries = iter(output.split("\0"))
+    for entry in entries:
+        if not entry:
+            continue
+        status, name = entry[:2], entry[3:]
+        paths.append(name)
+        if "R" in status or "C" in status:
+            # -z puts a rename's old name in the next entry.
+            next(entries, None)
+    return paths
+
+
+def status_lines(path: Path) -> list[tuple[str, str]]:
+    """``(status, path)`` pairs of ``git status --porcelain`` under ``path``."""
+    output = git(
+        ["status", "--porcelain=v1", "-z", "--untracked-files=all", "--", "."], path
+    ).stdout
+    pairs: list[tuple[str, str]] = []
+    entries = iter(output.split("\0"))
+    for entry in entries:
+        if not entry:
+            continue
+        status, name = entry[:2], entry[3:]
+        pairs.append((status, name))
+        if "R" in status or "C" in status:
+            next(entries, None)
+    return pairs
+
+
+def unmerged_files(path: Path) -> list[str]:
+    """Files git records as unmerged (conflicts left by a 3-way merge)."""
+    output = git(["diff", "--name-only", "--diff-filter=U", "-z"], path).stdout
+    return sorted({name for name in output.split("\0") if name})
+
+
+def _identity_options(cwd: Path) -> list[str]:
+    """``-c`` options supplying an identity when none is configured, else nothing."""
+    options: list[str] = []
+    for key, variables, fallback in (
+        ("user.name", ("GIT_AUTHOR_NAME", "GIT_COMMITTER_NAME"), FALLBACK_NAME),
+        ("user.email", ("GIT_AUTHOR_EMAIL", "GIT_COMMITTER_EMAIL"), FALLBACK_EMAIL),
+    ):
+        configured = git(["config", "--get", key], cwd, check=False).stdout.strip()
+        from_env = all(os.environ.get(name) for name in variables) or (
+            key == "user.email" and os.environ.get("EMAIL")
+        )
+        if not configured and not from_env:
+            options += ["-c", f"{key}={fallback}"]
+    return options
+
+
+def commit_all(path: Path, message: str) -> str:
+    """Stage everything under ``path`` and commit it; return the new commit's hash."""
+    git(["add", "--all", "--", "."], path)
+    git([*_identity_options(path), "commit", "--quiet", "-m", message], path)
+    return git(["rev-parse", "HEAD"], path).stdout.strip()
+
+
+def init(path: Path) -> None:
+    """Create a repository in ``path``, on ``main`` unless the user configured a default."""
+    configured = git(["config", "--get", "init.defaultBranch"], path, check=False).stdout.strip()
+    branch = [] if configured else ["--initial-branch=main"]
+    git(["init", "--quiet", *branch], path)
