@@ -20,6 +20,7 @@ from ._errors import ScaffoldError
 def _quiet(warn: Callable[[str], None], what: str) -> Iterator[None]:
     """Silence Copier's own printing, pass its warnings on, and translate its errors."""
     from copier.errors import CopierError  # noqa: PLC0415
+    from jinja2 import TemplateError  # noqa: PLC0415
     from plumbum.commands.processes import ProcessExecutionError  # noqa: PLC0415
 
     captured = io.StringIO()
@@ -31,7 +32,7 @@ def _quiet(warn: Callable[[str], None], what: str) -> Iterator[None]:
         except ProcessExecutionError as error:
             detail = _last_line(str(error.stderr) or str(error.stdout)) or f"exit {error.retcode}"
             raise ScaffoldError(f"{what} failed: {detail}") from None
-        except (CopierError, ValueError, TypeError, OSError) as error:
+        except (CopierError, TemplateError, ValueError, TypeError, OSError) as error:
             raise ScaffoldError(f"{what} failed: {_first_line(error)}") from None
     for warning in caught:
         if issubclass(warning.category, DeprecationWarning):

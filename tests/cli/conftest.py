@@ -1,0 +1,188 @@
+"""Fixtures for the command-line tests.
+
+The tests never depend on this repository's own tags or on its working tree being clean: a
+session fixture snapshots the current ``copier.yml`` and ``template/`` (plus the migration
+script they call) into a temporary git repository tagged ``v0.1.0``, and the CLI is pointed at
+it through ``STREAM_SCAFFOLD_TEMPLATE``. ``HOME`` is a temporary directory, so nothing is
+written to the real home, and git reads no user or system configuration.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+import subprocess
+import sys
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from scaffold_cli._cli import app
+
+ROOT = Path(__file__).resolve().parents[2]
+BIN = Path(sys.executable).parent
+GIT_IDENTITY = ["-c", "user.name=Test User", "-c", "user.email=test@example.invalid"]
+
+
+def git(cwd: Path, *args: str) -> str:
+    """Run git in ``cwd`` with a test identity; return its stdout."""
+    return subprocess.run(
+        ["git", *GIT_IDENTITY, *args], cwd=cwd, capture_output=True, text=True, check=True
+    ).stdout
+
+
+def snapshot_template(dest: Path) -> Path:
+    """Copy the template as it is now into ``dest`` (no git yet)."""
+    dest.mkdir(parents=True)
+    shutil.copy2(ROOT / "copier.yml", dest / "copier.yml")
+    shutil.copytree(ROOT / "template", dest / "template")
+    (dest / "scaffold_cli").mkdir()
+    shutil.copy2(ROOT / "scaffold_cli" / "_migrations.py", dest / "scaffold_cli")
+    return dest
+
+
+def commit_and_tag(repo: Path, tag: str, message: str) -> None:
+    """Commit everything in ``repo`` and tag the commit."""
+    if not (repo / ".git").exists():
+        git(repo, "init", "--quiet", "--initial-branch=main")
+    git(repo, "add", "--all")
+    git(repo, "commit", "--quiet", "--allow-empty", "-m", message)
+    git(repo, "tag", tag)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def isolated_environment(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """HOME in a temp dir, no user git config, and the template snapshot as the default."""
+    home = tmp_path_factory.mktemp("home")
+    template = snapshot_template(tmp_path_factory.mktemp("template") / "repo")
+    commit_and_tag(template, "v0.1.0", "Template snapshot")
+    saved = os.environ.copy()
+    for name in ("GIT_AUTHOR_NAME", "GIT_AUTHOR_EMAIL", "GIT_COMMITTER_NAME",
+                 "GIT_COMMITTER_EMAIL", "EMAIL", "GIT_DIR", "GIT_WORK_TREE"):
+        os.environ.pop(name, None)
+    os.environ.update(
+        HOME=str(home),
+        XDG_CACHE_HOME=str(home / ".cache"),
+        GIT_CONFIG_NOSYSTEM="1",
+        GIT_CONFIG_GLOBAL=str(home / ".gitconfig"),
+        STREAM_SCAFFOLD_TEMPLATE=str(template),
+    )
+    (home / ".gitconfig").write_text(
+        "[user]\n\tname = Test User\n\temail = test@example.invalid\n"
+        "[init]\n\tdefaultBranch = main\n",
+        encoding="utf-8",
+    )
+    yield template
+    os.environ.clear()
+    os.environ.update(saved)
+
+
+@pytest.fixture(scope="session")
+def template_repo(isolated_environment: Path) -> Path:
+    """The snapshot template repository (tag v0.1.0)."""
+    return isolated_environment
+
+
+class Result:
+    """What a command printed and returned."""
+
+    def __init__(self, exit_code: int, stdout: str, stderr: str) -> None:
+        self.exit_code = exit_code
+        self.stdout = stdout
+        self.stderr = stderr
+
+    def __repr__(self) -> str:
+        return f"Result({self.exit_code}, stdout={self.stdout!r}, stderr={self.stderr!r})"
+
+
+def invoke(*args: str | Path, input_: str | None = None) -> Result:
+    """Run the CLI in-process with typer's CliRunner."""
+    result = CliRunner().invoke(app, [str(arg) for arg in args], input=input_)
+    if result.exception is not None and not isinstance(result.exception, SystemExit):
+        raise result.exception
+    return Result(result.exit_code, result.stdout, result.stderr)
+
+
+def run_script(*args: str | Path, cwd: Path | None = None,
+               env: dict[str, str] | None = None) -> Result:
+    """Run the installed ``stream-scaffold`` console script as a process."""
+    proc = subprocess.run(
+        [str(BIN / "stream-scaffold"), *map(str, args)],
+        cwd=cwd, capture_output=True, text=True, env=env, check=False,
+    )
+    return Result(proc.returncode, proc.stdout, proc.stderr)
+
+
+def assert_user_error(result: Result, *fragments: str) -> None:
+    """Exit status 1, one ``Error:`` line on stderr containing ``fragments``, no traceback."""
+    assert result.exit_code == 1, result
+    lines = [line for line in result.stderr.splitlines() if line.strip()]
+    errors = [line for line in lines if line.startswith("Error: ")]
+    assert len(errors) == 1, result
+    assert "Traceback" not in result.stderr + result.stdout, result
+    for fragment in fragments:
+        assert fragment in errors[0], (fragment, result)
+
+
+def tree_state(path: Path) -> dict[str, str]:
+    """A fingerprint of a project: every file outside .git, HEAD, and git status."""
+    state = {
+        file.relative_to(path).as_posix(): hashlib.sha256(file.read_bytes()).hexdigest()
+        for file in sorted(path.rglob("*"))
+        if file.is_file() and ".git" not in file.relative_to(path).parts
+    }
+    if (path / ".git").exists():
+        state["<HEAD>"] = git(path, "rev-parse", "HEAD")
+        state["<status>"] = git(path, "status", "--porcelain", "--untracked-files=all")
+    return state
+
+
+def run_tool(project: Path, *command: str) -> None:
+    """Run one of the dev tools from the scaffolder's venv inside a generated project."""
+    proc = subprocess.run(
+        [str(BIN / command[0]), *command[1:]], cwd=project, capture_output=True, text=True,
+        check=False,
+    )
+    assert proc.returncode == 0, f"{' '.join(command)}:\n{proc.stdout}\n{proc.stderr}"
+
+
+def check_project(project: Path, *, lint: bool = True) -> None:
+    """The generated project's own tests pass, and (optionally) ruff and mypy are clean."""
+    run_tool(project, "python", "-m", "pytest", "-q", "-p", "no:cacheprovider", "-x")
+    if lint:
+        run_tool(project, "ruff", "check", "--no-cache", ".")
+        run_tool(project, "ruff", "format", "--no-cache", "--check", ".")
+        run_tool(project, "mypy", "--strict", "--no-incremental")
+
+
+@pytest.fixture(scope="session")
+def base_project(tmp_path_factory: pytest.TempPathFactory, template_repo: Path) -> Path:
+    """A project made with ``new --defaults``; tests that change it work on a copy."""
+    destination = tmp_path_factory.mktemp("base") / "live-demo"
+    result = invoke("new", destination, "--defaults")
+    assert result.exit_code == 0, result
+    return destination
+
+
+@pytest.fixture
+def project(base_project: Path, tmp_path: Path) -> Path:
+    """A private copy of `base_project` (git history included)."""
+    copy = tmp_path / base_project.name
+    shutil.copytree(base_project, copy, symlinks=True)
+    return copy
+
+
+@pytest.fixture
+def make_project(tmp_path: Path) -> Callable[..., Path]:
+    """Create a project with extra ``new`` options."""
+
+    def make(*options: str, name: str = "proj") -> Path:
+        destination = tmp_path / name
+        result = invoke("new", destination, "--defaults", *options)
+        assert result.exit_code == 0, result
+        return destination
+
+    return make
