@@ -1,0 +1,165 @@
+"""Render the template in every combination that matters and run what it generates.
+
+Each rendered project must pass its own linters (``ruff check``, ``ruff format --check``,
+``mypy --strict``) and its own test suite, exactly as a user would run them from the
+project root.
+"""
+
+from __future__ import annotations
+
+import itertools
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from tests.conftest import TOOLS, render
+
+STYLES = ("decorator", "wrapper")
+FORMATS = ("sse", "ndjson", "text")
+
+
+def every_endpoint_kind() -> list[dict[str, Any]]:
+    """One endpoint per style x format x session, with varied paths."""
+    return [
+        {
+            "name": f"{format_}_{style}{'_session' if session else ''}",
+            "path": f"/{format_}/{style}{'/session' if session else ''}",
+            "style": style,
+            "format": format_,
+            "session": session,
+        }
+        for style, format_, session in itertools.product(STYLES, FORMATS, (True, False))
+    ]
+
+
+# Every style x format x session combination runs under both servers; nginx on and off; a
+# project with one session-less endpoint; and Copier's defaults.
+PROJECTS: dict[str, dict[str, Any]] = {
+    "defaults": {},
+    "gthread-every-kind": {
+        "project_name": "live-gthread",
+        "server": "gthread",
+        "nginx": True,
+        "endpoints": every_endpoint_kind(),
+    },
+    "gevent-every-kind": {
+        "project_name": "Live.Gevent",
+        "server": "gevent",
+        "nginx": False,
+        "endpoints": every_endpoint_kind(),
+    },
+    "single-plain-endpoint": {
+        "project_name": "tail",
+        "package_name": "log_tail",
+        "description": 'Tails a "log"',
+        "server": "gevent",
+        "nginx": True,
+        "endpoints": [
+            {
+                "name": "lines",
+                "path": "/api/v1/lines",
+                "style": "wrapper",
+                "format": "text",
+                "session": False,
+            },
+        ],
+    },
+}
+
+CHECKS: dict[str, list[str]] = {
+    "ruff-check": [str(TOOLS / "ruff"), "check", "--no-cache", "."],
+    "ruff-format": [str(TOOLS / "ruff"), "format", "--check", "--no-cache", "."],
+    "mypy-strict": [str(TOOLS / "mypy"), "--strict", "--cache-dir", ".mypy_cache"],
+    "pytest": [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-p", "no:xdist"],
+}
+
+
+@pytest.fixture(scope="session")
+def rendered(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """Each project of `PROJECTS`, rendered once per test process."""
+    base = tmp_path_factory.mktemp("rendered")
+    return {name: render(base / name, data) for name, data in PROJECTS.items()}
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("check", CHECKS)
+@pytest.mark.parametrize("project", PROJECTS)
+def test_generated_project_passes_its_own_checks(
+    rendered: dict[str, Path], project: str, check: str
+) -> None:
+    result = subprocess.run(
+        CHECKS[check],
+        cwd=rendered[project],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert result.returncode == 0, f"{check} failed in {project}:\n{result.stdout}\n{result.stderr}"
+
+
+@pytest.mark.parametrize("project", PROJECTS)
+def test_one_module_and_one_test_file_per_endpoint(rendered: dict[str, Path], project: str) -> None:
+    root = rendered[project]
+    answers = yaml.safe_load((root / ".copier-answers.yml").read_text())
+    package = root / "src" / answers["package_name"]
+    names = sorted(endpoint["name"] for endpoint in answers["endpoints"])
+    assert sorted(p.stem for p in (package / "endpoints").glob("*.py")) == sorted(
+        [*names, "__init__"]
+    )
+    endpoint_tests = {p.stem for p in (root / "tests").glob("test_*.py")} - {"test_app", "test_sse"}
+    assert sorted(endpoint_tests) == [f"test_{name}" for name in names]
+    assert (root / "deploy" / "nginx.conf").exists() == answers["nginx"]
+    assert answers["endpoints"] == PROJECTS[project].get("endpoints", answers["endpoints"])
+
+
+def test_defaults_give_one_session_sse_endpoint(rendered: dict[str, Path]) -> None:
+    answers = yaml.safe_load((rendered["defaults"] / ".copier-answers.yml").read_text())
+    assert answers["endpoints"] == [
+        {
+            "name": "events",
+            "path": "/events",
+            "style": "decorator",
+            "format": "sse",
+            "session": True,
+        }
+    ]
+    assert answers["package_name"] == "stream_demo"
+    assert answers["server"] == "gthread"
+
+
+def test_derived_package_name_is_an_identifier(rendered: dict[str, Path]) -> None:
+    answers = yaml.safe_load((rendered["gevent-every-kind"] / ".copier-answers.yml").read_text())
+    assert answers["package_name"] == "live_gevent"
+
+
+@pytest.mark.parametrize("project", PROJECTS)
+def test_endpoint_modules_use_the_chosen_style(rendered: dict[str, Path], project: str) -> None:
+    root = rendered[project]
+    answers = yaml.safe_load((root / ".copier-answers.yml").read_text())
+    for endpoint in answers["endpoints"]:
+        module = root / "src" / answers["package_name"] / "endpoints" / f"{endpoint['name']}.py"
+        source = module.read_text()
+        decorated = "    @stream_with_context\n    def generate() -> Iterator[str]:" in source
+        wrapped = "stream_response(stream_with_context(generate(ticks" in source
+        assert (decorated, wrapped) == (
+            endpoint["style"] == "decorator",
+            endpoint["style"] == "wrapper",
+        ), module
+        # The session is touched in the view only: never inside the generator.
+        view, _, generator = source.partition("def generate(")
+        assert ("session[" in view) == endpoint["session"]
+        assert "session" not in generator
+
+
+def test_github_workflow_is_valid_and_runs_every_check(rendered: dict[str, Path]) -> None:
+    workflow = yaml.safe_load((rendered["defaults"] / ".github/workflows/ci.yml").read_text())
+    steps = workflow["jobs"]["test"]["steps"]
+    commands = "\n".join(step.get("run", "") for step in steps)
+    for command in ("ruff check", "ruff format --check", "mypy", "python -m pytest"):
+        assert command in commands
+    assert workflow[True] == {"push": None, "pull_request": None}  # YAML 1.1 reads "on" as True
