@@ -1,0 +1,419 @@
+"""Run a generated project on the real stack: gunicorn, optionally behind nginx, on 127.0.0.1.
+
+A small, stable API for tests and benchmarks::
+
+    project = render_project(tmp / "app", server="gevent", endpoints=[...])
+    app = start_gunicorn(project, log_path=tmp / "gunicorn.log")
+    proxy = start_nginx(project, tmp / "nginx", upstream_port=app.port)
+    try:
+        ...  # talk to http://127.0.0.1:{app.port} and http://127.0.0.1:{proxy.port}
+        app.wait_for_log(r"/events closed after \\d+ of 10 events")
+    finally:
+        stop(proxy)
+        stop(app)
+
+Every process is started here as a direct child and stopped by its process id (``stop``),
+never by name. Every wait is bounded. Nothing here talks to any host but 127.0.0.1, and nginx
+runs from its own prefix directory with its own pid file, logs and temp directories: the
+system's nginx configuration is never read.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import http.client
+import os
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+import warnings
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+__all__ = [
+    "REPO_ROOT",
+    "Process",
+    "Project",
+    "StackError",
+    "chromium_binary",
+    "free_port",
+    "nginx_binary",
+    "render_project",
+    "rewrite_nginx_conf",
+    "start_gunicorn",
+    "start_nginx",
+    "stop",
+    "wait_until_answers",
+]
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+HOST = "127.0.0.1"
+
+DEFAULT_ENDPOINTS: tuple[Mapping[str, Any], ...] = (
+    {"name": "events", "path": "/events", "style": "decorator", "format": "sse", "session": True},
+    {"name": "lines", "path": "/lines", "style": "wrapper", "format": "ndjson", "session": False},
+    {"name": "log", "path": "/log", "style": "decorator", "format": "text", "session": False},
+)
+
+
+class StackError(RuntimeError):
+    """A server did not start, did not answer in time, or rejected its configuration."""
+
+
+def nginx_binary() -> str | None:
+    """The nginx executable, or None when it is not installed."""
+    return shutil.which("nginx") or next(
+        (p for p in ("/usr/sbin/nginx", "/usr/local/sbin/nginx") if Path(p).is_file()), None
+    )
+
+
+def chromium_binary() -> str | None:
+    """The system Chromium executable, or None when it is not installed."""
+    for name in ("chromium", "chromium-browser"):
+        if found := shutil.which(name):
+            return found
+    return None
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on right now (the OS picks it)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind((HOST, 0))
+        return int(sock.getsockname()[1])
+
+
+@dataclass(frozen=True)
+class Project:
+    """A rendered project: its directory, import package and gunicorn worker class."""
+
+    root: Path
+    package: str
+    server: str
+    endpoints: tuple[Mapping[str, Any], ...]
+
+    @property
+    def gunicorn_conf(self) -> Path:
+        return self.root / "deploy" / "gunicorn.conf.py"
+
+    @property
+    def nginx_conf(self) -> Path:
+        return self.root / "deploy" / "nginx.conf"
+
+    def gunicorn_settings(self) -> dict[str, Any]:
+        """The settings the generated gunicorn.conf.py defines (it is plain Python)."""
+        namespace: dict[str, Any] = {"__file__": str(self.gunicorn_conf)}
+        exec(compile(self.gunicorn_conf.read_text(), str(self.gunicorn_conf), "exec"), namespace)
+        return {k: v for k, v in namespace.items() if not k.startswith("__")}
+
+
+def render_project(
+    dest: Path,
+    *,
+    server: str = "gthread",
+    endpoints: Iterable[Mapping[str, Any]] = DEFAULT_ENDPOINTS,
+    project_name: str = "stream-demo",
+    nginx: bool = True,
+) -> Project:
+    """Render the template of this checkout (uncommitted changes included) into *dest*."""
+    from copier import run_copy
+    from copier.errors import DirtyLocalWarning
+
+    endpoint_list = [dict(e) for e in endpoints]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DirtyLocalWarning)
+        worker = run_copy(
+            str(REPO_ROOT),
+            dest,
+            data={
+                "project_name": project_name,
+                "server": server,
+                "nginx": nginx,
+                "endpoints": endpoint_list,
+            },
+            defaults=True,
+            unsafe=True,
+            quiet=True,
+            vcs_ref="HEAD",
+        )
+    package = str(worker.answers.combined["package_name"])
+    return Project(dest, package, server, tuple(endpoint_list))
+
+
+@dataclass
+class Process:
+    """A server process started by this module; its output goes to *log_path*."""
+
+    name: str
+    popen: subprocess.Popen[bytes]
+    port: int
+    log_path: Path
+    extra_logs: tuple[Path, ...] = ()
+    _stopped: bool = field(default=False, repr=False)
+
+    @property
+    def pid(self) -> int:
+        return self.popen.pid
+
+    @property
+    def url(self) -> str:
+        return f"http://{HOST}:{self.port}"
+
+    def alive(self) -> bool:
+        return self.popen.poll() is None
+
+    def children(self) -> list[int]:
+        """Process ids of this process's direct children (gunicorn or nginx workers)."""
+        return _children(self.pid)
+
+    def log(self) -> str:
+        """Everything logged so far: the process's own output, then any extra log files."""
+        parts = [
+            p.read_text(errors="replace") for p in (self.log_path, *self.extra_logs) if p.exists()
+        ]
+        return "".join(parts)
+
+    def wait_for_log(self, pattern: str, *, timeout: float = 10.0) -> re.Match[str]:
+        """Wait until a line matching the regular expression *pattern* has been logged."""
+        regex = re.compile(pattern)
+        deadline = time.monotonic() + timeout
+        while True:
+            if match := regex.search(self.log()):
+                return match
+            if time.monotonic() > deadline:
+                raise StackError(
+                    f"{self.name}: no log line matched {pattern!r} in {timeout:g} s; "
+                    f"log tail:\n{self.log()[-3000:]}"
+                )
+            time.sleep(0.05)
+
+
+def wait_until_answers(
+    port: int, *, path: str = "/", timeout: float = 20.0, process: Process | None = None
+) -> None:
+    """Wait until ``GET path`` on 127.0.0.1:*port* gets any HTTP answer (bounded)."""
+    deadline = time.monotonic() + timeout
+    last_error: Exception | None = None
+    while time.monotonic() < deadline:
+        if process is not None and not process.alive():
+            raise StackError(
+                f"{process.name} exited with {process.popen.returncode}; "
+                f"log:\n{process.log()[-3000:]}"
+            )
+        conn = http.client.HTTPConnection(HOST, port, timeout=2)
+        try:
+            conn.request("GET", path)
+            conn.getresponse().read()
+        except OSError as error:
+            last_error = error
+            time.sleep(0.05)
+        else:
+            return
+        finally:
+            conn.close()
+    raise StackError(f"nothing answered on {HOST}:{port}{path} within {timeout:g} s: {last_error}")
+
+
+def start_gunicorn(
+    project: Project,
+    *,
+    log_path: Path,
+    port: int | None = None,
+    worker_class: str | None = None,
+    app: str | None = None,
+    env: Mapping[str, str] | None = None,
+    pythonpath: Sequence[Path] = (),
+    extra_args: Sequence[str] = (),
+    timeout: float = 30.0,
+) -> Process:
+    """Start gunicorn with the project's ``deploy/gunicorn.conf.py`` and wait until it answers.
+
+    Only the bind address is overridden (127.0.0.1 and *port*, a free one by default), plus
+    *worker_class* when given and whatever *extra_args* say (e.g. ``["--workers", "1"]``).
+    *app* replaces the configured ``wsgi_app`` (e.g. ``"probe_app:create_app()"``), imported
+    with *pythonpath* on ``PYTHONPATH``. *env* is added to a copy of this process's
+    environment; ``FLASK_SECRET_KEY`` gets a test value unless *env* sets it.
+    """
+    port = free_port() if port is None else port
+    full_env = {**os.environ, "FLASK_SECRET_KEY": "test-only-secret-key-" + "x" * 32}
+    full_env.update(env or {})
+    if pythonpath:
+        extra = os.pathsep.join(str(p) for p in pythonpath)
+        full_env["PYTHONPATH"] = os.pathsep.join(filter(None, [extra, full_env.get("PYTHONPATH")]))
+    args = [
+        sys.executable,
+        "-m",
+        "gunicorn",
+        "--config",
+        str(project.gunicorn_conf),
+        "--bind",
+        f"{HOST}:{port}",
+    ]
+    if _has_control_socket():
+        # gunicorn 25+ opens a control socket at one fixed path per user by default: parallel
+        # servers would take it from each other.
+        args.append("--no-control-socket")
+    if worker_class:
+        args += ["--worker-class", worker_class]
+    args += list(extra_args)
+    if app:
+        args.append(app)
+    log_path.parent.mkdir(parents=True, exist_ok=True)
+    with log_path.open("ab") as log:
+        popen = subprocess.Popen(
+            args,
+            cwd=project.root,
+            env=full_env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+        )
+    process = Process(f"gunicorn:{port}", popen, port, log_path)
+    try:
+        wait_until_answers(port, timeout=timeout, process=process)
+    except BaseException:
+        stop(process)
+        raise
+    return process
+
+
+def _has_control_socket() -> bool:
+    from gunicorn.config import KNOWN_SETTINGS
+
+    return any(setting.name == "control_socket_disable" for setting in KNOWN_SETTINGS)
+
+
+def rewrite_nginx_conf(text: str, *, port: int, upstream_port: int) -> str:
+    """Point the generated config's ``listen`` at *port* and its upstream at *upstream_port*."""
+    text, listens = re.subn(r"(?m)^(\s*listen\s+)[^;]+;", rf"\g<1>{HOST}:{port};", text)
+    text, servers = re.subn(
+        r"(?m)^(\s*server\s+)[0-9.:a-z]+:[0-9]+(\s*[^;]*);",
+        rf"\g<1>{HOST}:{upstream_port}\g<2>;",
+        text,
+    )
+    if listens != 1 or servers != 1:
+        raise StackError(
+            f"expected one listen and one upstream server line, found {listens} and {servers}"
+        )
+    return text
+
+
+def start_nginx(
+    project: Project,
+    prefix: Path,
+    *,
+    upstream_port: int,
+    port: int | None = None,
+    edit: Callable[[str], str] | None = None,
+    timeout: float = 10.0,
+) -> Process:
+    """Check (``nginx -t``) and start nginx with a copy of the project's ``deploy/nginx.conf``.
+
+    The copy lives in *prefix* (nginx's ``-p`` directory: pid file, logs and temp files stay
+    there), listens on 127.0.0.1:*port* (a free one by default) and proxies to
+    127.0.0.1:*upstream_port*. *edit*, when given, rewrites the config text further (e.g. a
+    shorter ``proxy_read_timeout``). nginx runs in the foreground (``daemon off``) as a child
+    of this process; its ``logs/error.log`` is part of ``Process.log()``.
+    """
+    binary = nginx_binary()
+    if binary is None:
+        raise StackError("nginx is not installed")
+    port = free_port() if port is None else port
+    (prefix / "logs").mkdir(parents=True, exist_ok=True)
+    text = rewrite_nginx_conf(
+        project.nginx_conf.read_text(), port=port, upstream_port=upstream_port
+    )
+    if edit is not None:
+        text = edit(text)
+    conf = prefix / "nginx.conf"
+    conf.write_text(text)
+    error_log = prefix / "logs" / "error.log"
+    base = [binary, "-p", f"{prefix}/", "-c", str(conf), "-e", str(error_log)]
+    check = subprocess.run(
+        [*base, "-t"], capture_output=True, text=True, timeout=timeout, check=False
+    )
+    if check.returncode != 0:
+        raise StackError(f"nginx -t rejected {conf}:\n{check.stdout}{check.stderr}")
+    log_path = prefix / "nginx.out"
+    with log_path.open("ab") as out:
+        popen = subprocess.Popen(
+            [*base, "-g", "daemon off;"],
+            cwd=prefix,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+        )
+    process = Process(f"nginx:{port}", popen, port, log_path, (error_log,))
+    try:
+        _wait_listening(port, timeout=timeout, process=process)
+    except BaseException:
+        stop(process)
+        raise
+    return process
+
+
+def stop(process: Process, *, timeout: float = 10.0) -> None:
+    """Stop *process* by its pid: SIGTERM, a bounded wait, then SIGKILL (workers included).
+
+    Safe to call twice and on a process that already exited.
+    """
+    if process._stopped:
+        return
+    process._stopped = True
+    children = process.children() if process.alive() else []
+    if process.alive():
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(process.pid, signal.SIGTERM)
+        try:
+            process.popen.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(process.pid, signal.SIGKILL)
+            process.popen.wait(timeout=timeout)
+    # Workers normally exit with their master; one that did not is killed by its own pid.
+    deadline = time.monotonic() + timeout
+    for child in children:
+        while _exists(child) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        if _exists(child):
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(child, signal.SIGKILL)
+
+
+def _wait_listening(port: int, *, timeout: float, process: Process) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if not process.alive():
+            raise StackError(
+                f"{process.name} exited with {process.popen.returncode}; "
+                f"log:\n{process.log()[-3000:]}"
+            )
+        with contextlib.suppress(OSError), socket.create_connection((HOST, port), timeout=1):
+            return
+        time.sleep(0.05)
+    raise StackError(f"{process.name} did not listen within {timeout:g} s")
+
+
+def _children(pid: int) -> list[int]:
+    try:
+        tasks = list(Path(f"/proc/{pid}/task").iterdir())
+    except OSError:
+        return []
+    found: list[int] = []
+    for task in tasks:
+        with contextlib.suppress(OSError):
+            found += [int(c) for c in (task / "children").read_text().split()]
+    return found
+
+
+def _exists(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (OSError, IndexError):
+        return False
+    return state != "Z"
