@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import shutil
+import subprocess
 import sys
-import warnings
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -15,30 +16,60 @@ ROOT = Path(__file__).resolve().parents[1]
 TOOLS = Path(sys.executable).parent
 
 
-def render(destination: Path, data: Mapping[str, Any]) -> Path:
-    """Render the template from this checkout (uncommitted changes included) into *destination*.
-
-    Copier copies a local repository's working tree, dirty or not, so the suite always tests
-    the template as it is on disk.
-    """
+def render(template: Path, destination: Path, data: Mapping[str, Any]) -> Path:
+    """Render *template* (a `template_snapshot`) into *destination* with Copier's API."""
     from copier import run_copy
-    from copier.errors import DirtyLocalWarning
 
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", DirtyLocalWarning)
-        run_copy(
-            str(ROOT),
-            destination,
-            data=dict(data),
-            defaults=True,
-            unsafe=True,
-            quiet=True,
-            vcs_ref="HEAD",
-        )
+    run_copy(
+        str(template),
+        destination,
+        data=dict(data),
+        defaults=True,
+        unsafe=True,
+        quiet=True,
+        vcs_ref="HEAD",
+    )
     return destination
 
 
+def git(cwd: Path, *args: str) -> str:
+    """Run git in *cwd* with a fixed identity (CI machines have none); return its stdout."""
+    return subprocess.run(
+        ["git", "-c", "user.name=Test User", "-c", "user.email=test@example.invalid", *args],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+
+
+def snapshot_template(destination: Path) -> Path:
+    """Copy the template as it is on disk (and the migration script it runs) to *destination*."""
+    destination.mkdir(parents=True)
+    shutil.copy2(ROOT / "copier.yml", destination / "copier.yml")
+    shutil.copytree(ROOT / "template", destination / "template")
+    (destination / "scaffold_cli").mkdir()
+    shutil.copy2(ROOT / "scaffold_cli" / "_migrations.py", destination / "scaffold_cli")
+    return destination
+
+
+def commit_and_tag(repo: Path, tag: str, message: str) -> None:
+    """Commit everything in *repo* (initialising it if needed) and tag the commit."""
+    if not (repo / ".git").exists():
+        git(repo, "init", "--quiet", "--initial-branch=main")
+    git(repo, "add", "--all")
+    git(repo, "commit", "--quiet", "--allow-empty", "-m", message)
+    git(repo, "tag", tag)
+
+
 @pytest.fixture(scope="session")
-def tools() -> Path:
-    """The directory holding the suite's ruff, mypy and copier executables."""
-    return TOOLS
+def template_snapshot(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A git repository of the template as it is on disk, committed and tagged ``v0.1.0``.
+
+    The suite renders from it rather than from this checkout: Copier renders a dirty checkout
+    through a throwaway commit (two renders then record different ``_commit`` values), and
+    git commands in a checkout that is being worked on can race for its index lock.
+    """
+    repo = snapshot_template(tmp_path_factory.mktemp("template") / "repo")
+    commit_and_tag(repo, "v0.1.0", "Template snapshot")
+    return repo

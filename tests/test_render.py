@@ -79,10 +79,10 @@ CHECKS: dict[str, list[str]] = {
 
 
 @pytest.fixture(scope="session")
-def rendered(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+def rendered(tmp_path_factory: pytest.TempPathFactory, template_snapshot: Path) -> dict[str, Path]:
     """Each project of `PROJECTS`, rendered once per test process."""
     base = tmp_path_factory.mktemp("rendered")
-    return {name: render(base / name, data) for name, data in PROJECTS.items()}
+    return {name: render(template_snapshot, base / name, data) for name, data in PROJECTS.items()}
 
 
 @pytest.mark.slow
