@@ -60,8 +60,15 @@ def isolated_environment(tmp_path_factory: pytest.TempPathFactory) -> Iterator[P
     template = snapshot_template(tmp_path_factory.mktemp("template") / "repo")
     commit_and_tag(template, "v0.1.0", "Template snapshot")
     saved = os.environ.copy()
-    for name in ("GIT_AUTHOR_NAME", "GIT_AUTHOR_EMAIL", "GIT_COMMITTER_NAME",
-                 "GIT_COMMITTER_EMAIL", "EMAIL", "GIT_DIR", "GIT_WORK_TREE"):
+    for name in (
+        "GIT_AUTHOR_NAME",
+        "GIT_AUTHOR_EMAIL",
+        "GIT_COMMITTER_NAME",
+        "GIT_COMMITTER_EMAIL",
+        "EMAIL",
+        "GIT_DIR",
+        "GIT_WORK_TREE",
+    ):
         os.environ.pop(name, None)
     os.environ.update(
         HOME=str(home),
@@ -106,12 +113,17 @@ def invoke(*args: str | Path, input_: str | None = None) -> Result:
     return Result(result.exit_code, result.stdout, result.stderr)
 
 
-def run_script(*args: str | Path, cwd: Path | None = None,
-               env: dict[str, str] | None = None) -> Result:
+def run_script(
+    *args: str | Path, cwd: Path | None = None, env: dict[str, str] | None = None
+) -> Result:
     """Run the installed ``stream-scaffold`` console script as a process."""
     proc = subprocess.run(
         [str(BIN / "stream-scaffold"), *map(str, args)],
-        cwd=cwd, capture_output=True, text=True, env=env, check=False,
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        env=env,
+        check=False,
     )
     return Result(proc.returncode, proc.stdout, proc.stderr)
 
@@ -143,7 +155,10 @@ def tree_state(path: Path) -> dict[str, str]:
 def run_tool(project: Path, *command: str) -> None:
     """Run one of the dev tools from the scaffolder's venv inside a generated project."""
     proc = subprocess.run(
-        [str(BIN / command[0]), *command[1:]], cwd=project, capture_output=True, text=True,
+        [str(BIN / command[0]), *command[1:]],
+        cwd=project,
+        capture_output=True,
+        text=True,
         check=False,
     )
     assert proc.returncode == 0, f"{' '.join(command)}:\n{proc.stdout}\n{proc.stderr}"

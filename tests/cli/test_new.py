@@ -35,7 +35,9 @@ def test_version() -> None:
 
 def test_python_dash_m_works() -> None:
     proc = subprocess.run(
-        [sys.executable, "-m", "scaffold_cli", "--version"], capture_output=True, text=True,
+        [sys.executable, "-m", "scaffold_cli", "--version"],
+        capture_output=True,
+        text=True,
         check=False,
     )
     assert proc.returncode == 0
@@ -67,9 +69,26 @@ def test_new_prints_next_steps(tmp_path: Path) -> None:
 def test_new_with_every_option(tmp_path: Path) -> None:
     destination = tmp_path / "dest"
     result = invoke(
-        "new", destination, "-y", "--name", "Ticker.Board", "--package", "board",
-        "--description", "Prices, live", "--endpoint", "prices", "--style", "wrapper",
-        "--format", "ndjson", "--path", "/api/prices", "--no-session", "--server", "gevent",
+        "new",
+        destination,
+        "-y",
+        "--name",
+        "Ticker.Board",
+        "--package",
+        "board",
+        "--description",
+        "Prices, live",
+        "--endpoint",
+        "prices",
+        "--style",
+        "wrapper",
+        "--format",
+        "ndjson",
+        "--path",
+        "/api/prices",
+        "--no-session",
+        "--server",
+        "gevent",
         "--no-nginx",
     )
     assert result.exit_code == 0, result
@@ -80,8 +99,13 @@ def test_new_with_every_option(tmp_path: Path) -> None:
     assert recorded["server"] == "gevent"
     assert recorded["nginx"] is False
     assert recorded["endpoints"] == [
-        {"name": "prices", "path": "/api/prices", "style": "wrapper", "format": "ndjson",
-         "session": False}
+        {
+            "name": "prices",
+            "path": "/api/prices",
+            "style": "wrapper",
+            "format": "ndjson",
+            "session": False,
+        }
     ]
     assert (destination / "src" / "board" / "endpoints" / "prices.py").is_file()
     assert not (destination / "deploy" / "nginx.conf").exists()
@@ -110,7 +134,9 @@ def test_new_into_empty_existing_directory(tmp_path: Path) -> None:
     assert (tmp_path / "empty" / ".copier-answers.yml").is_file()
 
 
-def test_new_commits_without_a_git_identity(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_new_commits_without_a_git_identity(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     empty_config = tmp_path / "gitconfig"
     empty_config.write_text("", encoding="utf-8")
     monkeypatch.setenv("GIT_CONFIG_GLOBAL", str(empty_config))
@@ -121,8 +147,11 @@ def test_new_commits_without_a_git_identity(tmp_path: Path, monkeypatch: pytest.
     result = invoke("new", tmp_path / "anon", "-y")
     assert result.exit_code == 0, result
     author = subprocess.run(
-        ["git", "log", "-1", "--format=%an <%ae>"], cwd=tmp_path / "anon",
-        capture_output=True, text=True, check=True,
+        ["git", "log", "-1", "--format=%an <%ae>"],
+        cwd=tmp_path / "anon",
+        capture_output=True,
+        text=True,
+        check=True,
     ).stdout.strip()
     assert author == "flask-stream-scaffold <flask-stream-scaffold@localhost>"
     assert empty_config.read_text(encoding="utf-8") == ""
@@ -163,10 +192,14 @@ def test_new_asks_on_a_terminal(tmp_path: Path, monkeypatch: pytest.MonkeyPatch)
     assert recorded["server"] == "gevent"
     assert recorded["nginx"] is False
     assert recorded["endpoints"] == [
-        {"name": "messages", "path": "/messages", "style": "wrapper", "format": "text",
-         "session": False},
-        {"name": "presence", "path": "/who", "style": "wrapper", "format": "sse",
-         "session": True},
+        {
+            "name": "messages",
+            "path": "/messages",
+            "style": "wrapper",
+            "format": "text",
+            "session": False,
+        },
+        {"name": "presence", "path": "/who", "style": "wrapper", "format": "sse", "session": True},
     ]
 
 
@@ -233,8 +266,7 @@ def test_new_unknown_template_version(tmp_path: Path) -> None:
 
 
 def test_new_with_explicit_template_and_ref(tmp_path: Path, template_repo: Path) -> None:
-    result = invoke("new", tmp_path / "p", "-y", "--template", template_repo,
-                    "--vcs-ref", "v0.1.0")
+    result = invoke("new", tmp_path / "p", "-y", "--template", template_repo, "--vcs-ref", "v0.1.0")
     assert result.exit_code == 0, result
     assert answers(tmp_path / "p")["_commit"] == "v0.1.0"
 
@@ -268,7 +300,8 @@ def test_help_does_not_import_copier() -> None:
         "CliRunner().invoke(app, ['--version'])\n"
         "print('copier' in sys.modules)\n"
     )
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                         check=True, env={**os.environ}).stdout
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, env={**os.environ}
+    ).stdout
     assert out.strip() == "False"
     assert (BIN / "stream-scaffold").exists()
