@@ -1,0 +1,199 @@
+"""Small HTTP stream clients for the deployment tests: one blocking, one for many streams."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import http.client
+import json
+import time
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+HOST = "127.0.0.1"
+
+
+class Stream:
+    """One streamed ``GET`` over a fresh connection; the body is read line by line as it comes.
+
+    Every read is bounded by *timeout* seconds of silence (a socket timeout).
+    """
+
+    def __init__(
+        self, port: int, path: str, *, headers: Mapping[str, str] | None = None, timeout: float = 10
+    ) -> None:
+        self.started = time.monotonic()
+        self.conn = http.client.HTTPConnection(HOST, port, timeout=timeout)
+        self.conn.request("GET", path, headers=dict(headers or {}))
+        self.response = self.conn.getresponse()
+        self.status = self.response.status
+        self.headers = self.response.headers
+
+    def lines(self) -> Iterator[str]:
+        """Body lines without their line end, as each arrives; stops at the end of the body."""
+        while line := self.response.readline():
+            yield line.decode().rstrip("\r\n")
+
+    def records(self, fmt: str) -> Iterator[dict[str, Any]]:
+        """Parsed records: SSE events as field dicts, NDJSON objects, ``k=v`` text lines.
+
+        Heartbeats (SSE comments, blank lines) are skipped.
+        """
+        if fmt == "sse":
+            yield from parse_sse(self.lines())
+        elif fmt == "ndjson":
+            yield from (json.loads(line) for line in self.lines() if line.strip())
+        else:
+            for line in self.lines():
+                if line.strip():
+                    yield parse_text_record(line)
+
+    def close(self) -> None:
+        self.conn.close()
+
+    def __enter__(self) -> Stream:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def parse_sse(lines: Iterator[str]) -> Iterator[dict[str, Any]]:
+    """Events as dicts of their fields (``data`` joined, JSON decoded when it parses)."""
+    event: dict[str, Any] = {}
+    for line in lines:
+        if line == "":
+            if event:
+                if "data" in event:
+                    with contextlib.suppress(ValueError):
+                        event["json"] = json.loads(event["data"])
+                yield event
+            event = {}
+        elif line.startswith(":"):
+            continue
+        else:
+            name, _, value = line.partition(":")
+            value = value.removeprefix(" ")
+            if name == "data" and "data" in event:
+                event["data"] += "\n" + value
+            else:
+                event[name] = value
+
+
+def parse_text_record(line: str) -> dict[str, Any]:
+    """The probe app's text records: ``key=value`` words."""
+    record: dict[str, Any] = {}
+    for word in line.split():
+        key, _, value = word.partition("=")
+        record[key] = int(value) if value.isdigit() else value
+    return record
+
+
+def probe_payload(fmt: str, record: dict[str, Any]) -> dict[str, Any]:
+    """The probe app's record inside whatever framing *fmt* uses."""
+    return record["json"] if fmt == "sse" else record
+
+
+@dataclass
+class ProbeResult:
+    status: int
+    headers: http.client.HTTPMessage
+    received: list[dict[str, Any]] = field(default_factory=list)
+    first_record_seconds: float | None = None
+
+    @property
+    def outcome(self) -> str | None:
+        last = self.received[-1] if self.received else {}
+        return last.get("status")
+
+
+def run_probe(
+    port: int, fmt: str, token: str, confirm_dir: Path, *, count: int = 3, query: str = ""
+) -> ProbeResult:
+    """Read the probe stream, confirming each record the moment it arrives.
+
+    The app produces record n+1 only after the confirmation of record n, so on a stack that
+    passes every chunk on at once the outcome is ``"confirmed"``; anything that holds a chunk
+    back ends the stream ``"unconfirmed"``.
+    """
+    with Stream(port, f"/probe/{fmt}?token={token}&count={count}{query}") as stream:
+        result = ProbeResult(stream.status, stream.headers)
+        for record in stream.records(fmt):
+            payload = probe_payload(fmt, record)
+            if result.first_record_seconds is None:
+                result.first_record_seconds = time.monotonic() - stream.started
+            result.received.append(payload)
+            if "seq" in payload:
+                (confirm_dir / f"{token}.{payload['seq']}").touch()
+    return result
+
+
+async def _many_streams(
+    port: int,
+    path: str,
+    *,
+    clients: int,
+    on_all: Mapping[bytes, Any],
+    end: bytes,
+    timeout: float,
+) -> list[bytes]:
+    """Open *clients* connections at once and read each body to *end* (see many_streams)."""
+    waiting = {marker: asyncio.Event() for marker in on_all}
+    counts = dict.fromkeys(on_all, 0)
+    request = f"GET {path} HTTP/1.1\r\nHost: {HOST}\r\nConnection: close\r\n\r\n".encode()
+
+    async def one() -> bytes:
+        reader, writer = await asyncio.open_connection(HOST, port)
+        try:
+            writer.write(request)
+            await writer.drain()
+            data = b""
+            seen: set[bytes] = set()
+            while end not in data:
+                chunk = await reader.read(65536)
+                if not chunk:
+                    break
+                data += chunk
+                for marker, everyone_has_it in waiting.items():
+                    if marker not in seen and marker in data:
+                        seen.add(marker)
+                        counts[marker] += 1
+                        if counts[marker] == clients:
+                            everyone_has_it.set()
+            return data
+        finally:
+            writer.close()
+
+    async def barrier() -> None:
+        for marker, action in on_all.items():
+            await waiting[marker].wait()
+            action()
+
+    tasks = [asyncio.ensure_future(one()) for _ in range(clients)]
+    results = await asyncio.wait_for(
+        asyncio.gather(asyncio.gather(*tasks), barrier()), timeout=timeout
+    )
+    return list(results[0])
+
+
+def many_streams(
+    port: int,
+    path: str,
+    *,
+    clients: int,
+    on_all: Mapping[bytes, Any],
+    end: bytes,
+    timeout: float = 60,
+) -> list[bytes]:
+    """Open *clients* streams to *path* at once (asyncio, one thread) and return each raw body.
+
+    *on_all* maps a byte marker to a callback run once every client has received that
+    marker: with the probe app this confirms a record only when all clients hold it, so all
+    streams are provably open together. Each read stops at *end*; everything is bounded by
+    *timeout* seconds.
+    """
+    return asyncio.run(
+        _many_streams(port, path, clients=clients, on_all=on_all, end=end, timeout=timeout)
+    )

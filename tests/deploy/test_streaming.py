@@ -1,0 +1,143 @@
+"""The generated deployment streams without buffering, on gthread and gevent, direct and via nginx.
+
+The probe app (probe_app.py) produces each record only after the test has confirmed the
+previous one, so "confirmed" means every layer passed every chunk on by itself; a buffering
+layer makes the very same test end "unconfirmed".
+"""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+
+from .client import Stream, run_probe
+from .conftest import VIAS, Stack, requires_nginx
+
+pytestmark = [pytest.mark.deploy, requires_nginx]
+
+FORMATS = ("sse", "ndjson", "text")
+MEDIA_TYPES = {"sse": "text/event-stream", "ndjson": "application/x-ndjson", "text": "text/plain"}
+
+
+@pytest.mark.parametrize("via", VIAS)
+@pytest.mark.parametrize("fmt", FORMATS)
+def test_every_chunk_reaches_the_client_before_the_next_is_produced(
+    stack: Stack, via: str, fmt: str, record_property: pytest.RecordProperty
+) -> None:
+    result = run_probe(stack.port(via), fmt, stack.token(), stack.confirm_dir, count=4)
+
+    assert result.status == 200
+    assert result.headers["Content-Type"].startswith(MEDIA_TYPES[fmt])
+    assert [r.get("seq") for r in result.received] == [0, 1, 2, 3, None]
+    assert result.outcome == "confirmed"
+    record_property("first_record_seconds", result.first_record_seconds)
+
+
+@pytest.mark.parametrize(
+    ("nginx", "accel", "outcome"),
+    [
+        # The generated stream location alone: proxy_buffering off, HTTP/1.1 upstream.
+        ("generated", "0", "confirmed"),
+        # The app's header alone, behind nginx's proxy defaults.
+        ("defaults", "1", "confirmed"),
+        # Negative control: neither, and nginx holds the records back.
+        ("defaults", "0", "unconfirmed"),
+    ],
+)
+def test_either_the_location_or_the_header_is_enough_and_without_both_nginx_buffers(
+    stack: Stack, nginx: str, accel: str, outcome: str
+) -> None:
+    proxy = stack.proxy if nginx == "generated" else stack.naive
+    # A short wait in the app: in the negative control it runs out, by design.
+    result = run_probe(
+        proxy.port, "sse", stack.token(), stack.confirm_dir, query=f"&wait=1.5&accel={accel}"
+    )
+
+    assert result.status == 200
+    assert "X-Accel-Buffering" not in result.headers, "nginx must not pass X-Accel-* on"
+    assert result.outcome == outcome
+    if outcome == "unconfirmed":
+        # Record 0 was produced at once but reached the client only with the end of the stream.
+        assert [r.get("seq") for r in result.received] == [0, None]
+
+
+@pytest.mark.parametrize("via", VIAS)
+def test_time_to_first_event_of_the_generated_endpoint(
+    stack: Stack, via: str, record_property: pytest.RecordProperty
+) -> None:
+    # The second event is 5 s away, so the first one arriving well before proves it was
+    # not held back with the rest.
+    with Stream(stack.port(via), "/events?count=2&interval=5") as stream:
+        first = next(stream.records("sse"))
+        elapsed = time.monotonic() - stream.started
+    assert first["id"] == "0"
+    assert elapsed < 2.5
+    record_property("time_to_first_event_seconds", elapsed)
+
+
+def test_session_cookie_and_vary_come_through_nginx(stack: Stack) -> None:
+    with Stream(stack.proxy.port, "/events?count=1&interval=0") as first:
+        assert first.headers["Vary"] == "Cookie"
+        cookie = first.headers["Set-Cookie"]
+        assert cookie.startswith("session=")
+        assert "HttpOnly" in cookie
+        events = list(first.records("sse"))
+    assert events[0]["json"]["streams_opened"] == 1
+    assert events[-1]["event"] == "end"
+
+    session = cookie.split(";", 1)[0]
+    with Stream(
+        stack.proxy.port, "/events?count=1&interval=0", headers={"Cookie": session}
+    ) as again:
+        assert again.headers["Vary"] == "Cookie"
+        events = list(again.records("sse"))
+    # Written in the view of the first request, read in the view of the second.
+    assert events[0]["json"]["streams_opened"] == 2
+
+
+@pytest.mark.parametrize(
+    ("path", "fmt"), [("/events", "sse"), ("/lines", "ndjson"), ("/log", "text")]
+)
+def test_generated_endpoints_stream_line_by_line_through_nginx(
+    stack: Stack, path: str, fmt: str
+) -> None:
+    arrivals: list[tuple[float, str]] = []
+    with Stream(stack.proxy.port, f"{path}?count=4&interval=0.3&topic=nginx") as stream:
+        assert stream.headers["Content-Type"].startswith(MEDIA_TYPES[fmt])
+        assert stream.headers["Cache-Control"] == "no-cache"
+        for line in stream.lines():
+            if line and not line.startswith(":"):
+                arrivals.append((time.monotonic(), line))
+    content = [line for _, line in arrivals]
+    if fmt == "sse":
+        assert [line for line in content if line.startswith("id:")] == [
+            f"id: {n}" for n in range(4)
+        ]
+        assert content[-2:] == ["event: end", "data:"]
+    elif fmt == "ndjson":
+        assert [line.count('"seq":') for line in content] == [1, 1, 1, 1]
+        assert all('"topic":"nginx"' in line for line in content)
+    else:
+        assert content == [f"nginx {n}/4" for n in range(1, 5)]
+    # Four records 0.3 s apart arrive spread out, not in one piece at the end.
+    data_times = [t for t, line in arrivals if not line.startswith(("id:", "retry:", "event:"))]
+    assert data_times[-1] - data_times[0] > 0.6
+
+
+@pytest.mark.parametrize("via", VIAS)
+@pytest.mark.parametrize("path", ["/events", "/lines", "/log"])
+def test_a_client_that_leaves_ends_the_generator_and_its_cleanup_runs(
+    stack: Stack, via: str, path: str
+) -> None:
+    # A count no other test uses identifies this stream's line in the shared log.
+    count = stack.fresh_count()
+    with Stream(stack.port(via), f"{path}?count={count}&interval=0.05") as stream:
+        lines = stream.lines()
+        received = [next(lines) for _ in range(3)]
+    assert all(received)
+
+    match = stack.app.wait_for_log(
+        rf"\[INFO\] {path} closed after (\d+) of {count} events", timeout=10
+    )
+    assert 1 <= int(match.group(1)) < count
