@@ -197,3 +197,21 @@ def many_streams(
     return asyncio.run(
         _many_streams(port, path, clients=clients, on_all=on_all, end=end, timeout=timeout)
     )
+
+
+async def open_stream(port: int, path: str) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
+    """Send ``GET path`` on a new connection; the caller reads the raw response."""
+    reader, writer = await asyncio.open_connection(HOST, port)
+    writer.write(f"GET {path} HTTP/1.1\r\nHost: {HOST}\r\nConnection: close\r\n\r\n".encode())
+    await writer.drain()
+    return reader, writer
+
+
+async def read_until(reader: asyncio.StreamReader, marker: bytes, data: bytes = b"") -> bytes:
+    """Read the raw response until *marker* has arrived (or the connection ends)."""
+    while marker not in data:
+        chunk = await reader.read(65536)
+        if not chunk:
+            break
+        data += chunk
+    return data

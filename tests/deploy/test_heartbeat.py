@@ -1,0 +1,82 @@
+"""Heartbeats keep an idle stream open through nginx's proxy_read_timeout; without them it is cut.
+
+nginx's read timeout is set to 1 s and the events are 2 s apart. The same generated app runs
+twice: with STREAM_HEARTBEAT_SECONDS at 0.3 s, and at 5 s (no beat within the timeout).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import http.client
+from dataclasses import dataclass
+
+import pytest
+
+from .client import Stream
+from .conftest import SERVERS, Servers, requires_nginx, with_read_timeout
+from .stack import Process
+
+pytestmark = [pytest.mark.deploy, requires_nginx]
+
+
+@dataclass
+class Proxied:
+    app: Process
+    proxy: Process
+
+
+@pytest.fixture(scope="module", params=SERVERS)
+def heartbeat_stacks(request: pytest.FixtureRequest, servers: Servers) -> dict[str, Proxied]:
+    server: str = request.param
+    stacks = {}
+    for name, seconds in (("beating", "0.3"), ("silent", "5")):
+        app = servers.gunicorn(
+            server,
+            f"gunicorn-{server}-{name}",
+            env={"FLASK_STREAM_HEARTBEAT_SECONDS": seconds},
+            extra_args=["--workers", "1"],
+        )
+        proxy = servers.nginx(server, f"nginx-{server}-{name}", app, edit=with_read_timeout("1s"))
+        stacks[name] = Proxied(app, proxy)
+    return stacks
+
+
+def read_all(port: int) -> tuple[list[str], list[str]]:
+    """The stream's event ids and types and its heartbeat comments, until the body ends.
+
+    A stream that nginx cuts ends early: without ``event: end``.
+    """
+    events: list[str] = []
+    beats: list[str] = []
+    # A cut connection may also end in the middle of the chunked body.
+    with (
+        Stream(port, "/events?count=2&interval=2", timeout=10) as stream,
+        contextlib.suppress(http.client.IncompleteRead),
+    ):
+        for line in stream.lines():
+            if line.startswith(":"):
+                beats.append(line)
+            elif line.startswith(("id:", "event:")):
+                events.append(line)
+    return events, beats
+
+
+def test_heartbeats_keep_an_idle_stream_open_past_the_read_timeout(
+    heartbeat_stacks: dict[str, Proxied],
+) -> None:
+    events, beats = read_all(heartbeat_stacks["beating"].proxy.port)
+
+    assert events == ["id: 0", "id: 1", "event: end"]
+    assert len(beats) >= 4
+    assert set(beats) == {": keep-alive"}
+
+
+def test_without_heartbeats_nginx_cuts_the_idle_stream(
+    heartbeat_stacks: dict[str, Proxied],
+) -> None:
+    stack = heartbeat_stacks["silent"]
+    events, beats = read_all(stack.proxy.port)
+
+    assert events == ["id: 0"]
+    assert beats == []
+    stack.proxy.wait_for_log(r"upstream timed out .* while reading upstream", timeout=5)
