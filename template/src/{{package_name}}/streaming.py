@@ -79,6 +79,8 @@ def wait_with_heartbeats(seconds: float, *, every: float, beat: str) -> Iterator
     Under gevent ``time.sleep`` yields to other greenlets; under gthread it blocks only this
     stream's thread.
     """
+    if every <= 0:
+        raise ValueError(f"the heartbeat interval must be positive, not {every!r}")
     deadline = time.monotonic() + seconds
     while (remaining := deadline - time.monotonic()) > 0:
         if remaining <= every:
