@@ -111,7 +111,11 @@ def test_one_module_and_one_test_file_per_endpoint(rendered: dict[str, Path], pr
     assert sorted(p.stem for p in (package / "endpoints").glob("*.py")) == sorted(
         [*names, "__init__"]
     )
-    endpoint_tests = {p.stem for p in (root / "tests").glob("test_*.py")} - {"test_app", "test_sse"}
+    endpoint_tests = {p.stem for p in (root / "tests").glob("test_*.py")} - {
+        "test_app",
+        "test_sse",
+        "test_streaming",
+    }
     assert sorted(endpoint_tests) == [f"test_{name}" for name in names]
     assert (root / "deploy" / "nginx.conf").exists() == answers["nginx"]
     assert answers["endpoints"] == PROJECTS[project].get("endpoints", answers["endpoints"])
