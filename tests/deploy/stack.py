@@ -178,12 +178,16 @@ class Process:
         ]
         return "".join(parts)
 
-    def wait_for_log(self, pattern: str, *, timeout: float = 10.0) -> re.Match[str]:
-        """Wait until a line matching the regular expression *pattern* has been logged."""
+    def wait_for_log(self, pattern: str, *, timeout: float = 10.0, since: int = 0) -> re.Match[str]:
+        """Wait until a line matching the regular expression *pattern* has been logged.
+
+        *since* skips that many characters of ``log()``: pass ``len(process.log())`` taken
+        before an action to look only at what it logged.
+        """
         regex = re.compile(pattern)
         deadline = time.monotonic() + timeout
         while True:
-            if match := regex.search(self.log()):
+            if match := regex.search(self.log(), since):
                 return match
             if time.monotonic() > deadline:
                 raise StackError(
