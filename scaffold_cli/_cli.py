@@ -339,7 +339,7 @@ def new(  # noqa: PLR0917  (one parameter per command-line option)
     typer.echo("\nNext steps:")
     typer.echo(f"  cd {destination}")
     typer.echo("  python -m venv .venv && . .venv/bin/activate")
-    typer.echo("  pip install -e '.[test]'")
+    typer.echo("  pip install -e '.[dev]'")
     typer.echo("  python -m pytest")
     typer.echo(f"  flask --app {spec.package_name} run")
     if not result.committed and not no_git:
