@@ -1,0 +1,27 @@
+"""The generated app, unchanged, with a server timestamp added to every event's payload.
+
+``gunicorn 'bench.apps.stamped:create_app()'`` with ``BENCH_PACKAGE`` naming the generated
+package. When ``BENCH_STAMP=1`` the package's ``sse.format_json_event`` is wrapped to add
+``"t": time.time_ns()`` as the last key of each payload; everything else (input checks,
+session, heartbeat, resume, the encoder itself) runs as generated.
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+import time
+from typing import Any
+
+
+def create_app() -> Any:
+    package = importlib.import_module(os.environ["BENCH_PACKAGE"])
+    if os.environ.get("BENCH_STAMP") == "1":
+        sse = importlib.import_module(f"{package.__name__}.sse")
+        encode = sse.format_json_event
+
+        def stamped(payload: Any, **fields: Any) -> str:
+            return encode({**payload, "t": time.time_ns()}, **fields)
+
+        sse.format_json_event = stamped
+    return package.create_app()

@@ -1,0 +1,148 @@
+"""Start the servers under test: the generated project on gunicorn (optionally behind nginx)
+with its own deploy configs, the bare Flask reference on the same gunicorn config, and the
+sse-starlette reference on uvicorn. gunicorn and nginx are started by the project's deployment
+test helpers (``tests/deploy/stack.py``); uvicorn is started here."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import subprocess
+import sys
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from tests.deploy import stack
+
+from .common import REPO
+
+SECRET = "bench-only-secret-key-" + "x" * 32
+
+
+@dataclass
+class Server:
+    name: str
+    port: int
+    pids: list[int]  # roots of the process trees to account CPU and memory to
+    path: str = "/events"
+
+
+def render(dest: Path, server: str) -> stack.Project:
+    return stack.render_project(
+        dest,
+        server=server,
+        endpoints=[
+            {
+                "name": "events",
+                "path": "/events",
+                "style": "decorator",
+                "format": "sse",
+                "session": True,
+            }
+        ],
+    )
+
+
+def _gunicorn_args(workers: int | None, connections: int | None) -> list[str]:
+    args: list[str] = []
+    if workers is not None:
+        args += ["--workers", str(workers)]
+    if connections is not None:
+        args += ["--worker-connections", str(connections)]
+    return args
+
+
+@contextlib.contextmanager
+def generated(
+    project: stack.Project,
+    logs: Path,
+    *,
+    stamp: bool,
+    workers: int | None = None,
+    connections: int | None = None,
+    nginx: bool = False,
+) -> Iterator[Server]:
+    """The generated app, unchanged (``BENCH_STAMP=1`` adds a timestamp to each payload)."""
+    app = stack.start_gunicorn(
+        project,
+        log_path=logs / f"gunicorn-{project.server}.log",
+        app="bench.apps.stamped:create_app()",
+        pythonpath=[REPO],
+        env={
+            "BENCH_PACKAGE": project.package,
+            "BENCH_STAMP": "1" if stamp else "0",
+            "FLASK_SECRET_KEY": SECRET,
+        },
+        extra_args=_gunicorn_args(workers, connections),
+    )
+    proxy = None
+    try:
+        if nginx:
+            proxy = stack.start_nginx(
+                project, logs / f"nginx-{project.server}", upstream_port=app.port
+            )
+            yield Server(f"generated/{project.server}+nginx", proxy.port, [app.pid, proxy.pid])
+        else:
+            yield Server(f"generated/{project.server}", app.port, [app.pid])
+    finally:
+        if proxy is not None:
+            stack.stop(proxy)
+        stack.stop(app)
+
+
+@contextlib.contextmanager
+def bare_flask(
+    project: stack.Project,
+    logs: Path,
+    *,
+    stamp: bool,
+    workers: int | None = None,
+    connections: int | None = None,
+) -> Iterator[Server]:
+    """The bare Flask reference on the generated project's gunicorn config."""
+    app = stack.start_gunicorn(
+        project,
+        log_path=logs / f"bare-{project.server}.log",
+        app="bench.apps.bare_flask:app",
+        pythonpath=[REPO],
+        env={"BENCH_STAMP": "1" if stamp else "0"},
+        extra_args=_gunicorn_args(workers, connections),
+    )
+    try:
+        yield Server(f"bare Flask/{project.server}", app.port, [app.pid])
+    finally:
+        stack.stop(app)
+
+
+@contextlib.contextmanager
+def starlette(logs: Path, *, stamp: bool, extra: Sequence[str] = ()) -> Iterator[Server]:
+    """sse-starlette on uvicorn: one process, uvloop and httptools when installed."""
+    port = stack.free_port()
+    env = {
+        **os.environ,
+        "BENCH_STAMP": "1" if stamp else "0",
+        "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")])),
+    }
+    args = [
+        sys.executable,
+        "-m",
+        "uvicorn",
+        "bench.apps.starlette_sse:app",
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        *extra,
+    ]
+    logs.mkdir(parents=True, exist_ok=True)
+    with (logs / "uvicorn.log").open("ab") as log:
+        popen = subprocess.Popen(
+            args, cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL
+        )
+    process = stack.Process(f"uvicorn:{port}", popen, port, logs / "uvicorn.log")
+    try:
+        stack.wait_until_answers(port, process=process)
+        yield Server("sse-starlette/uvicorn", port, [popen.pid])
+    finally:
+        stack.stop(process)
