@@ -7,12 +7,14 @@ import contextlib
 import http.client
 import json
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Coroutine, Iterator, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 HOST = "127.0.0.1"
+T = TypeVar("T")
 
 
 class Stream:
@@ -194,9 +196,20 @@ def many_streams(
     streams are provably open together. Each read stops at *end*; everything is bounded by
     *timeout* seconds.
     """
-    return asyncio.run(
-        _many_streams(port, path, clients=clients, on_all=on_all, end=end, timeout=timeout)
+    return run_async(
+        _many_streams(port, path, clients=clients, on_all=on_all, end=end, timeout=timeout),
+        timeout=timeout + 10,
     )
+
+
+def run_async(main: Coroutine[Any, Any, T], *, timeout: float) -> T:
+    """``asyncio.run(main)`` in a thread of its own.
+
+    Playwright's sync API keeps an event loop running in the test thread while a browser is
+    open, and ``asyncio.run`` refuses to start inside a running loop.
+    """
+    with ThreadPoolExecutor(max_workers=1) as executor:
+        return executor.submit(asyncio.run, main).result(timeout=timeout)
 
 
 async def open_stream(port: int, path: str) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:

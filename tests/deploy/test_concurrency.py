@@ -11,7 +11,7 @@ import re
 
 import pytest
 
-from .client import many_streams, open_stream, read_until
+from .client import many_streams, open_stream, read_until, run_async
 from .conftest import VIAS, Servers, Stack, requires_nginx
 
 pytestmark = [pytest.mark.deploy, requires_nginx]
@@ -51,7 +51,7 @@ def test_a_gthread_worker_holds_as_many_streams_as_threads_and_queues_the_next(
             w.close()
         return rests, extra_body, served_while_full
 
-    bodies, extra_body, served_while_full = asyncio.run(scenario())
+    bodies, extra_body, served_while_full = run_async(scenario(), timeout=60)
 
     assert len(bodies) == threads
     assert all(b'"seq":1' in body and b'"status":"confirmed"' in body for body in bodies)
