@@ -36,6 +36,8 @@ _PACKAGED = _PACKAGE_DIR / "_template"
 _BUNDLE = _PACKAGED / "history.bundle"
 _BUILD_INFO = _PACKAGED / "build.json"
 _CHECKOUT = _PACKAGE_DIR.parent
+# What a source checkout renders from: Copier's configuration, the template and its migrations.
+_TEMPLATE_FILES = ("copier.yml", "template", "scaffold_cli/_migrations.py")
 # Refs under which each installed build's commit is kept in the managed repository, so that a
 # commit stays reachable (and is never garbage-collected) even when it carries no tag.
 _BUILD_REFS = "refs/flask-stream-scaffold/builds"
@@ -108,6 +110,7 @@ def installed_source() -> TemplateSource:
         ensure_managed_repository(info)
         return TemplateSource(src_path=MANAGED_SRC, vcs_ref=info.ref, kind="wheel")
     if is_checkout():
+        require_committed_checkout()
         return TemplateSource(src_path=str(_CHECKOUT), vcs_ref="HEAD", kind="checkout")
     if (_PACKAGED / "copier.yml").is_file():
         return TemplateSource(src_path=str(_PACKAGED), vcs_ref=None, kind="plain")
@@ -129,6 +132,24 @@ def source_for_new(template: str | None, vcs_ref: str | None) -> TemplateSource:
     if vcs_ref:
         return TemplateSource(src_path=installed.src_path, vcs_ref=vcs_ref, kind=installed.kind)
     return installed
+
+
+def require_committed_checkout() -> None:
+    """Refuse to render a source checkout whose template files have uncommitted changes.
+
+    Copier renders such a checkout through a throwaway commit and records that commit as
+    ``_commit``; it exists nowhere else, so the project could never be updated again.
+    """
+    status = _git.git(["status", "--porcelain", "--", *_TEMPLATE_FILES], _CHECKOUT, check=False)
+    changed = [line[3:] for line in status.stdout.splitlines()]
+    if changed:
+        shown = ", ".join(changed[:3]) + (
+            f" and {len(changed) - 3} more" if len(changed) > 3 else ""
+        )
+        raise ScaffoldError(
+            f"the template in {_CHECKOUT} has uncommitted changes ({shown}); commit them "
+            "first, since a project rendered from them could never be updated"
+        )
 
 
 def is_managed(src_path: str) -> bool:
@@ -155,6 +176,7 @@ def default_update_ref(src_path: str) -> str | None:
         ensure_managed_repository(info)
         return info.ref
     if is_checkout() and normalize(src_path) == str(_CHECKOUT):
+        require_committed_checkout()
         return "HEAD"
     return None
 

@@ -108,6 +108,10 @@ class UpdateResult:
     up_to_date: bool = False
 
 
+Relation = Literal["same", "behind", "ahead", "unknown"]
+"""How a project's template version compares with another version of the template."""
+
+
 @dataclass(frozen=True)
 class UpdateStatus:
     """The outcome of `Worker.check_update`."""
@@ -301,16 +305,15 @@ class Worker:
         current = answers.require_commit()
         ref = to or default_update_ref(answers.src_path)
         target = self._describe(answers.src_path, ref)
-        current_version, target_version = parse_version(current), parse_version(target or "")
-        if current_version is not None and target_version is not None:
-            if target_version == current_version:
-                label = version_label(current)
-                return UpdateResult(label, label, Changes(), up_to_date=True)
-            if target_version < current_version:
-                raise ScaffoldError(
-                    f"the project is on {version_label(current)}, newer than "
-                    f"{version_label(target or '')}; downgrades are not supported"
-                )
+        relation = self._relation(answers.src_path, current, target)
+        if relation == "same":
+            label = version_label(current)
+            return UpdateResult(label, label, Changes(), up_to_date=True)
+        if relation == "ahead":
+            raise ScaffoldError(
+                f"the project is on {version_label(current)}, newer than "
+                f"{version_label(target or '')}; downgrades are not supported"
+            )
         message_to = version_label(target) if target else (ref or "the latest version")
         changes = self._rerender(
             answers,
@@ -330,18 +333,30 @@ class Worker:
         current = answers.require_commit()
         ref = default_update_ref(answers.src_path)
         available = self._describe(answers.src_path, ref)
-        current_version = parse_version(current)
-        available_version = parse_version(available or "")
-        behind = (
-            current_version is not None
-            and available_version is not None
-            and available_version > current_version
-        )
         return UpdateStatus(
             current=version_label(current),
             available=version_label(available) if available else None,
-            behind=behind,
+            behind=self._relation(answers.src_path, current, available) == "behind",
         )
+
+    def _relation(self, src_path: str, current: str, target: str | None) -> Relation:
+        """Where the project's ``current`` template version stands against ``target``.
+
+        PEP 440 versions (tags and ``git describe`` names) are compared as versions. Untagged
+        commits are compared through the template's history when it is a local repository:
+        the same commit, an ancestor (behind) or a descendant (ahead).
+        """
+        if target is None:
+            return "unknown"
+        current_version, target_version = parse_version(current), parse_version(target)
+        if current_version is not None and target_version is not None:
+            if current_version == target_version:
+                return "same"
+            return "behind" if current_version < target_version else "ahead"
+        repo = managed_repository() if is_managed(src_path) else Path(src_path).expanduser()
+        if not (repo.is_dir() and _git.is_work_tree(repo)):
+            return "same" if current == target else "unknown"
+        return _history_relation(repo, current, target)
 
     def _describe(self, src_path: str, ref: str | None) -> str | None:
         """The ``git describe`` name of ``ref`` in the template at ``src_path`` (its latest
@@ -349,7 +364,8 @@ class Worker:
         repo = managed_repository() if is_managed(src_path) else Path(src_path).expanduser()
         if repo.is_dir() and _git.is_work_tree(repo):
             if ref is None:
-                return _latest_tag(repo)
+                # Copier's own choice: the latest PEP 440 tag, or HEAD when there is none.
+                ref = _latest_tag(repo) or "HEAD"
             described = _git.git(["describe", "--tags", "--always", ref], repo, check=False)
             if described.returncode:
                 raise ScaffoldError(f"unknown template version {ref!r} in {src_path}")
@@ -419,6 +435,33 @@ class Worker:
 
 
 # ---------------------------------------------------------------- helpers
+
+
+def _history_relation(repo: Path, current: str, target: str) -> Relation:
+    """Compare two template versions by their commits in ``repo``: the same commit, an
+    ancestor of the target (behind) or a descendant (ahead)."""
+
+    def commit_of(name: str) -> str:
+        result = _git.git(
+            ["rev-parse", "--verify", "--quiet", f"{name}^{{commit}}"], repo, check=False
+        )
+        return result.stdout.strip() if result.returncode == 0 else name
+
+    current_commit, target_commit = commit_of(current), commit_of(target)
+    if current_commit == target_commit:
+        return "same"
+
+    def is_ancestor(ancestor: str, descendant: str) -> bool:
+        check = ["merge-base", "--is-ancestor", ancestor, descendant]
+        return _git.git(check, repo, check=False).returncode == 0
+
+    if is_ancestor(current_commit, target_commit):
+        return "behind"
+    if is_ancestor(target_commit, current_commit):
+        return "ahead"
+    return "unknown"
+
+
 def _answers_data(answers: Answers) -> dict[str, Any]:
     """The recorded answers without Copier's private keys, as ``data`` for a render."""
     return {key: value for key, value in answers.raw.items() if not key.startswith("_")}

@@ -21,36 +21,11 @@ import pytest
 from typer.testing import CliRunner
 
 from scaffold_cli._cli import app
+from tests.conftest import ROOT, commit_and_tag, git, snapshot_template
 
-ROOT = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent
-GIT_IDENTITY = ["-c", "user.name=Test User", "-c", "user.email=test@example.invalid"]
 
-
-def git(cwd: Path, *args: str) -> str:
-    """Run git in ``cwd`` with a test identity; return its stdout."""
-    return subprocess.run(
-        ["git", *GIT_IDENTITY, *args], cwd=cwd, capture_output=True, text=True, check=True
-    ).stdout
-
-
-def snapshot_template(dest: Path) -> Path:
-    """Copy the template as it is now into ``dest`` (no git yet)."""
-    dest.mkdir(parents=True)
-    shutil.copy2(ROOT / "copier.yml", dest / "copier.yml")
-    shutil.copytree(ROOT / "template", dest / "template")
-    (dest / "scaffold_cli").mkdir()
-    shutil.copy2(ROOT / "scaffold_cli" / "_migrations.py", dest / "scaffold_cli")
-    return dest
-
-
-def commit_and_tag(repo: Path, tag: str, message: str) -> None:
-    """Commit everything in ``repo`` and tag the commit."""
-    if not (repo / ".git").exists():
-        git(repo, "init", "--quiet", "--initial-branch=main")
-    git(repo, "add", "--all")
-    git(repo, "commit", "--quiet", "--allow-empty", "-m", message)
-    git(repo, "tag", tag)
+__all__ = ["ROOT", "commit_and_tag", "git", "snapshot_template"]
 
 
 @pytest.fixture(scope="session", autouse=True)

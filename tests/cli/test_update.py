@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from scaffold_cli import _template_source
 from scaffold_cli._migrations import migrate
 
 from .conftest import (
@@ -401,3 +402,43 @@ def test_installed_wheels_update_offline(tmp_path: Path) -> None:  # noqa: PLR09
     assert "downgrade" in downgrade.stderr
     assert tree_state(project) == before
     assert cli("add-endpoint", "ticks", "--project", "proj").returncode == 0
+
+
+def test_untagged_template_is_compared_by_its_history(tmp_path: Path) -> None:
+    template = snapshot_template(tmp_path / "template")
+    git(template, "init", "--quiet", "--initial-branch=main")
+    git(template, "add", "--all")
+    git(template, "commit", "--quiet", "-m", "Untagged template")
+    project = tmp_path / "project"
+    assert invoke("new", project, "-y", "--template", template).exit_code == 0
+    before = tree_state(project)
+
+    current = invoke("update", "--project", project)
+    assert current.exit_code == 0, current
+    assert "up to date" in current.stdout.lower()
+    assert tree_state(project) == before
+    assert invoke("check-update", "--project", project).exit_code == 0
+
+    readme = template / "template" / "README.md.jinja"
+    readme.write_text(readme.read_text("utf-8") + "\nA line from the next commit.\n", "utf-8")
+    git(template, "commit", "--quiet", "--all", "-m", "Next untagged commit")
+    assert invoke("check-update", "--project", project).exit_code == 1
+    updated = invoke("update", "--project", project)
+    assert updated.exit_code == 0, updated
+    assert "A line from the next commit." in (project / "README.md").read_text("utf-8")
+
+
+def test_new_refuses_a_source_checkout_with_uncommitted_template_changes(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    checkout = snapshot_template(tmp_path / "checkout")
+    commit_and_tag(checkout, "v0.1.0", "Checkout")
+    (checkout / "template" / "README.md.jinja").write_text("Changed, not committed.\n")
+    monkeypatch.setattr(_template_source, "_CHECKOUT", checkout)
+    monkeypatch.delenv("STREAM_SCAFFOLD_TEMPLATE")
+    monkeypatch.setattr(_template_source, "build_info", lambda: None)
+
+    result = invoke("new", tmp_path / "project", "-y")
+
+    assert_user_error(result, "uncommitted changes", "template/README.md.jinja", "commit them")
+    assert not (tmp_path / "project").exists()
