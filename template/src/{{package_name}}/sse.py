@@ -27,6 +27,9 @@ __all__ = ["format_comment", "format_event", "format_json_event"]
 # The only line terminators of the event-stream grammar.
 _LINE_BREAK = re.compile(r"\r\n|[\r\n]")
 
+# One encoder for every event: json.dumps() with options builds a new one on each call.
+_JSON = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"))
+
 
 def format_event(
     data: str,
@@ -41,25 +44,12 @@ def format_event(
     whose type is *event* (``"message"`` when omitted or empty) and whose ``lastEventId``
     is *id* (or the previous id when *id* is ``None``).
     """
-    parts: list[str] = []
-    if event is not None:
-        parts.append(_field("event", _single_line("event", event)))
-    if id is not None:
-        if "\0" in id:
-            raise ValueError("an SSE id cannot contain NUL: the browser would ignore it")
-        parts.append(_field("id", _single_line("id", id)))
-    if retry is not None:
-        # bool is an int subclass, and "True" is not ASCII digits.
-        if not isinstance(retry, int) or isinstance(retry, bool) or retry < 0:
-            raise ValueError(f"retry must be a non-negative int of milliseconds, not {retry!r}")
-        parts.append(f"retry: {retry}\n")
+    head = _head(event, id, retry)
     _check_utf8("data", data)
-    if "\n" not in data and "\r" not in data:
-        parts.append(_field("data", data))
-    else:
-        parts.extend(_field("data", line) for line in _LINE_BREAK.split(data))
-    parts.append("\n")
-    return "".join(parts)
+    if "\n" in data or "\r" in data:
+        lines = "".join(_field("data", line) for line in _LINE_BREAK.split(data))
+        return f"{head}{lines}\n"
+    return f"{head}{_field('data', data)}\n"
 
 
 def format_json_event(
@@ -74,8 +64,10 @@ def format_json_event(
     JSON escapes line breaks inside strings, so the data never needs splitting; the client
     reads it back with ``JSON.parse(event.data)``.
     """
-    data = json.dumps(payload, ensure_ascii=False, separators=(",", ":"))
-    return format_event(data, event=event, id=id, retry=retry)
+    data = _JSON.encode(payload)
+    # ensure_ascii=False lets a lone surrogate through: check, as format_event does.
+    _check_utf8("data", data)
+    return f"{_head(event, id, retry)}data: {data}\n\n"
 
 
 def format_comment(text: str = "") -> str:
@@ -88,6 +80,23 @@ def format_comment(text: str = "") -> str:
     """
     _check_utf8("comment", text)
     return "".join(f": {line}\n" if line else ":\n" for line in _LINE_BREAK.split(text))
+
+
+def _head(event: str | None, id: str | None, retry: int | None) -> str:
+    """The ``event``, ``id`` and ``retry`` lines of an event, checked."""
+    head = ""
+    if event is not None:
+        head = _field("event", _single_line("event", event))
+    if id is not None:
+        if "\0" in id:
+            raise ValueError("an SSE id cannot contain NUL: the browser would ignore it")
+        head += _field("id", _single_line("id", id))
+    if retry is not None:
+        # bool is an int subclass, and "True" is not ASCII digits.
+        if not isinstance(retry, int) or isinstance(retry, bool) or retry < 0:
+            raise ValueError(f"retry must be a non-negative int of milliseconds, not {retry!r}")
+        head += f"retry: {retry}\n"
+    return head
 
 
 def _field(name: str, value: str) -> str:
