@@ -21,6 +21,7 @@ from typing import Any
 
 PARTS = ("scaffold", "first-event", "one-stream", "in-process", "concurrency")
 APPS = ("generated/gevent", "bare Flask/gevent", "sse-starlette/uvicorn")
+OPTIONAL_APPS = ("generated/gthread",)
 
 
 def _ints(text: str) -> list[int]:
@@ -125,7 +126,11 @@ def main(argv: list[str] | None = None) -> int:
         if stream_parts:
             log("rendering the generated projects (gthread and gevent)")
             projects = {"gevent": servers.render(tmp / "app-gevent", "gevent")}
-            if "first-event" in parts or ("one-stream" in parts and not args.quick):
+            if (
+                "first-event" in parts
+                or ("one-stream" in parts and not args.quick)
+                or "generated/gthread" in args.apps
+            ):
                 projects["gthread"] = servers.render(tmp / "app-gthread", "gthread")
             if "first-event" in parts:
                 log("first event: generated app, direct and through nginx")
@@ -241,6 +246,7 @@ def render(results: dict[str, Any]) -> str:
                     "max ms",
                     "KB/stream",
                     "server CPU us/event",
+                    "steady CPU us/event",
                     "client CPU busy %",
                     "all open after s",
                     "errors",

@@ -2,17 +2,22 @@
 
 from __future__ import annotations
 
+import contextlib
 import gc
 import importlib
 import io
+import json
+import os
 import sys
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+import psutil
+
 from . import loadgen, servers
-from .common import median, percentile, usage
+from .common import median, percentile, tree, usage
 
 Log = Callable[[str], None]
 MS = 1e6  # ns per ms
@@ -63,7 +68,31 @@ def first_event(
 
 
 # ------------------------------------------------------------ one stream
+@contextlib.contextmanager
+def _pinned(server: servers.Server) -> Iterator[None]:
+    """Server on the last core, this client on the first: the same placement for every server
+    run, where the scheduler would otherwise move them around (and the figures with them)."""
+    cores = sorted(os.sched_getaffinity(0))
+    if len(cores) < 2:
+        yield
+        return
+    for pid in server.pids:
+        for proc in tree(pid):
+            with contextlib.suppress(psutil.Error):
+                proc.cpu_affinity([cores[-1]])
+    os.sched_setaffinity(0, {cores[0]})
+    try:
+        yield
+    finally:
+        os.sched_setaffinity(0, set(cores))
+
+
 def _throughput(server: servers.Server, requests: int) -> dict[str, Any]:
+    with _pinned(server):
+        return _throughput_pinned(server, requests)
+
+
+def _throughput_pinned(server: servers.Server, requests: int) -> dict[str, Any]:
     query = "count=1000&interval=0"
     loadgen.one_stream(server.port, server.path, query, requests=3)  # warm up
     before = usage(server.pids)
@@ -108,6 +137,8 @@ def one_stream(
         row = {"server": name, "events": sum(r["events"] for r in runs)}
         for key in ("events/s", "server CPU us/event", "server CPU busy %", "client CPU busy %"):
             row[key] = median([r[key] for r in runs])
+            if key == "events/s":
+                row["best events/s"] = max(r[key] for r in runs)
         log(
             f"  one stream {name}: {row['events/s']:,.0f} events/s, "
             f"{row['server CPU us/event']:.1f} us CPU/event, client busy "
@@ -185,6 +216,14 @@ def in_process(project: Any, repeats: int, log: Log) -> list[dict[str, Any]]:
                 sse.format_json_event(record, id=str(seq))
             return time.perf_counter() - start
 
+        shared = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"))
+
+        def dumps() -> float:
+            start = time.perf_counter()
+            for _ in range(1000):
+                shared.encode(record)
+            return time.perf_counter() - start
+
         def plain() -> float:
             start = time.perf_counter()
             for _ in bare_generator():
@@ -202,6 +241,7 @@ def in_process(project: Any, repeats: int, log: Log) -> list[dict[str, Any]]:
             )
             / events,
             "generated encoder alone (sse.format_json_event)": time_it(encoder) / 1000,
+            "JSON encoding of the same record alone": time_it(dumps) / 1000,
         }
     finally:
         sys.path.remove(str(project.root / "src"))
@@ -235,6 +275,11 @@ def concurrency(
             ),
             "sse-starlette/uvicorn": lambda: servers.starlette(logs, stamp=True),
         }
+        if "gthread" in projects:
+            # The generated gthread config as it is: its workers x threads bound the streams.
+            makers["generated/gthread"] = lambda: servers.generated(
+                projects["gthread"], logs, stamp=True
+            )
         for name in apps:
             with makers[name]() as server:
                 rows.append(_hold(server, size, events, processes, log))
@@ -279,7 +324,12 @@ def _hold(
         "p99 ms": _ms(lat, 99),
         "max ms": max(lat) / MS if lat else float("nan"),
         "KB/stream": (ready.rss - base.rss) / size / 1024,
+        # Everything from the first connection to the last close, and the steady state alone
+        # (from the moment every stream was open to the end, connection set-up excluded).
         "server CPU us/event": (end.cpu - base.cpu) / max(1, result.received) * 1e6,
+        "steady CPU us/event": (end.cpu - ready.cpu)
+        / max(1, result.received - result.received_at_ready)
+        * 1e6,
         "client CPU busy %": 100 * result.client_cpu / max(1e-9, result.client_wall * processes),
         "all open after s": result.ready_seconds,
         "errors": "; ".join(result.errors),
