@@ -76,6 +76,8 @@ def goals(results: dict[str, Any]) -> list[dict[str, Any]]:
         )
         r = _ratio(new["stream-scaffold new --no-git"], new["copier copy"])
         add("stream-scaffold new --no-git / copier copy", r, "(information)", None)
+        r = _ratio(new["stream-scaffold new"], new["copier copy + git init + commit"])
+        add("stream-scaffold new / (copier copy + git init + commit)", r, "(information)", None)
         add_ = scaffold["add-endpoint"]
         r = _ratio(
             add_["stream-scaffold add-endpoint"],
@@ -128,6 +130,19 @@ def goals(results: dict[str, Any]) -> list[dict[str, Any]]:
         if gen and star:
             r = _ratio(gen["server CPU us/event"], star["server CPU us/event"])
             add("CPU per event: generated / sse-starlette", r, "(information)", None)
+        gen_t = _find(one, server="generated/gthread")
+        bare_t = _find(one, server="bare Flask/gthread")
+        if gen_t and bare_t:
+            r = _ratio(gen_t["server CPU us/event"], bare_t["server CPU us/event"])
+            add("CPU per event on gthread: generated / bare Flask", r, "(information)", None)
+        if gen_t and star:
+            r = _ratio(gen_t["events/s"], star["events/s"])
+            add(
+                "one stream events/s: generated on gthread / sse-starlette",
+                r,
+                "(information)",
+                None,
+            )
 
     conc = results.get("concurrency")
     if conc:

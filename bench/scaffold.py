@@ -113,11 +113,24 @@ def run(
         def plain_copy(_: int) -> float:
             return _run(_copier_copy(snap, fresh("copy"), 1))
 
+        def plain_copy_git(_: int) -> float:
+            # What `new` does by default, by hand: copy, then git init and a first commit.
+            dest = fresh("copy-git")
+            start = time.perf_counter()
+            subprocess.run(
+                _copier_copy(snap, dest, 1), check=True, capture_output=True, timeout=300
+            )
+            git(dest, "init", "-q")
+            git(dest, "add", "-A")
+            git(dest, "commit", "-q", "-m", "scaffold")
+            return time.perf_counter() - start
+
         _run(_copier_copy(snap, fresh("warm"), 1))  # warm the OS caches and .pyc files
         times = _alternate(
             runs,
             {
                 "copier copy": plain_copy,
+                "copier copy + git init + commit": plain_copy_git,
                 "stream-scaffold new": cli_new,
                 "stream-scaffold new --no-git": cli_new_nogit,
             },

@@ -127,6 +127,9 @@ def one_stream(
         makers["generated/gthread"] = lambda: servers.generated(
             gthread, logs, stamp=False, workers=1
         )
+        makers["bare Flask/gthread"] = lambda: servers.bare_flask(
+            gthread, logs, stamp=False, workers=1
+        )
     samples: dict[str, list[dict[str, Any]]] = {name: [] for name in makers}
     for _ in range(rounds):
         for name, make in makers.items():
