@@ -186,6 +186,12 @@ def render(results: dict[str, Any]) -> str:
         "",
         report.kv(results["versions"]),
     ]
+    if results["settings"].get("quick") == "True":
+        out += [
+            "Quick run: a taste only. Its samples are too small for the ratios, and CPU time is "
+            "counted in 10 ms ticks; run without --quick for figures to quote.",
+            "",
+        ]
     if "scaffold" in results:
         s = results["scaffold"]
         out += [

@@ -130,6 +130,15 @@ def goals(results: dict[str, Any]) -> list[dict[str, Any]]:
         if gen and star:
             r = _ratio(gen["server CPU us/event"], star["server CPU us/event"])
             add("CPU per event: generated / sse-starlette", r, "(information)", None)
+        bare_json = _find(one, server="bare Flask+JSON/gevent")
+        if gen and bare_json:
+            r = _ratio(gen["server CPU us/event"], bare_json["server CPU us/event"])
+            add(
+                "CPU per event: generated / bare Flask sending the same JSON",
+                r,
+                "(information)",
+                None,
+            )
         gen_t = _find(one, server="generated/gthread")
         bare_t = _find(one, server="bare Flask/gthread")
         if gen_t and bare_t:

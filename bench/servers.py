@@ -99,6 +99,7 @@ def bare_flask(
     stamp: bool,
     workers: int | None = None,
     connections: int | None = None,
+    json_payload: bool = False,
 ) -> Iterator[Server]:
     """The bare Flask reference on the generated project's gunicorn config."""
     app = stack.start_gunicorn(
@@ -106,11 +107,12 @@ def bare_flask(
         log_path=logs / f"bare-{project.server}.log",
         app="bench.apps.bare_flask:app",
         pythonpath=[REPO],
-        env={"BENCH_STAMP": "1" if stamp else "0"},
+        env={"BENCH_STAMP": "1" if stamp else "0", "BENCH_BARE_JSON": "1" if json_payload else "0"},
         extra_args=_gunicorn_args(workers, connections),
     )
     try:
-        yield Server(f"bare Flask/{project.server}", app.port, [app.pid])
+        name = "bare Flask+JSON" if json_payload else "bare Flask"
+        yield Server(f"{name}/{project.server}", app.port, [app.pid])
     finally:
         stack.stop(app)
 

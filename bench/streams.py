@@ -120,6 +120,9 @@ def one_stream(
     makers: dict[str, Callable[[], Any]] = {
         "generated/gevent": lambda: servers.generated(gevent, logs, stamp=False, workers=1),
         "bare Flask/gevent": lambda: servers.bare_flask(gevent, logs, stamp=False, workers=1),
+        "bare Flask+JSON/gevent": lambda: servers.bare_flask(
+            gevent, logs, stamp=False, workers=1, json_payload=True
+        ),
         "sse-starlette/uvicorn": lambda: servers.starlette(logs, stamp=False),
     }
     if "gthread" in projects:
