@@ -144,7 +144,7 @@ def main(argv: list[str] | None = None) -> int:
             if "in-process" in parts:
                 log("in-process: CPU per event without a server")
                 results["in_process"] = streams.in_process(
-                    projects["gevent"], 3 if args.quick else 20, log
+                    projects["gevent"], 3 if args.quick else 60, log
                 )
             if "concurrency" in parts:
                 log("concurrency: 1 event/s streams, one server process each")
