@@ -21,7 +21,6 @@ from ._errors import ScaffoldError
 
 app = typer.Typer(
     name="stream-scaffold",
-    help="Scaffold Flask projects whose streaming endpoints are done right.",
     no_args_is_help=True,
     add_completion=False,
     rich_markup_mode="rich",
@@ -341,7 +340,7 @@ def new(  # noqa: PLR0917  (one parameter per command-line option)
     typer.echo("  python -m venv .venv && . .venv/bin/activate")
     typer.echo("  pip install -e '.[dev]'")
     typer.echo("  python -m pytest")
-    typer.echo(f"  flask --app {spec.package_name} run")
+    typer.echo(f"  flask --app {spec.package_name} run --debug")
     if not result.committed and not no_git:
         typer.echo("  git init && git add -A && git commit -m 'Scaffold'")
 
