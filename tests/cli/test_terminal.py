@@ -1,0 +1,98 @@
+"""`new` on a real terminal: the installed console script in a pseudo-terminal, answered
+prompt by prompt, as a person would type."""
+
+from __future__ import annotations
+
+import os
+import pty
+import select
+import subprocess
+import time
+from pathlib import Path
+
+import yaml
+
+from .conftest import BIN
+
+# (what the prompt says, what the person types); an empty answer takes the default.
+DIALOGUE = [
+    ("Project name", "live-progress"),
+    ("Package name", ""),
+    ("Description", "Progress of long jobs"),
+    ("gunicorn worker", "gevent"),
+    ("nginx config", "n"),
+    ("Endpoint name", "progress"),
+    ("Style", "sideways"),  # refused: asked again
+    ("Style", "wrapper"),
+    ("URL path", ""),
+    ("Format", "ndjson"),
+    ("session", "n"),
+    ("Add another endpoint", "y"),
+    ("Endpoint name", "progress"),  # taken: asked again
+    ("Endpoint name", "job_log"),
+    ("URL path", ""),
+    ("Style", ""),
+    ("Format", "text"),
+    ("session", "y"),
+    ("Add another endpoint", ""),
+]
+
+
+def read_until(fd: int, text: str, seen: list[str], timeout: float = 30.0) -> None:
+    """Read the terminal until *text* appears after what was already consumed."""
+    deadline = time.monotonic() + timeout
+    while text not in seen[-1]:
+        remaining = deadline - time.monotonic()
+        assert remaining > 0, f"no prompt {text!r}; the terminal shows:\n{''.join(seen)}"
+        ready, _, _ = select.select([fd], [], [], remaining)
+        if ready:
+            seen[-1] += os.read(fd, 4096).decode(errors="replace")
+
+
+def test_new_asks_on_a_terminal_and_asks_again_after_a_bad_answer(tmp_path: Path) -> None:
+    primary, secondary = pty.openpty()
+    process = subprocess.Popen(
+        [str(BIN / "stream-scaffold"), "new", str(tmp_path / "live")],
+        stdin=secondary,
+        stdout=secondary,
+        stderr=secondary,
+        close_fds=True,
+    )
+    os.close(secondary)
+    seen = [""]
+    try:
+        for prompt, answer in DIALOGUE:
+            read_until(primary, prompt, seen)
+            seen.append("")  # the next prompt must appear after this answer
+            os.write(primary, answer.encode() + b"\r")
+        read_until(primary, "Created", seen)
+        assert process.wait(timeout=60) == 0, "".join(seen)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+        os.close(primary)
+
+    transcript = "".join(seen)
+    assert "unknown style 'sideways': choose one of decorator, wrapper" in transcript
+    assert "endpoint 'progress' already exists; choose another name" in transcript
+    answers = yaml.safe_load((tmp_path / "live" / ".copier-answers.yml").read_text())
+    assert answers["package_name"] == "live_progress"
+    assert answers["server"] == "gevent"
+    assert answers["nginx"] is False
+    assert answers["endpoints"] == [
+        {
+            "name": "progress",
+            "path": "/progress",
+            "style": "wrapper",
+            "format": "ndjson",
+            "session": False,
+        },
+        {
+            "name": "job_log",
+            "path": "/job-log",
+            "style": "wrapper",
+            "format": "text",
+            "session": True,
+        },
+    ]
