@@ -204,8 +204,7 @@ def run(
 
             return case
 
-        def plain_add(_: int) -> float:
-            project = _project(snap, fresh("add"), 1)
+        def copier_update(project: Path, vcs_ref: str, *extra_args: str) -> float:
             return _run(
                 [
                     copier_bin,
@@ -214,12 +213,15 @@ def run(
                     "--trust",
                     "--quiet",
                     "--vcs-ref",
-                    ":current:",
-                    "-d",
-                    "endpoints=" + json.dumps(extra),
+                    vcs_ref,
+                    *extra_args,
                     str(project),
                 ]
             )
+
+        def plain_add(_: int) -> float:
+            project = _project(snap, fresh("add"), 1)
+            return copier_update(project, ":current:", "-d", "endpoints=" + json.dumps(extra))
 
         results["add-endpoint"] = {
             k: median(v)
@@ -243,19 +245,7 @@ def run(
                 return _run([cli, "update", "--project", str(project), "--to", "0.1.1"])
 
             def plain_update(_: int, n: int = n) -> float:
-                project = _project(snap, fresh(f"up{n}"), n)
-                return _run(
-                    [
-                        copier_bin,
-                        "update",
-                        "--defaults",
-                        "--trust",
-                        "--quiet",
-                        "--vcs-ref",
-                        "0.1.1",
-                        str(project),
-                    ]
-                )
+                return copier_update(_project(snap, fresh(f"up{n}"), n), "0.1.1")
 
             def plain_copy_n(_: int, n: int = n) -> float:
                 return _run(_copier_copy(snap, fresh(f"copy{n}"), n))
