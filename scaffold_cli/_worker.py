@@ -9,7 +9,9 @@ resolve, and reported with the way back).
 
 from __future__ import annotations
 
+import difflib
 import shutil
+import signal
 import tempfile
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -17,7 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-from . import _copier, _git, _names
+from . import _copier, _data, _git, _names
 from ._answers import ANSWERS_FILE, Answers, Endpoint, load_answers, parse_version, version_label
 from ._errors import ScaffoldError
 from ._template_source import (
@@ -25,7 +27,9 @@ from ._template_source import (
     default_update_ref,
     is_managed,
     managed_repository,
+    prepare_for_project,
     source_for_new,
+    source_questions,
 )
 
 Conflict = Literal["inline", "rej"]
@@ -45,10 +49,13 @@ class ProjectSpec:
     server: str
     nginx: bool
     endpoints: list[Endpoint]
+    extra: dict[str, Any] = field(default_factory=dict)
+    """Answers to the template's other questions (from ``--data``), passed on to Copier."""
 
     def to_data(self) -> dict[str, Any]:
         """The answers as Copier's ``data``."""
         return {
+            **self.extra,
             "project_name": self.project_name,
             "package_name": self.package_name,
             "description": self.description,
@@ -77,10 +84,14 @@ class Changes:
     modified: list[str] = field(default_factory=list)
     removed: list[str] = field(default_factory=list)
     diff: str = ""
-    """Unified diff of the modified files (filled when pretending)."""
+    """Unified diff of the modified files, and the added files in full (when pretending)."""
     conflicts: list[str] = field(default_factory=list)
     commit: str | None = None
     """The commit recording the change, if one was made."""
+    fallback_identity: bool = False
+    """The commit was made as `_git.FALLBACK_NAME`: no git identity is configured."""
+    untracked: list[str] = field(default_factory=list)
+    """New files not yet known to git (template files, ``.rej`` files), for backing out."""
 
     @property
     def empty(self) -> bool:
@@ -96,6 +107,9 @@ class NewResult:
     files: list[str]
     source: TemplateSource
     committed: bool
+    repository: Path | None = None
+    """The repository the project was committed to (an enclosing one, or its own)."""
+    fallback_identity: bool = False
 
 
 @dataclass(frozen=True)
@@ -112,13 +126,23 @@ Relation = Literal["same", "behind", "ahead", "unknown"]
 """How a project's template version compares with another version of the template."""
 
 
+UpdateState = Literal["current", "behind", "unknown"]
+
+
 @dataclass(frozen=True)
 class UpdateStatus:
     """The outcome of `Worker.check_update`."""
 
     current: str
     available: str | None
-    behind: bool
+    state: UpdateState
+    reason: str = ""
+    """Why the state is ``unknown``: what could not be determined."""
+
+    @property
+    def behind(self) -> bool:
+        """Whether a newer template version is available."""
+        return self.state == "behind"
 
 
 @dataclass
@@ -149,41 +173,92 @@ class Worker:
 
     # ---------------------------------------------------------------- new
     def run_new(self, destination: Path, spec: ProjectSpec) -> NewResult:
-        """Render a new project into ``destination``, then ``git init`` and commit it.
+        """Render a new project into ``destination``, then commit it to git.
 
-        ``destination`` must not exist or be empty. On any failure everything created is
-        removed again.
+        ``destination`` must not exist or be empty. Inside an existing git repository the
+        project is committed there (only its own files) instead of getting a nested
+        repository. On any failure everything created is removed again, parent folders
+        included; the one exception is a commit refused by a git hook, which leaves the
+        project staged for the user to decide.
         """
         self._validate_spec(spec)
-        if destination.exists() and (not destination.is_dir() or any(destination.iterdir())):
-            raise ScaffoldError(f"{destination} already exists and is not empty; choose another")
+        check_destination(destination)
         source = source_for_new(self.template, self.vcs_ref)
+        questions = source_questions(source)
+        unknown = sorted(set(spec.extra) - questions) if questions is not None else []
+        if unknown:
+            raise ScaffoldError(
+                f"the template asks no question {', '.join(unknown)}; its questions: "
+                f"{', '.join(sorted(questions or ()))}"
+            )
         if not source.updatable:
             self.warn(
-                "this installation has no template history: the project will not be able to "
-                "use add-endpoint, remove-endpoint or update"
+                ("git is not installed, so " if shutil.which("git") is None else "")
+                + "this installation has no template history: the project will not be able "
+                "to use add-endpoint, remove-endpoint or update"
             )
         if self.pretend:
             with tempfile.TemporaryDirectory(prefix="stream-scaffold-") as scratch:
-                rendered = Path(scratch) / destination.name
-                _copier.copy(source.src_path, rendered, spec.to_data(), source.vcs_ref, self.warn)
+                rendered = Path(scratch) / (destination.resolve().name or "project")
+                self._render_new(source, rendered, spec)
                 files = _list_files(rendered)
             return NewResult(destination, files, source, committed=False)
 
-        existed = destination.exists()
+        created = _topmost_missing(destination)
+        existed = created is None
+        enclosing = _enclosing_repository(destination) if self.git_init else None
         try:
-            _copier.copy(source.src_path, destination, spec.to_data(), source.vcs_ref, self.warn)
-            committed = False
-            if self.git_init:
-                _git.init(destination)
-                _git.commit_all(
-                    destination, f"Scaffold {spec.project_name} with flask-stream-scaffold"
-                )
-                committed = True
-        except BaseException:
-            _remove_created(destination, existed)
+            self._render_new(source, destination, spec)
+            if not self.git_init:
+                return NewResult(destination, _list_files(destination), source, committed=False)
+            repository, fallback = self._commit_new(destination, spec, enclosing)
+        except CommitRefused:
             raise
-        return NewResult(destination, _list_files(destination), source, committed)
+        except BaseException:
+            _remove_created(destination, created if created is not None else destination, existed)
+            raise
+        return NewResult(
+            destination,
+            _list_files(destination),
+            source,
+            committed=True,
+            repository=repository,
+            fallback_identity=fallback,
+        )
+
+    def _render_new(self, source: TemplateSource, destination: Path, spec: ProjectSpec) -> None:
+        """Copy the template and check that what came out is one of our projects."""
+        _copier.copy(source.src_path, destination, spec.to_data(), source.vcs_ref, self.warn)
+        try:
+            load_answers(destination)
+        except ScaffoldError:
+            raise ScaffoldError(
+                f"{source.src_path} did not render a flask-stream-scaffold project (no answers "
+                "file with its questions); pass this template, or leave out --template"
+            ) from None
+
+    def _commit_new(
+        self, destination: Path, spec: ProjectSpec, enclosing: Path | None
+    ) -> tuple[Path, bool]:
+        """``git init`` (unless inside ``enclosing``) and commit; git failures say --no-git."""
+        message = f"Scaffold {spec.project_name} with flask-stream-scaffold"
+        try:
+            if enclosing is None:
+                _git.init(destination)
+            _, fallback = _git.commit_paths(destination, message)
+        except _git.GitError as error:
+            if error.command == "commit":
+                where = "" if enclosing is None else f" in the repository {enclosing}"
+                raise CommitRefused(
+                    Changes(added=_list_files(destination)),
+                    f"{error}: the project is created and its files are staged{where} but not "
+                    "committed; commit them yourself once the hook passes, or remove "
+                    f"{destination} and run again with --no-git",
+                ) from None
+            raise ScaffoldError(
+                f"{error}; pass --no-git to create the project without git"
+            ) from None
+        return (enclosing or destination.resolve()), fallback
 
     @staticmethod
     def _validate_spec(spec: ProjectSpec) -> None:
@@ -296,6 +371,22 @@ class Worker:
             ]
         return only_before, edited
 
+    # ---------------------------------------------------------------- set
+    def run_set(self, assignments: list[tuple[str, str]]) -> Changes:
+        """Change recorded answers (``server``, ``nginx``, ``description``...) and re-render
+        at the project's current template version, 3-way merging the user's edits: the files
+        follow the answers, as if the project had been created with them."""
+        answers = self._open_project()
+        changed: dict[str, Any] = {}
+        for key, text in assignments:
+            value = _answer_value(answers, key, text)
+            if answers.raw.get(key) != value:
+                changed[key] = value
+        if not changed:
+            return Changes()
+        shown = ", ".join(f"{key}={_show(value)}" for key, value in changed.items())
+        return self._rerender(answers, changed, f"Set {shown}", current=True)
+
     # ------------------------------------------------------------- update
     def run_update(self, to: str | None) -> UpdateResult:
         """Re-render the project at another template version (``to``, default: the version
@@ -305,7 +396,7 @@ class Worker:
         current = answers.require_commit()
         ref = to or default_update_ref(answers.src_path)
         target = self._describe(answers.src_path, ref)
-        relation = self._relation(answers.src_path, current, target)
+        relation, _ = self._relation(answers.src_path, current, target)
         if relation == "same":
             label = version_label(current)
             return UpdateResult(label, label, Changes(), up_to_date=True)
@@ -328,34 +419,56 @@ class Worker:
         return UpdateResult(version_label(current), message_to, changes)
 
     def check_update(self) -> UpdateStatus:
-        """Which template version the project is on, and which one `run_update` would take."""
+        """Which template version the project is on, which one `run_update` would take, and
+        whether the first is behind the second; ``unknown`` says what could not be told."""
         answers = load_answers(self._project_dir())
         current = answers.require_commit()
-        ref = default_update_ref(answers.src_path)
-        available = self._describe(answers.src_path, ref)
-        return UpdateStatus(
-            current=version_label(current),
-            available=version_label(available) if available else None,
-            behind=self._relation(answers.src_path, current, available) == "behind",
-        )
+        label = version_label(current)
 
-    def _relation(self, src_path: str, current: str, target: str | None) -> Relation:
-        """Where the project's ``current`` template version stands against ``target``.
+        def unknown(reason: str) -> UpdateStatus:
+            return UpdateStatus(current=label, available=None, state="unknown", reason=reason)
+
+        problem = _source_problem(answers.src_path)
+        if problem:
+            return unknown(problem)
+        try:
+            prepare_for_project(answers.src_path)
+            available = self._describe(answers.src_path, default_update_ref(answers.src_path))
+        except ScaffoldError as error:
+            return unknown(f"the available version: {error}")
+        if available is None:
+            return unknown(f"the latest version of the template {answers.src_path} (no tags)")
+        relation, reason = self._relation(answers.src_path, current, available)
+        target = version_label(available)
+        if relation == "ahead":
+            reason = (
+                f"whether the project is up to date: it is on {label}, newer than {target}, "
+                "the newest version known here; upgrade flask-stream-scaffold"
+            )
+        if relation in {"ahead", "unknown"}:
+            return UpdateStatus(label, target, "unknown", reason)
+        return UpdateStatus(label, target, "behind" if relation == "behind" else "current")
+
+    def _relation(self, src_path: str, current: str, target: str | None) -> tuple[Relation, str]:
+        """Where the project's ``current`` template version stands against ``target``, and
+        (when ``unknown``) why.
 
         PEP 440 versions (tags and ``git describe`` names) are compared as versions. Untagged
         commits are compared through the template's history when it is a local repository:
         the same commit, an ancestor (behind) or a descendant (ahead).
         """
         if target is None:
-            return "unknown"
+            return "unknown", f"the latest version of the template {src_path}"
         current_version, target_version = parse_version(current), parse_version(target)
         if current_version is not None and target_version is not None:
             if current_version == target_version:
-                return "same"
-            return "behind" if current_version < target_version else "ahead"
+                return "same", ""
+            return ("behind" if current_version < target_version else "ahead"), ""
         repo = managed_repository() if is_managed(src_path) else Path(src_path).expanduser()
         if not (repo.is_dir() and _git.is_work_tree(repo)):
-            return "same" if current == target else "unknown"
+            if current == target:
+                return "same", ""
+            return "unknown", f"how {current} relates to {target} (the template is not local)"
         return _history_relation(repo, current, target)
 
     def _describe(self, src_path: str, ref: str | None) -> str | None:
@@ -378,13 +491,19 @@ class Worker:
 
     # ------------------------------------------------------------ helpers
     def _project_dir(self) -> Path:
-        project = self.project.resolve()
-        if not project.is_dir():
+        """The project: the nearest directory at or above ``project`` with an answers file
+        (as git finds its repository), else ``project`` itself."""
+        start = self.project.resolve()
+        if not start.is_dir():
             raise ScaffoldError(f"project directory {self.project} does not exist")
-        return project
+        for candidate in (start, *start.parents):
+            if (candidate / ANSWERS_FILE).is_file():
+                return candidate
+        return start
 
     def _open_project(self) -> Answers:
-        """Load the project's answers and check that Copier can re-render it."""
+        """Load the project's answers, check that Copier can re-render it, and make its
+        template available."""
         project = self._project_dir()
         answers = load_answers(project)
         if not _git.is_work_tree(project):
@@ -397,7 +516,20 @@ class Worker:
             raise ScaffoldError(
                 f"uncommitted changes in {_shorten(dirty)}; commit or stash them first"
             )
+        markers = _git.conflict_marker_files(project)
+        if markers:
+            raise ScaffoldError(
+                f"merge conflict markers left in {_shorten(markers)}; resolve them "
+                "(look for '<<<<<<<') and commit first"
+            )
         answers.require_commit()
+        elsewhere = _git.staged_elsewhere(project)
+        if elsewhere and self.commit and not self.pretend:
+            self.warn(
+                f"staged changes outside the project stay staged and out of the commit: "
+                f"{_shorten(elsewhere)}"
+            )
+        prepare_for_project(answers.src_path)
         return answers
 
     def _rerender(
@@ -411,55 +543,214 @@ class Worker:
         after: Callable[[Path], None] | None = None,
     ) -> Changes:
         """Run Copier's update on the project (or, when pretending, on a scratch clone of it),
-        then report, commit, or report conflicts."""
+        then report, commit, or report conflicts.
 
-        def apply(project: Path) -> None:
-            _copier.update(project, data, vcs_ref, self.conflict, self.warn, current=current)
+        Whatever interrupts it (Ctrl-C, a failure) before the commit, the project is put back
+        as it was: it was clean before, so ``HEAD`` is its state. A commit refused by a git
+        hook keeps the result staged (`CommitRefused`): the user decides.
+        """
+
+        def apply(project: Path) -> Changes:
+            # Copier's rej mode writes the *template's* version into the file and the user's
+            # hunks into the .rej, and rejects edits a 3-way merge resolves cleanly; merging
+            # inline and then moving only real conflicts aside does what users expect.
+            _copier.update(project, data, vcs_ref, "inline", self.warn, current=current)
             if after is not None:
                 after(project)
+            if self.conflict == "rej":
+                _conflicts_to_rej(project)
+            return _collect(project, with_diff=self.pretend)
 
         project = self._project_dir()
         if self.pretend:
             with _scratch_clone(project) as clone:
-                apply(clone)
-                changes = _collect(clone, with_diff=True)
-            return changes
+                return apply(clone)
 
-        apply(project)
-        changes = _collect(project, with_diff=False)
-        if changes.conflicts:
-            return changes
-        if self.commit and not changes.empty:
-            changes.commit = _git.commit_all(project, message)
+        start = _git.head(project)
+        try:
+            changes = apply(project)
+            if changes.conflicts or not self.commit or changes.empty:
+                return changes
+            try:
+                changes.commit, changes.fallback_identity = _git.commit_paths(project, message)
+            except _git.GitError as error:
+                if error.command != "commit" or _git.head(project) != start:
+                    raise
+                raise CommitRefused(
+                    changes,
+                    f"{error}: the changes are staged but not committed; commit them yourself "
+                    "once the hook passes, or undo them with "
+                    f"'{UNDO_COMMAND}' in {project}",
+                ) from None
+        except CommitRefused:
+            raise
+        except BaseException:
+            if _git.head(project) == start:
+                _restore(project)
+            raise
         return changes
+
+
+UNDO_COMMAND = "git restore --source=HEAD --staged --worktree -- ."
+"""Puts a project's tracked files back as committed; deletes nothing the user wrote."""
+
+
+class CommitRefused(ScaffoldError):
+    """The commit was refused (a git hook, say); the result is kept staged.
+
+    ``changes`` says what the command changed, for the command line to show.
+    """
+
+    def __init__(self, changes: Changes, message: str) -> None:
+        super().__init__(message)
+        self.changes = changes
+
+
+def check_destination(destination: Path) -> None:
+    """Refuse a destination for `new` that exists and is not an empty directory."""
+    if destination.exists() and (not destination.is_dir() or any(destination.iterdir())):
+        raise ScaffoldError(f"{destination} already exists and is not empty; choose another")
+
+
+def _topmost_missing(destination: Path) -> Path | None:
+    """The outermost folder `new` will create for ``destination`` (None: it exists)."""
+    missing = None
+    for candidate in (destination.absolute(), *destination.absolute().parents):
+        if candidate.exists():
+            break
+        missing = candidate
+    return missing
+
+
+def _enclosing_repository(destination: Path) -> Path | None:
+    """The git working tree an (existing or future) ``destination`` would sit in."""
+    existing = next(
+        (p for p in (destination.absolute(), *destination.absolute().parents) if p.is_dir()),
+        None,
+    )
+    if existing is None or not _git.is_work_tree(existing):
+        return None
+    return _git.toplevel(existing)
+
+
+def _restore(project: Path) -> None:
+    """Put ``project`` back as ``HEAD`` has it, ignoring a second Ctrl-C meanwhile."""
+    try:
+        previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    except ValueError:  # not the main thread: no signal to hold off
+        previous = None
+    try:
+        _git.restore(project)
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGINT, previous)
+
+
+def _conflicts_to_rej(project: Path) -> None:
+    """Turn inline conflicts into ``.rej`` files: each conflicted file gets back the user's
+    version, and the template's change to it (a unified diff) is written beside it."""
+    top = _git.toplevel(project)
+    for name in _git.unmerged_files(project):
+        ours = _git.stage_blob(top, 2, name)
+        if ours is None:
+            continue
+        base = (_git.stage_blob(top, 1, name) or b"").decode("utf-8", "replace")
+        theirs = (_git.stage_blob(top, 3, name) or b"").decode("utf-8", "replace")
+        target = top / name
+        target.write_bytes(ours)
+        _git.git(["reset", "--quiet", "--", name], top)
+        diff = difflib.unified_diff(
+            base.splitlines(keepends=True),
+            theirs.splitlines(keepends=True),
+            f"a/{name}",
+            f"b/{name}",
+        )
+        Path(f"{target}.rej").write_text("".join(diff), encoding="utf-8")
 
 
 # ---------------------------------------------------------------- helpers
 
 
-def _history_relation(repo: Path, current: str, target: str) -> Relation:
+def _history_relation(repo: Path, current: str, target: str) -> tuple[Relation, str]:
     """Compare two template versions by their commits in ``repo``: the same commit, an
-    ancestor of the target (behind) or a descendant (ahead)."""
+    ancestor of the target (behind) or a descendant (ahead); else unknown, and why."""
 
-    def commit_of(name: str) -> str:
+    def commit_of(name: str) -> str | None:
         result = _git.git(
             ["rev-parse", "--verify", "--quiet", f"{name}^{{commit}}"], repo, check=False
         )
-        return result.stdout.strip() if result.returncode == 0 else name
+        return result.stdout.strip() if result.returncode == 0 else None
 
     current_commit, target_commit = commit_of(current), commit_of(target)
+    if current_commit is None:
+        return "unknown", f"the project's template version {current!r}: not in the template"
+    if target_commit is None:
+        return "unknown", f"the template version {target!r}: not in the template"
     if current_commit == target_commit:
-        return "same"
+        return "same", ""
 
     def is_ancestor(ancestor: str, descendant: str) -> bool:
         check = ["merge-base", "--is-ancestor", ancestor, descendant]
         return _git.git(check, repo, check=False).returncode == 0
 
     if is_ancestor(current_commit, target_commit):
-        return "behind"
+        return "behind", ""
     if is_ancestor(target_commit, current_commit):
-        return "ahead"
-    return "unknown"
+        return "ahead", ""
+    return "unknown", (
+        f"how {current} relates to {target}: neither descends from the other (a side branch "
+        "of the template?)"
+    )
+
+
+def _source_problem(src_path: str) -> str:
+    """Why the recorded ``_src_path`` cannot be read on this machine, or ``""``."""
+    if "://" in src_path or src_path.startswith(("git@", "gh:", "gl:")):
+        return ""
+    if is_managed(src_path):
+        return ""
+    path = Path(src_path).expanduser()
+    if not path.is_absolute():
+        return (
+            f"where the template is: {ANSWERS_FILE} records the relative _src_path "
+            f"{src_path!r}; write the template's absolute path there"
+        )
+    if not path.exists():
+        return (
+            f"the available version: the template {src_path} is not there (moved or "
+            f"deleted?); write its new location as _src_path in {ANSWERS_FILE}"
+        )
+    return ""
+
+
+def _answer_value(answers: Answers, key: str, text: str) -> Any:  # noqa: ANN401  (any YAML value)
+    """``text`` as the value of the answer ``key``, typed like the recorded answer and checked
+    by the same rules as `new`."""
+    settable = sorted(k for k in answers.raw if not k.startswith("_") and k != "endpoints")
+    if key == "endpoints":
+        raise ScaffoldError("endpoints change with add-endpoint and remove-endpoint, not set")
+    if key not in settable:
+        raise ScaffoldError(
+            f"no answer named {key!r}; the project's answers: {', '.join(settable)}"
+        )
+    recorded = answers.raw[key]
+    if isinstance(recorded, bool):
+        return _data.parse_bool(key, text)
+    if isinstance(recorded, str):
+        rules: dict[str, Callable[[str], str]] = {
+            "project_name": _names.check_project_name,
+            "package_name": _names.check_package_name,
+            "server": lambda value: _names.check_choice("server", value, _names.SERVERS),
+        }
+        return rules.get(key, str)(text)
+    return _data.parse_yaml(key, text)
+
+
+def _show(value: object) -> str:
+    """An answer as the user would type it after ``KEY=``."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)
 
 
 def _answers_data(answers: Answers) -> dict[str, Any]:
@@ -476,12 +767,14 @@ def _list_files(root: Path) -> list[str]:
     )
 
 
-def _remove_created(destination: Path, existed: bool) -> None:
-    """Undo a failed `new`: remove the directory, or empty it if it existed (empty) before."""
+def _remove_created(destination: Path, created: Path, existed: bool) -> None:
+    """Undo a failed `new`: remove the folders it created (``created`` is the outermost), or
+    empty ``destination`` if it existed (empty) before."""
     if not destination.exists():
+        shutil.rmtree(created, ignore_errors=True)
         return
     if not existed:
-        shutil.rmtree(destination, ignore_errors=True)
+        shutil.rmtree(created, ignore_errors=True)
         return
     for child in destination.iterdir():
         if child.is_dir() and not child.is_symlink():
@@ -520,6 +813,8 @@ def _collect(project: Path, *, with_diff: bool) -> Changes:
     prefix = project.relative_to(top).as_posix()
     for status, name in _git.status_lines(project):
         relative = name.removeprefix(f"{prefix}/") if prefix != "." else name
+        if status == "??":
+            changes.untracked.append(relative)
         if relative.endswith(".rej") and status == "??":
             changes.conflicts.append(relative.removesuffix(".rej"))
         elif name in unmerged:
@@ -532,7 +827,9 @@ def _collect(project: Path, *, with_diff: bool) -> Changes:
         else:
             changes.modified.append(relative)
     changes.conflicts.sort()
-    if with_diff and changes.modified:
+    if with_diff and (changes.modified or changes.added):
+        # Only ever in a scratch clone: intent-to-add makes the diff show new files in full.
+        _git.git(["add", "--intent-to-add", "--all", "--", "."], project)
         changes.diff = _git.git(["diff", "--no-color", "--no-ext-diff", "--", "."], project).stdout
     return changes
 

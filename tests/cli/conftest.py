@@ -114,6 +114,15 @@ def assert_user_error(result: Result, *fragments: str) -> None:
         assert fragment in errors[0], (fragment, result)
 
 
+def back_out(result: Result, project: Path) -> None:
+    """Run the back-out command an ``Error:`` line suggests (``... back out with 'CMD'``), in
+    the project, as a user pasting it would."""
+    [error] = [line for line in result.stderr.splitlines() if line.startswith("Error: ")]
+    command = error.split("back out with '", 1)[1].rsplit("'", 1)[0]
+    assert "clean" not in command, command
+    subprocess.run(command, shell=True, cwd=project, check=True, capture_output=True)
+
+
 def tree_state(path: Path) -> dict[str, str]:
     """A fingerprint of a project: every file outside .git, HEAD, and git status."""
     state = {

@@ -19,6 +19,7 @@ from scaffold_cli._migrations import migrate
 from .conftest import (
     ROOT,
     assert_user_error,
+    back_out,
     check_project,
     commit_and_tag,
     git,
@@ -145,23 +146,39 @@ def test_update_no_commit(tmp_path: Path, versioned_template: Path) -> None:
 @pytest.mark.parametrize("mode", ["inline", "rej"])
 def test_update_conflict(tmp_path: Path, versioned_template: Path, mode: str) -> None:
     project = new_at(tmp_path, versioned_template, "v0.1.0")
+    edits = edit_project(project)  # edits that merge cleanly with the template's changes
     nginx = project / "deploy" / "nginx.conf"
     nginx.write_text(nginx.read_text("utf-8").replace(V2_NGINX_OLD, "proxy_read_timeout 90s;"))
     git(project, "commit", "--quiet", "-am", "Longer timeout")
-    head = git(project, "rev-parse", "HEAD")
+    before = tree_state(project)
 
     result = invoke("update", "--project", project, "--conflict", mode)
-    assert_user_error(result, "merge conflicts in", "deploy/nginx.conf", "git reset --hard")
-    assert git(project, "rev-parse", "HEAD") == head
+    assert_user_error(result, "merge conflicts in", "deploy/nginx.conf", "back out with")
+    assert "git clean" not in result.stderr
+    assert git(project, "rev-parse", "HEAD") == before["<HEAD>"]
+    module = project / "src" / "proj" / "endpoints" / "events.py"
+    # Clean merges stay merged in both modes: the template's line and the user's note.
+    assert V2_MODULE_LINE in module.read_text("utf-8")
+    for file, marker in edits.items():
+        assert marker in file.read_text("utf-8")
+    assert not (project / "README.md.rej").exists()
+    assert not module.with_name("events.py.rej").exists()
     if mode == "inline":
         assert "<<<<<<< before updating" in nginx.read_text("utf-8")
     else:
-        assert (project / "deploy" / "nginx.conf.rej").is_file()
-    # The way back the message gives restores the user's edit.
-    git(project, "reset", "--quiet", "--hard")
-    git(project, "clean", "-fdq")
-    assert "proxy_read_timeout 90s;" in nginx.read_text("utf-8")
-    assert git(project, "status", "--porcelain") == ""
+        # The file keeps the user's version; the template's change is written beside it.
+        assert nginx.read_text("utf-8") == before_text(project, "deploy/nginx.conf")
+        rej = (project / "deploy" / "nginx.conf.rej").read_text("utf-8")
+        assert f"-{' ' * 12}{V2_NGINX_OLD}" in rej
+        assert f"+{' ' * 12}{V2_NGINX_NEW}" in rej
+        assert "<<<<<<<" not in nginx.read_text("utf-8")
+    # The way back the message gives restores the user's project exactly.
+    back_out(result, project)
+    assert tree_state(project) == before
+
+
+def before_text(project: Path, name: str) -> str:
+    return git(project, "show", f"HEAD:{name}")
 
 
 def test_update_regenerates_added_endpoints(tmp_path: Path, versioned_template: Path) -> None:
