@@ -55,6 +55,8 @@ def _guard(action: Callable[[], T]) -> T:
     Ctrl-C (at a prompt too) into ``Aborted.`` and exit status 130."""
     import click  # noqa: PLC0415  (typer's own dependency, already imported)
 
+    # A prompt turns Ctrl-C into Abort (typer's own or click's, by version).
+    aborted = (KeyboardInterrupt, click.exceptions.Abort, typer.Abort)
     try:
         return action()
     except ScaffoldError as error:
@@ -63,7 +65,7 @@ def _guard(action: Callable[[], T]) -> T:
             # A refused commit keeps the result: show exactly what it is.
             _report_changes(changes, pretend=False)
         _fail(str(error))
-    except (KeyboardInterrupt, click.exceptions.Abort):
+    except aborted:
         typer.echo("Aborted.", err=True)
         raise typer.Exit(130) from None
 
@@ -415,9 +417,10 @@ def new(  # noqa: PLR0917  (one parameter per command-line option)
 
 def _name_from_directory(destination: Path) -> str:
     """The default project name: the destination folder's name (``.`` is the current one),
-    with runs of characters a distribution name cannot hold turned into ``-``."""
+    with runs of spaces and ASCII punctuation a distribution name cannot hold turned into
+    ``-``. Other characters are not guessed at: the error asks for ``--name``."""
     folder = destination.resolve().name
-    cleaned = re.sub(r"[^A-Za-z0-9._-]+", "-", folder).strip("-._")
+    cleaned = re.sub(r"[\s!-,/:-@\[-^`{-~]+", "-", folder).strip("-._")
     try:
         return _names.check_project_name(cleaned)
     except ScaffoldError:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import pty
 import select
+import signal
 import subprocess
 import time
 from pathlib import Path
@@ -96,3 +97,51 @@ def test_new_asks_on_a_terminal_and_asks_again_after_a_bad_answer(tmp_path: Path
             "session": True,
         },
     ]
+
+
+def spawn_on_terminal(*args: str | Path) -> tuple[subprocess.Popen[bytes], int]:
+    primary, secondary = pty.openpty()
+    process = subprocess.Popen(
+        [str(BIN / "stream-scaffold"), *map(str, args)],
+        stdin=secondary,
+        stdout=secondary,
+        stderr=secondary,
+        close_fds=True,
+    )
+    os.close(secondary)
+    return process, primary
+
+
+def test_ctrl_c_at_a_prompt_exits_130_and_creates_nothing(tmp_path: Path) -> None:
+    process, primary = spawn_on_terminal("new", tmp_path / "parent" / "live")
+    seen = [""]
+    try:
+        read_until(primary, "Project name", seen)
+        os.write(primary, b"live\r")
+        read_until(primary, "Package name", seen)
+        process.send_signal(signal.SIGINT)
+        assert process.wait(timeout=60) == 130
+        read_until(primary, "Aborted.", seen)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+        os.close(primary)
+    assert "Traceback" not in "".join(seen)
+    assert not (tmp_path / "parent").exists()
+
+
+def test_new_checks_the_destination_before_asking(tmp_path: Path) -> None:
+    (tmp_path / "taken").mkdir()
+    (tmp_path / "taken" / "notes.txt").write_text("mine\n")
+    process, primary = spawn_on_terminal("new", tmp_path / "taken")
+    seen = [""]
+    try:
+        read_until(primary, "already exists and is not empty", seen)
+        assert process.wait(timeout=60) == 1
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+        os.close(primary)
+    assert "Project name" not in "".join(seen)
