@@ -183,6 +183,11 @@ class Worker:
         """
         self._validate_spec(spec)
         check_destination(destination)
+        if self.git_init and not self.pretend and shutil.which("git") is None:
+            raise ScaffoldError(
+                "git is not installed or not on PATH: install git, or pass --no-git to create "
+                "the project without a repository"
+            )
         source = source_for_new(self.template, self.vcs_ref)
         questions = source_questions(source)
         unknown = sorted(set(spec.extra) - questions) if questions is not None else []
@@ -459,13 +464,17 @@ class Worker:
         """
         if target is None:
             return "unknown", f"the latest version of the template {src_path}"
+        repo = managed_repository() if is_managed(src_path) else Path(src_path).expanduser()
+        local = repo.is_dir() and _git.is_work_tree(repo)
         current_version, target_version = parse_version(current), parse_version(target)
         if current_version is not None and target_version is not None:
             if current_version == target_version:
                 return "same", ""
+            if local and (current_version.local or target_version.local):
+                # A `git describe` name may lie on a side branch: only the history can tell.
+                return _history_relation(repo, current, target)
             return ("behind" if current_version < target_version else "ahead"), ""
-        repo = managed_repository() if is_managed(src_path) else Path(src_path).expanduser()
-        if not (repo.is_dir() and _git.is_work_tree(repo)):
+        if not local:
             if current == target:
                 return "same", ""
             return "unknown", f"how {current} relates to {target} (the template is not local)"
