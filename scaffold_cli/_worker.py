@@ -17,7 +17,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from . import _copier, _data, _git, _names
 from ._answers import ANSWERS_FILE, Answers, Endpoint, load_answers, parse_version, version_label
@@ -31,6 +31,9 @@ from ._template_source import (
     source_for_new,
     source_questions,
 )
+
+if TYPE_CHECKING:
+    from packaging.version import Version
 
 Conflict = Literal["inline", "rej"]
 
@@ -467,18 +470,22 @@ class Worker:
         repo = managed_repository() if is_managed(src_path) else Path(src_path).expanduser()
         local = repo.is_dir() and _git.is_work_tree(repo)
         current_version, target_version = parse_version(current), parse_version(target)
-        if current_version is not None and target_version is not None:
-            if current_version == target_version:
-                return "same", ""
-            if local and (current_version.local or target_version.local):
-                # A `git describe` name may lie on a side branch: only the history can tell.
-                return _history_relation(repo, current, target)
-            return ("behind" if current_version < target_version else "ahead"), ""
-        if not local:
-            if current == target:
-                return "same", ""
-            return "unknown", f"how {current} relates to {target} (the template is not local)"
-        return _history_relation(repo, current, target)
+        # Versions compare as versions, except that a `git describe` name may lie on a side
+        # branch: only the history can tell.
+        if (
+            current_version is not None
+            and target_version is not None
+            and (
+                current_version == target_version
+                or not (local and (current_version.local or target_version.local))
+            )
+        ):
+            return _compare_versions(current_version, target_version), ""
+        if local:
+            return _history_relation(repo, current, target)
+        if current == target:
+            return "same", ""
+        return "unknown", f"how {current} relates to {target} (the template is not local)"
 
     def _describe(self, src_path: str, ref: str | None) -> str | None:
         """The ``git describe`` name of ``ref`` in the template at ``src_path`` (its latest
@@ -710,6 +717,12 @@ def _history_relation(repo: Path, current: str, target: str) -> tuple[Relation, 
         f"how {current} relates to {target}: neither descends from the other (a side branch "
         "of the template?)"
     )
+
+
+def _compare_versions(current: Version, target: Version) -> Relation:
+    if current == target:
+        return "same"
+    return "behind" if current < target else "ahead"
 
 
 def _source_problem(src_path: str) -> str:
