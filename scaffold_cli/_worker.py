@@ -28,7 +28,7 @@ from ._template_source import (
     source_for_new,
 )
 
-Conflict = Literal["inline", "rej"]
+Conflict = _names.ConflictMode
 
 
 def _ignore(message: str) -> None:
