@@ -37,7 +37,7 @@ _BUNDLE = _PACKAGED / "history.bundle"
 _BUILD_INFO = _PACKAGED / "build.json"
 _CHECKOUT = _PACKAGE_DIR.parent
 # What a source checkout renders from: Copier's configuration, the template and its migrations.
-_TEMPLATE_FILES = ("copier.yml", "template", "scaffold_cli/_migrations.py")
+_TEMPLATE_FILES = ("copier.yml", "template", "migrations")
 # Refs under which each installed build's commit is kept in the managed repository, so that a
 # commit stays reachable (and is never garbage-collected) even when it carries no tag.
 _BUILD_REFS = "refs/flask-stream-scaffold/builds"

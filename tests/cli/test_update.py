@@ -13,8 +13,8 @@ from pathlib import Path
 import pytest
 import yaml
 
+from migrations.answers import migrate
 from scaffold_cli import _template_source
-from scaffold_cli._migrations import migrate
 
 from .conftest import (
     ROOT,
@@ -258,8 +258,7 @@ def test_update_migrates_server_labels(tmp_path: Path) -> None:
 
 # ------------------------------------------------------ the real user flow
 SOURCE_FILES = (
-    "copier.yml",
-    "template",
+    *_template_source._TEMPLATE_FILES,
     "scaffold_cli",
     "pyproject.toml",
     "hatch_build.py",
