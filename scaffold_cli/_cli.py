@@ -268,6 +268,7 @@ def new(  # noqa: PLR0917  (one parameter per command-line option)
             rich_help_panel=_ADVANCED_PANEL,
         ),
     ] = None,
+    trust: TrustOption = False,
 ) -> None:
     """Create a new Flask project with streaming endpoints, and commit it to git."""
     from ._worker import ProjectSpec, Worker  # noqa: PLC0415
@@ -338,7 +339,12 @@ def new(  # noqa: PLR0917  (one parameter per command-line option)
 
     spec = _guard(build)
     worker = Worker(
-        pretend=pretend, git_init=not no_git, template=template, vcs_ref=vcs_ref, warn=_warn
+        pretend=pretend,
+        git_init=not no_git,
+        template=template,
+        vcs_ref=vcs_ref,
+        trust=trust,
+        warn=_warn,
     )
     result = _guard(lambda: worker.run_new(destination, spec))
     if pretend:
@@ -377,6 +383,14 @@ PretendOption = Annotated[
 ]
 NoCommitOption = Annotated[
     bool, typer.Option("--no-commit", help="Leave the changes uncommitted in the working tree.")
+]
+TrustOption = Annotated[
+    bool,
+    typer.Option(
+        "--trust",
+        help="Let a template other than the installed one run its tasks and migrations.",
+        rich_help_panel=_ADVANCED_PANEL,
+    ),
 ]
 
 
@@ -426,11 +440,12 @@ def add_endpoint(  # noqa: PLR0917  (one parameter per command-line option)
     ] = None,
     pretend: PretendOption = False,
     no_commit: NoCommitOption = False,
+    trust: TrustOption = False,
 ) -> None:
     """Add a streaming endpoint, keeping every edit you made (3-way merge)."""
     from ._worker import EndpointRequest, Worker  # noqa: PLC0415
 
-    worker = Worker(project=project, pretend=pretend, commit=not no_commit, warn=_warn)
+    worker = Worker(project=project, pretend=pretend, commit=not no_commit, trust=trust, warn=_warn)
     request = EndpointRequest(name=name, path=path, style=style, format=format_, session=session)
     changes = _guard(lambda: worker.run_add_endpoint(request))
     _report_changes(changes, pretend)
@@ -440,7 +455,7 @@ def add_endpoint(  # noqa: PLR0917  (one parameter per command-line option)
 
 
 @app.command("remove-endpoint")
-def remove_endpoint(
+def remove_endpoint(  # noqa: PLR0917  (one parameter per command-line option)
     name: Annotated[str, typer.Argument(help="Endpoint to remove.")],
     project: ProjectOption = Path(),
     force: Annotated[
@@ -448,11 +463,19 @@ def remove_endpoint(
     ] = False,
     pretend: PretendOption = False,
     no_commit: NoCommitOption = False,
+    trust: TrustOption = False,
 ) -> None:
     """Remove a streaming endpoint: its module and test go, the app stops registering it."""
     from ._worker import Worker  # noqa: PLC0415
 
-    worker = Worker(project=project, pretend=pretend, commit=not no_commit, force=force, warn=_warn)
+    worker = Worker(
+        project=project,
+        pretend=pretend,
+        commit=not no_commit,
+        force=force,
+        trust=trust,
+        warn=_warn,
+    )
     changes = _guard(lambda: worker.run_remove_endpoint(name))
     _report_changes(changes, pretend)
     if not pretend:
@@ -478,7 +501,7 @@ def list_(project: ProjectOption = Path()) -> None:
 
 
 @app.command()
-def update(
+def update(  # noqa: PLR0917  (one parameter per command-line option)
     project: ProjectOption = Path(),
     to: Annotated[
         str | None,
@@ -494,12 +517,18 @@ def update(
         ConflictMode, typer.Option(help="Leave conflicts as inline markers or as .rej files.")
     ] = "inline",
     no_commit: NoCommitOption = False,
+    trust: TrustOption = False,
 ) -> None:
     """Re-render the project at a newer template version, keeping your edits."""
     from ._worker import Worker  # noqa: PLC0415
 
     worker = Worker(
-        project=project, pretend=pretend, commit=not no_commit, conflict=conflict, warn=_warn
+        project=project,
+        pretend=pretend,
+        commit=not no_commit,
+        conflict=conflict,
+        trust=trust,
+        warn=_warn,
     )
     result = _guard(lambda: worker.run_update(to))
     if result.up_to_date:

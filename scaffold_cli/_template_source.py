@@ -134,6 +134,22 @@ def source_for_new(template: str | None, vcs_ref: str | None) -> TemplateSource:
     return installed
 
 
+def is_installed(src_path: str) -> bool:
+    """Whether ``src_path`` is the template this installation ships (or the one
+    `TEMPLATE_ENV` puts in its place): the only template whose tasks and migrations run
+    without ``--trust``.
+    """
+    if is_managed(src_path):
+        return True
+    location = normalize(src_path)
+    if is_checkout() and location == str(_CHECKOUT):
+        return True
+    if (_PACKAGED / "copier.yml").is_file() and location == str(_PACKAGED):
+        return True
+    from_env = os.environ.get(TEMPLATE_ENV)
+    return from_env is not None and location == normalize(from_env)
+
+
 def require_committed_checkout() -> None:
     """Refuse to render a source checkout whose template files have uncommitted changes.
 
