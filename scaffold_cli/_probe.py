@@ -190,6 +190,10 @@ async def _probe(
         except httpx.HTTPError as error:
             raise ScaffoldError(f"{url}: {_describe(error)}") from None
         try:
+            if not 200 <= response.status_code < 300:
+                raise ScaffoldError(
+                    f"{url}: status {response.status_code} {response.reason_phrase}, not a stream"
+                )
             return await _read(url, response, options, started, deadline, progress)
         finally:
             await response.aclose()
@@ -332,8 +336,6 @@ def _warnings(result: ProbeResult) -> list[str]:
             f"compressed ({encoding}): a compressing proxy or middleware may hold events back "
             "until its buffer fills; exclude streams from compression"
         )
-    if not 200 <= result.status < 300:
-        found.append(f"status {result.status}: not a successful response")
     if "content-type" not in headers:
         found.append("no Content-Type: clients cannot tell the stream's format")
     cache = headers.get("cache-control", "").lower()

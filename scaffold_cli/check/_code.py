@@ -111,11 +111,11 @@ def _not_called_name(project: Project, site: StreamSite) -> str:
 def _context_read(project: Project, stream: Stream) -> str | None:
     """The first Flask context name the generator reads, directly or in a function it calls."""
     if stream.kind == "template":
-        return "request` / `session` / `g` (through the template context"
+        return "`request`, `session` or `g` through the template context"
     for node in _body_nodes(stream):
         name = stream.module.context_name(node)
         if name is not None:
-            return name
+            return f"`{name}`"
     scope = stream.node if isinstance(stream.node, ast.FunctionDef | ast.AsyncFunctionDef) else None
     for node in _body_nodes(stream):
         if isinstance(node, ast.Call):
@@ -123,7 +123,7 @@ def _context_read(project: Project, stream: Stream) -> str | None:
             if target is not None and target[1] is not stream.node:
                 reads = project.reads_context(*target)
                 if reads:
-                    return f"{reads[0][0]}` (in `{target[1].name}()`"
+                    return f"`{reads[0][0]}` (in `{target[1].name}()`)"
     return None
 
 

@@ -41,7 +41,7 @@ RULES: Mapping[str, Rule] = _rules(
         "FS101",
         "stream-without-context",
         Level.ERROR,
-        "streamed generator reads `{name}` after the view has returned: "
+        "streamed generator reads {name} after the view has returned: "
         "wrap it with stream_with_context",
     ),
     Rule(
@@ -162,7 +162,7 @@ RULES: Mapping[str, Rule] = _rules(
         "nginx-read-timeout",
         Level.ERROR,
         "proxy_read_timeout {timeout:g} s is not above the app's heartbeat of {heartbeat:g} s: "
-        "nginx cuts quiet streams ({route}); raise it above the heartbeat",
+        "nginx cuts quiet streams at {route}; raise it above the heartbeat",
     ),
     Rule(
         "FS304",

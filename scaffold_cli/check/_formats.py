@@ -25,7 +25,11 @@ def _summary(findings: Sequence[Finding]) -> str:
     if not findings:
         return "All checks passed."
     counts = {level: sum(f.rule.level is level for f in findings) for level in Level}
-    parts = ", ".join(f"{n} {level.value}" for level, n in counts.items() if n)
+    parts = ", ".join(
+        f"{n} {level.value}{'s' if n > 1 and level is not Level.INFO else ''}"
+        for level, n in counts.items()
+        if n
+    )
     noun = "finding" if len(findings) == 1 else "findings"
     return f"Found {len(findings)} {noun} ({parts})."
 

@@ -121,7 +121,11 @@ def parse(path: Path, *, depth: int = 0) -> list[Directive]:
                 directives += _directive(words, path, inner, depth)
                 words = []
             elif not token.quoted and token.text == "}":
-                if not closing or words:
+                if words:
+                    raise NginxError(
+                        f"{path}:{words[0].line}: directive '{words[0].text}' has no ';'"
+                    )
+                if not closing:
                     raise NginxError(f"{path}:{token.line}: unexpected '}}'")
                 return directives
             else:
