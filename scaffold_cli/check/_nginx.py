@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 _MAX_INCLUDE_DEPTH = 16
+_ESCAPES = {'"': '"', "'": "'", "\\": "\\", "t": "\t", "r": "\r", "n": "\n"}
 
 
 class NginxError(ValueError):
@@ -54,6 +55,18 @@ def _tokens(text: str, path: Path) -> Iterator[_Token]:  # noqa: PLR0912
                 column += 1
             i += 1
 
+    def escape() -> str:
+        """The next character; nginx unescapes only \\" \\' \\\\ \\t \\r \\n, keeping others."""
+        char = text[i]
+        advance()
+        if char != "\\" or i >= length:
+            return char
+        following = text[i]
+        if following in _ESCAPES:
+            advance()
+            return _ESCAPES[following]
+        return char
+
     while i < length:
         char = text[i]
         if char.isspace():
@@ -69,10 +82,7 @@ def _tokens(text: str, path: Path) -> Iterator[_Token]:  # noqa: PLR0912
             advance()
             value: list[str] = []
             while i < length and text[i] != quote:
-                if text[i] == "\\" and i + 1 < length:
-                    advance()
-                value.append(text[i])
-                advance()
+                value.append(escape())
             if i >= length:
                 raise NginxError(f"{path}:{start_line}: unterminated quoted string")
             advance()
@@ -86,10 +96,7 @@ def _tokens(text: str, path: Path) -> Iterator[_Token]:  # noqa: PLR0912
                         value.append(text[i])
                         advance()
                 if i < length:
-                    if text[i] == "\\" and i + 1 < length:
-                        advance()
-                    value.append(text[i])
-                    advance()
+                    value.append(escape())
             yield _Token("".join(value), start_line, start_column, quoted=False)
 
 
