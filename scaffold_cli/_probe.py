@@ -33,6 +33,9 @@ from ._errors import ScaffoldError
 BURST_GAP = 0.05
 # A silence at least this long before a burst marks it as held back, not merely fast.
 HELD_BACK = 0.5
+# Fewer events than this arriving together may simply have been sent together (an event
+# and the end marker); this many after a silence is a proxy releasing what it held.
+MIN_BURST = 3
 _COMPRESSED = ("gzip", "br", "deflate", "zstd", "compress")
 _NDJSON_TYPES = ("application/x-ndjson", "application/jsonl", "application/stream+json")
 T = TypeVar("T")
@@ -288,15 +291,15 @@ def judge(result: ProbeResult, options: ProbeOptions) -> None:
             )
         return
     gaps = _gaps(result)
-    bursts = [gap for gap in gaps[1:] if gap < BURST_GAP]
-    longest = max(gaps)
-    spacing = statistics.median(gaps) if gaps else 0.0
-    ended_at = result.duration
+    spacing = statistics.median(gaps)
+    bursts = _bursts(gaps)
+    held = sum(size for size, silence in bursts if size >= MIN_BURST and silence >= HELD_BACK)
     all_at_end = (
         result.ended == "complete"
-        and len(events) > 1
-        and ended_at - events[0].at < BURST_GAP
+        and len(bursts) == 1
+        and len(events) >= MIN_BURST
         and events[0].at >= HELD_BACK
+        and result.duration - events[-1].at < HELD_BACK
     )
     if all_at_end:
         result.verdict = Verdict.BUFFERED
@@ -304,10 +307,11 @@ def judge(result: ProbeResult, options: ProbeOptions) -> None:
             f"all {len(events)} events arrived together at the end of the stream, "
             f"{events[0].at:.2f} s after the request"
         )
-    elif len(events) >= 3 and len(bursts) >= (len(events) - 1) / 2 and longest >= HELD_BACK:
+    elif held * 2 >= len(events):
         result.verdict = Verdict.BUFFERED
+        longest = max(silence for _, silence in bursts)
         result.reason = (
-            f"{len(bursts) + 1} of {len(events)} events arrived in bursts "
+            f"{held} of {len(events)} events arrived in bursts of {MIN_BURST} or more "
             f"after silences of up to {longest:.2f} s"
         )
     else:
@@ -316,6 +320,21 @@ def judge(result: ProbeResult, options: ProbeOptions) -> None:
             f"{len(events)} event(s) arrived one by one, {spacing:.2f} s apart (median); "
             f"first after {events[0].at:.2f} s"
         )
+
+
+def _bursts(gaps: list[float]) -> list[tuple[int, float]]:
+    """Events grouped by arrival: (events in the group, silence before it).
+
+    Consecutive events less than `BURST_GAP` apart arrived together.
+    """
+    groups: list[tuple[int, float]] = []
+    for gap in gaps:
+        if groups and gap < BURST_GAP:
+            size, silence = groups[-1]
+            groups[-1] = (size + 1, silence)
+        else:
+            groups.append((1, gap))
+    return groups
 
 
 def _gaps(result: ProbeResult) -> list[float]:
