@@ -20,6 +20,7 @@ from ._answers import Endpoint
 from ._errors import ScaffoldError
 from ._help import Group
 from ._names import ConflictMode, Format, Server, Style
+from .check import OutputFormat
 
 app = typer.Typer(
     name="stream-scaffold",
@@ -574,8 +575,10 @@ def check(
         typer.Argument(help="Files or directories to check. Default: the current directory."),
     ] = None,
     output: Annotated[
-        str,
-        typer.Option("--format", help="text (path:line:col: CODE message), json or github."),
+        OutputFormat,
+        typer.Option(
+            "--format", help="text (path:line:col: CODE message), json, or github annotations."
+        ),
     ] = "text",
     select: Annotated[
         list[str] | None,
@@ -590,14 +593,10 @@ def check(
     Exit status 0 when clean, 1 with findings, 2 when the check could not run.
     Silence one line with a comment: [b]# stream-scaffold: ignore[FS101][/b].
     """
-    from .check import FORMATS, CheckError, check_paths, render  # noqa: PLC0415
+    from .check import CheckError, check_paths, render  # noqa: PLC0415
 
     try:
-        if output not in FORMATS:
-            raise CheckError(f"unknown format {output!r}: use one of {', '.join(FORMATS)}")
-        findings = check_paths(
-            paths or [Path()], select=_codes(select), ignore=_codes(ignore)
-        )
+        findings = check_paths(paths or [Path()], select=_codes(select), ignore=_codes(ignore))
     except CheckError as error:
         typer.echo(f"Error: {error}", err=True)
         raise typer.Exit(2) from None
@@ -638,7 +637,7 @@ def probe(  # noqa: PLR0917  (one parameter per command-line option)
 
     from rich.console import Console  # noqa: PLC0415
 
-    from ._probe import ProbeOptions, describe, worst  # noqa: PLC0415
+    from ._probe import ProbeOptions, ProbeResult, describe, worst  # noqa: PLC0415
     from ._probe import probe as run_probe  # noqa: PLC0415
 
     def parse_headers() -> dict[str, str]:
@@ -660,15 +659,14 @@ def probe(  # noqa: PLR0917  (one parameter per command-line option)
             verify=not insecure,
         )
         console = Console(stderr=True)
-        results = []
-        for url in urls:
-            if console.is_terminal and not json_:
-                with console.status(f"{url}: connecting") as status:
-                    results.append(
-                        run_probe(url, options, lambda text: status.update(f"{url}: {text}"))
-                    )
-            else:
-                results.append(run_probe(url, options))
+
+        def run_one(url: str) -> ProbeResult:
+            if not console.is_terminal or json_:
+                return run_probe(url, options)  # quiet: no progress display off a terminal
+            with console.status(f"{url}: connecting") as status:
+                return run_probe(url, options, lambda text: status.update(f"{url}: {text}"))
+
+        results = [run_one(url) for url in urls]
     except ScaffoldError as error:
         typer.echo(f"Error: {error}", err=True)
         raise typer.Exit(2) from None

@@ -17,6 +17,7 @@ No Copier, no project: this works on any URL.
 from __future__ import annotations
 
 import asyncio
+import itertools
 import statistics
 import threading
 import time
@@ -169,9 +170,7 @@ def _next_line(text: str) -> tuple[str, str | None]:
     return text, None
 
 
-async def _probe(
-    url: str, options: ProbeOptions, progress: Callable[[str], None]
-) -> ProbeResult:
+async def _probe(url: str, options: ProbeOptions, progress: Callable[[str], None]) -> ProbeResult:
     headers = {"Accept": "text/event-stream, application/x-ndjson, */*", **options.headers}
     if options.last_event_id is not None:
         headers["Last-Event-ID"] = options.last_event_id
@@ -197,7 +196,14 @@ async def _probe(
                 raise ScaffoldError(
                     f"{url}: status {response.status_code} {response.reason_phrase}, not a stream"
                 )
-            return await _read(url, response, options, started, deadline, progress)
+            return await _read(
+                url,
+                response,
+                options=options,
+                started=started,
+                deadline=deadline,
+                progress=progress,
+            )
         finally:
             await response.aclose()
 
@@ -211,6 +217,7 @@ def _loop_time(deadline: float) -> float:
 async def _read(
     url: str,
     response: httpx.Response,
+    *,
     options: ProbeOptions,
     started: float,
     deadline: float,
@@ -256,7 +263,7 @@ def _text_decoder() -> Callable[[bytes], str]:
     import codecs  # noqa: PLC0415
 
     decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
-    return lambda data: decoder.decode(data)
+    return decoder.decode
 
 
 def _describe(error: httpx.HTTPError) -> str:
@@ -343,7 +350,7 @@ def _gaps(result: ProbeResult) -> list[float]:
     Measured from the request, not the headers: a buffering proxy may hold those back too.
     """
     times = [0.0, *(e.at for e in result.events)]
-    return [round(b - a, 4) for a, b in zip(times, times[1:], strict=False)]
+    return [round(b - a, 4) for a, b in itertools.pairwise(times)]
 
 
 def _warnings(result: ProbeResult) -> list[str]:
@@ -396,7 +403,7 @@ def _run(action: Callable[[], T]) -> T:
     def target() -> None:
         try:
             outcome.append(action())
-        except BaseException as error:  # noqa: BLE001  (re-raised in the caller's thread)
+        except BaseException as error:  # re-raised in the caller's thread
             failure.append(error)
 
     thread = threading.Thread(target=target, daemon=True)

@@ -18,7 +18,7 @@ from pathlib import Path
 
 from ._code import check_code
 from ._findings import RULES, Finding, Level, Rule, check_selector, selected, suppressed_codes
-from ._formats import FORMATS, render
+from ._formats import FORMATS, OutputFormat, render
 from ._gunicorn import check_gunicorn, is_gunicorn_config
 from ._model import Module, Project
 from ._nginx import Directive, NginxError, included_files, parse
@@ -30,6 +30,7 @@ __all__ = [
     "CheckError",
     "Finding",
     "Level",
+    "OutputFormat",
     "Rule",
     "check_paths",
     "check_selector",

@@ -217,11 +217,15 @@ def _closed_in_teardown(project: Project) -> set[str]:
                             names.add(key)
                 else:
                     names.add(node.attr)
-            elif isinstance(node, ast.Call) and last_name(node.func) == "getattr" and node.args:
-                if module.context_name(node.args[0]) == "g" and len(node.args) > 1:
-                    key = literal(node.args[1])
-                    if isinstance(key, str):
-                        names.add(key)
+            elif (
+                isinstance(node, ast.Call)
+                and last_name(node.func) == "getattr"
+                and len(node.args) > 1
+                and module.context_name(node.args[0]) == "g"
+            ):
+                key = literal(node.args[1])
+                if isinstance(key, str):
+                    names.add(key)
     return names
 
 
@@ -274,12 +278,15 @@ def _teardown_resources(project: Project, site: StreamSite, stream: Stream) -> I
                     view_bound[target.id] = used
     for node in _body_nodes(stream):
         name = uses(node, module)
-        if name is None and isinstance(node, ast.Name) and isinstance(node.ctx, ast.Load):
-            if node.id in view_bound and isinstance(
-                generator, ast.FunctionDef | ast.AsyncFunctionDef
-            ):
-                if _is_free(generator, node.id):
-                    name = node.id
+        if (
+            name is None
+            and isinstance(node, ast.Name)
+            and isinstance(node.ctx, ast.Load)
+            and node.id in view_bound
+            and isinstance(generator, ast.FunctionDef | ast.AsyncFunctionDef)
+            and _is_free(generator, node.id)
+        ):
+            name = node.id
         if name is not None and name not in reported:
             reported.add(name)
             yield _at(module, node, "FS130", name=name)

@@ -6,10 +6,12 @@ import json
 import os
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Literal, get_args
 
 from ._findings import Finding, Level
 
-FORMATS = ("text", "json", "github")
+OutputFormat = Literal["text", "json", "github"]
+FORMATS: tuple[OutputFormat, ...] = get_args(OutputFormat)
 _GITHUB_LEVELS = {Level.ERROR: "error", Level.WARNING: "warning", Level.INFO: "notice"}
 
 
@@ -41,7 +43,7 @@ def _escape_github(text: str, *, property_: bool = False) -> str:
     return text
 
 
-def render(findings: Sequence[Finding], output: str) -> str:
+def render(findings: Sequence[Finding], output: OutputFormat) -> str:
     """*findings* in the format *output*, one of `FORMATS`, ending with a line break."""
     if output == "json":
         records = [

@@ -61,6 +61,7 @@ def check_gunicorn(module: Module) -> Iterator[Finding]:
         name = "threads" if "threads" in settings else "worker_class"
         yield finding("FS202", module.path, *at(name), threads=threads, minimum=MIN_THREADS)
     timeout = settings.get("timeout", (None, 30))[1]
-    if isinstance(timeout, int | float) and not isinstance(timeout, bool):
-        if timeout == 0 or timeout >= LONG_TIMEOUT:
-            yield finding("FS203", module.path, *at("timeout"), value=timeout, worker=kind)
+    if isinstance(timeout, bool) or not isinstance(timeout, int | float):
+        return
+    if timeout == 0 or timeout >= LONG_TIMEOUT:
+        yield finding("FS203", module.path, *at("timeout"), value=timeout, worker=kind)

@@ -77,25 +77,17 @@ class Module:
         for node in ast.walk(self.tree):
             for child in ast.iter_child_nodes(node):
                 self.parents[child] = node
-            if isinstance(node, ast.ImportFrom) and node.module is not None and not node.level:
-                for alias in node.names:
-                    self.imports[alias.asname or alias.name] = f"{node.module}.{alias.name}"
-            elif isinstance(node, ast.ImportFrom):
-                for alias in node.names:
-                    self.imports[alias.asname or alias.name] = f".{node.module or ''}.{alias.name}"
-            elif isinstance(node, ast.Import):
-                for alias in node.names:
-                    self.imports[alias.asname or alias.name.partition(".")[0]] = (
-                        alias.name if alias.asname else alias.name.partition(".")[0]
-                    )
+            if isinstance(node, ast.ImportFrom | ast.Import):
+                self.imports.update(_imported(node))
         for statement in self.tree.body:
             if isinstance(statement, ast.Assign) and len(statement.targets) == 1:
-                target = statement.targets[0]
-                if isinstance(target, ast.Name):
-                    self.constants[target.id] = statement.value
+                target, value = statement.targets[0], statement.value
             elif isinstance(statement, ast.AnnAssign) and statement.value is not None:
-                if isinstance(statement.target, ast.Name):
-                    self.constants[statement.target.id] = statement.value
+                target, value = statement.target, statement.value
+            else:
+                continue
+            if isinstance(target, ast.Name):
+                self.constants[target.id] = value
 
     def origin(self, node: ast.AST) -> str | None:
         """Where a name or attribute chain comes from: ``flask.request`` for ``request``."""
@@ -136,6 +128,18 @@ class Module:
         if value is NotImplemented and isinstance(node, ast.Name) and node.id in self.constants:
             value = literal(self.constants[node.id])
         return value
+
+
+def _imported(node: ast.Import | ast.ImportFrom) -> Iterator[tuple[str, str]]:
+    """Local name and where it comes from: ``("request", "flask.request")``."""
+    if isinstance(node, ast.Import):
+        for alias in node.names:
+            top = alias.name.partition(".")[0]
+            yield (alias.asname, alias.name) if alias.asname else (top, top)
+        return
+    prefix = "." * node.level + (node.module or "")
+    for alias in node.names:
+        yield alias.asname or alias.name, f"{prefix}.{alias.name}"
 
 
 def is_generator(function: Function) -> bool:
@@ -283,9 +287,11 @@ class Project:
                         return module, statement
                 current = module.enclosing_function(current)
             for statement in module.tree.body:
-                if isinstance(statement, ast.FunctionDef | ast.AsyncFunctionDef):
-                    if statement.name == name:
-                        return module, statement
+                if (
+                    isinstance(statement, ast.FunctionDef | ast.AsyncFunctionDef)
+                    and statement.name == name
+                ):
+                    return module, statement
             if name not in module.imports or module.imports[name].startswith(
                 ("flask.", "werkzeug.")
             ):
@@ -480,30 +486,46 @@ class Project:
         if isinstance(node, ast.GeneratorExp):
             return Stream(module, node, wrapped=False)
         if isinstance(node, ast.Name) and scope is not None:
-            target = self.resolve_function(module, scope, node)
-            if target is not None:
-                if self.decorated_with_context(*target):
-                    return NotCalled(node, node.id)
-                return None
-            value = _assigned(scope, node)
-            return None if value is None else self.resolve_stream(module, scope, value, depth)
+            return self._named(module, scope, node, depth)
         if not isinstance(node, ast.Call):
             return None
         if self.wraps(module, node.func):
-            inner = node.args[0] if node.args else None
-            if inner is None:
-                return None
-            if isinstance(inner, ast.Name | ast.Attribute):
-                target = self.resolve_function(module, scope, inner)
-                if target is not None and is_generator(target[1]):
-                    return NotCalled(node, target[1].name)
-            stream = self.resolve_stream(module, scope, inner, depth)
-            if isinstance(stream, Stream):
-                stream.wrapped = True
-                return stream
-            return Stream(module, None, wrapped=True)
+            return self._wrapped(module, scope, node, depth)
         if self._template_generate(module, scope, node):
             return Stream(module, node, wrapped=False)
+        return self._called(module, scope, node, depth)
+
+    def _named(
+        self, module: Module, scope: Function, node: ast.Name, depth: int
+    ) -> Stream | NotCalled | None:
+        """A name: a decorated generator function passed uncalled, or a variable's value."""
+        target = self.resolve_function(module, scope, node)
+        if target is not None:
+            return NotCalled(node, node.id) if self.decorated_with_context(*target) else None
+        value = _assigned(scope, node)
+        return None if value is None else self.resolve_stream(module, scope, value, depth)
+
+    def _wrapped(
+        self, module: Module, scope: Function | None, node: ast.Call, depth: int
+    ) -> Stream | NotCalled | None:
+        """``stream_with_context(inner)``: a wrapped stream, or a function never called."""
+        inner = node.args[0] if node.args else None
+        if inner is None:
+            return None
+        if isinstance(inner, ast.Name | ast.Attribute):
+            target = self.resolve_function(module, scope, inner)
+            if target is not None and is_generator(target[1]):
+                return NotCalled(node, target[1].name)
+        stream = self.resolve_stream(module, scope, inner, depth)
+        if isinstance(stream, Stream):
+            stream.wrapped = True
+            return stream
+        return Stream(module, None, wrapped=True)
+
+    def _called(
+        self, module: Module, scope: Function | None, node: ast.Call, depth: int
+    ) -> Stream | NotCalled | None:
+        """``generate()``, or a helper that returns a stream it made (one level deep)."""
         target = self.resolve_function(module, scope, node.func)
         if target is None:
             return None
@@ -685,20 +707,27 @@ def _header_mutations(module: Module, function: Function) -> list[Header]:
     return headers
 
 
+def _target_name(target: ast.expr) -> str | None:
+    """``NAME`` of ``NAME =``, ``x.NAME =`` or ``x["NAME"] =``."""
+    if isinstance(target, ast.Name):
+        return target.id
+    if isinstance(target, ast.Attribute):
+        return target.attr
+    if isinstance(target, ast.Subscript):
+        key = literal(target.slice)
+        return key if isinstance(key, str) else None
+    return None
+
+
 def _named_values(module: Module) -> Iterator[tuple[str, ast.expr]]:
     """Every ``NAME = value``, ``NAME=value`` keyword, ``{"NAME": value}`` and
     ``x["NAME"] = value`` in *module*: how Flask settings are written."""
     for node in ast.walk(module.tree):
         if isinstance(node, ast.Assign):
             for target in node.targets:
-                if isinstance(target, ast.Name):
-                    yield target.id, node.value
-                elif isinstance(target, ast.Attribute):
-                    yield target.attr, node.value
-                elif isinstance(target, ast.Subscript):
-                    key = literal(target.slice)
-                    if isinstance(key, str):
-                        yield key, node.value
+                name = _target_name(target)
+                if name is not None:
+                    yield name, node.value
         elif isinstance(node, ast.AnnAssign) and node.value is not None:
             if isinstance(node.target, ast.Name):
                 yield node.target.id, node.value

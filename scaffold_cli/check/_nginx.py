@@ -244,9 +244,9 @@ def match_location(chain: tuple[list[Directive], ...], uri: str) -> Location | N
         modifier, pattern = _split(directive)
         if modifier == "=" and pattern == uri:
             return Location(directive, (directive.block or [], *chain))
-        if modifier in ("", "^~") and not pattern.startswith("@") and uri.startswith(pattern):
-            if len(pattern) > best_length:
-                best, best_length, best_modifier = directive, len(pattern), modifier
+        prefix = modifier in ("", "^~") and not pattern.startswith("@")
+        if prefix and uri.startswith(pattern) and len(pattern) > best_length:
+            best, best_length, best_modifier = directive, len(pattern), modifier
     chosen = best
     if best_modifier != "^~":
         for directive in locations:

@@ -77,7 +77,13 @@ def test_github_format_is_workflow_annotations(monkeypatch: pytest.MonkeyPatch) 
 
 def test_select_and_ignore_on_the_command_line(monkeypatch: pytest.MonkeyPatch) -> None:
     status, out, _ = run(
-        "--select", "FS2,FS3", "--ignore", "FS201", "FS201/bad", "FS301/bad", "FS110/bad",
+        "--select",
+        "FS2,FS3",
+        "--ignore",
+        "FS201",
+        "FS201/bad",
+        "FS301/bad",
+        "FS110/bad",
         monkeypatch=monkeypatch,
     )
     assert status == 1
@@ -90,7 +96,6 @@ def test_select_and_ignore_on_the_command_line(monkeypatch: pytest.MonkeyPatch) 
         (["missing/dir"], "Error: missing/dir: no such file or directory"),
         (["--select", "FS9", "."], "Error: unknown rule code 'FS9': use one of FS101"),
         (["--ignore", "E501", "."], "Error: unknown rule code 'E501'"),
-        (["--format", "xml", "."], "Error: unknown format 'xml': use one of text, json, github"),
     ],
 )
 def test_could_not_run_is_exit_two_with_one_line(
@@ -103,13 +108,28 @@ def test_could_not_run_is_exit_two_with_one_line(
     assert len(err.splitlines()) == 1
 
 
+def test_an_unknown_format_is_a_usage_error_listing_the_formats(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    status, out, err = run("--format", "xml", ".", monkeypatch=monkeypatch)
+    message = " ".join(err.replace("│", " ").split())
+    assert (status, out) == (2, "")
+    assert "Invalid value for '--format'" in message
+    assert "'xml' is not one of 'text', 'json', 'github'" in message
+    assert "Traceback" not in err
+
+
 @pytest.mark.parametrize(
     ("name", "text", "message"),
     [
         ("app.py", "def view(:\n    pass\n", "app.py:1: cannot parse: "),
         ("nginx.conf", "http {\n    server {\n        location / {\n}\n", "unexpected end of file"),
         ("site.conf", 'server {\n    location / { return 200 "x; }\n}\n', "unterminated quoted"),
-        ("nginx.conf", "server {\n    listen 80\n}\n", "nginx.conf:2: directive 'listen' has no ';'"),
+        (
+            "nginx.conf",
+            "server {\n    listen 80\n}\n",
+            "nginx.conf:2: directive 'listen' has no ';'",
+        ),
     ],
 )
 def test_a_file_that_cannot_be_parsed_is_exit_two(

@@ -1,4 +1,4 @@
-"""Every rule of ``stream-scaffold check`` on the corpus: each one found where it is, and only there.
+"""Every rule of ``stream-scaffold check`` on the corpus: found where it is, and only there.
 
 ``corpus/<CODE>/bad`` and ``corpus/<CODE>/good`` are small projects written for one rule each:
 the bad one breaks that rule (in several ways), the good one does the same job correctly. Each
