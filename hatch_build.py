@@ -33,7 +33,7 @@ from hatchling.metadata.plugin.interface import MetadataHookInterface
 _DESTINATION = "scaffold_cli/_template"
 # What the template is made of; a build with uncommitted changes here ships files that differ
 # from the commit projects record, so it is worth a warning.
-_TEMPLATE_PATHS = ("copier.yml", "template", "scaffold_cli/_migrations.py")
+_TEMPLATE_PATHS = ("copier.yml", "template", "migrations")
 
 
 _DESCRIBE = re.compile(r"^v(?P<base>.+)-(?P<count>\d+)-g(?P<hash>[0-9a-f]+)(?P<dirty>-dirty)?$")

@@ -14,21 +14,21 @@ import sys
 from collections.abc import Callable
 from functools import partial
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, NoReturn, TypeVar
+from typing import Annotated, NoReturn, TypeVar
 
 import typer
 
 from . import __version__, _names
 from ._answers import Endpoint
 from ._errors import ScaffoldError
-
-if TYPE_CHECKING:
-    from ._worker import Conflict
+from ._help import Group
+from ._names import ConflictMode, Format, Server, Style
+from .check import OutputFormat
 
 app = typer.Typer(
     name="stream-scaffold",
+    cls=Group,
     no_args_is_help=True,
-    add_completion=False,
     rich_markup_mode="rich",
     pretty_exceptions_enable=False,
 )
@@ -151,8 +151,12 @@ def _ask_more_endpoints(first: Endpoint, style: str) -> list[Endpoint]:
             Endpoint(
                 name=name,
                 path=path,
-                style=_ask("Style (decorator|wrapper)", style, _choice("style", _names.STYLES)),
-                format=_ask("Format (sse|ndjson|text)", "sse", _choice("format", _names.FORMATS)),
+                style=_ask(
+                    f"Style ({'|'.join(_names.STYLES)})", style, _choice("style", _names.STYLES)
+                ),
+                format=_ask(
+                    f"Format ({'|'.join(_names.FORMATS)})", "sse", _choice("format", _names.FORMATS)
+                ),
                 session=typer.confirm("Read and write the session?", default=False),
             )
         )
@@ -181,12 +185,12 @@ def new(  # noqa: PLR0917  (one parameter per command-line option)
     ] = None,
     description: Annotated[
         str | None,
-        typer.Option(help="One-line description.", rich_help_panel=_PROJECT_PANEL),
+        typer.Option(metavar="TEXT", help="One-line description.", rich_help_panel=_PROJECT_PANEL),
     ] = None,
     server: Annotated[
-        str | None,
+        Server | None,
         typer.Option(
-            help="gunicorn worker class: gthread or gevent.", rich_help_panel=_PROJECT_PANEL
+            help="gunicorn worker class for long-lived streams.", rich_help_panel=_PROJECT_PANEL
         ),
     ] = None,
     nginx: Annotated[
@@ -201,19 +205,25 @@ def new(  # noqa: PLR0917  (one parameter per command-line option)
         str | None,
         typer.Option(
             "--endpoint",
+            metavar="NAME",
             help="Name of the first endpoint (snake_case).",
             rich_help_panel=_ENDPOINT_PANEL,
         ),
     ] = None,
     style: Annotated[
-        str | None,
+        Style | None,
         typer.Option(
-            help="decorator (@stream_with_context) or wrapper.", rich_help_panel=_ENDPOINT_PANEL
+            help="@stream_with_context on the generator, or wrapping it in the Response.",
+            rich_help_panel=_ENDPOINT_PANEL,
         ),
     ] = None,
     format_: Annotated[
-        str | None,
-        typer.Option("--format", help="sse, ndjson or text.", rich_help_panel=_ENDPOINT_PANEL),
+        Format | None,
+        typer.Option(
+            "--format",
+            help="Server-Sent Events, JSON lines or text.",
+            rich_help_panel=_ENDPOINT_PANEL,
+        ),
     ] = None,
     path: Annotated[
         str | None,
@@ -258,6 +268,7 @@ def new(  # noqa: PLR0917  (one parameter per command-line option)
     template: Annotated[
         str | None,
         typer.Option(
+            metavar="SRC",
             help="Template location (git repository, path or URL) instead of the installed one.",
             rich_help_panel=_ADVANCED_PANEL,
         ),
@@ -265,7 +276,9 @@ def new(  # noqa: PLR0917  (one parameter per command-line option)
     vcs_ref: Annotated[
         str | None,
         typer.Option(
-            help="Template version (tag or commit) to render.", rich_help_panel=_ADVANCED_PANEL
+            metavar="REF",
+            help="Template version (tag or commit) to render.",
+            rich_help_panel=_ADVANCED_PANEL,
         ),
     ] = None,
     data: Annotated[
@@ -289,6 +302,7 @@ def new(  # noqa: PLR0917  (one parameter per command-line option)
             rich_help_panel=_ADVANCED_PANEL,
         ),
     ] = None,
+    trust: TrustOption = False,
 ) -> None:
     """Create a new Flask project with streaming endpoints, and commit it to git."""
     from ._data import load_data, parse_bool  # noqa: PLC0415
@@ -335,7 +349,7 @@ def new(  # noqa: PLR0917  (one parameter per command-line option)
         )
         worker_class = _value(
             pick(server, "server"),
-            "gunicorn worker (gthread|gevent)",
+            f"gunicorn worker ({'|'.join(_names.SERVERS)})",
             "gthread",
             _choice("server", _names.SERVERS),
             interactive,
@@ -357,7 +371,7 @@ def new(  # noqa: PLR0917  (one parameter per command-line option)
         )
         first_style = _value(
             style,
-            "Style (decorator|wrapper)",
+            f"Style ({'|'.join(_names.STYLES)})",
             "decorator",
             _choice("style", _names.STYLES),
             interactive,
@@ -374,7 +388,7 @@ def new(  # noqa: PLR0917  (one parameter per command-line option)
             style=first_style,
             format=_value(
                 format_,
-                "Format (sse|ndjson|text)",
+                f"Format ({'|'.join(_names.FORMATS)})",
                 "sse",
                 _choice("format", _names.FORMATS),
                 interactive,
@@ -388,7 +402,12 @@ def new(  # noqa: PLR0917  (one parameter per command-line option)
 
     spec = _guard(build)
     worker = Worker(
-        pretend=pretend, git_init=not no_git, template=template, vcs_ref=vcs_ref, warn=_warn
+        pretend=pretend,
+        git_init=not no_git,
+        template=template,
+        vcs_ref=vcs_ref,
+        trust=trust,
+        warn=_warn,
     )
     result = _guard(lambda: worker.run_new(destination, spec))
     if pretend:
@@ -468,7 +487,9 @@ ProjectOption = Annotated[
     typer.Option(
         "--project",
         "-p",
+        metavar="DIR",
         help="The generated project. Default: the current directory.",
+        show_default=False,
         file_okay=False,
     ),
 ]
@@ -479,17 +500,20 @@ NoCommitOption = Annotated[
     bool, typer.Option("--no-commit", help="Leave the changes uncommitted in the working tree.")
 ]
 ConflictOption = Annotated[
-    str,
+    ConflictMode,
     typer.Option(
         help="Leave conflicts as inline markers, or keep your version and write the "
-        "template's change beside it as FILE.rej: inline|rej."
+        "template's change beside it as FILE.rej."
     ),
 ]
-
-
-def _conflict_mode(conflict: str) -> Conflict:
-    mode = _guard(lambda: _names.check_choice("conflict mode", conflict, ("inline", "rej")))
-    return "rej" if mode == "rej" else "inline"
+TrustOption = Annotated[
+    bool,
+    typer.Option(
+        "--trust",
+        help="Let a template other than the installed one run its tasks and migrations.",
+        rich_help_panel=_ADVANCED_PANEL,
+    ),
+]
 
 
 def _report_changes(changes: object, pretend: bool) -> None:
@@ -529,12 +553,10 @@ def add_endpoint(  # noqa: PLR0917  (one parameter per command-line option)
     name: Annotated[str, typer.Argument(help="Endpoint name (snake_case).")],
     project: ProjectOption = Path(),
     style: Annotated[
-        str | None,
-        typer.Option(help="decorator or wrapper. Default: the style the project uses."),
+        Style | None,
+        typer.Option(help="Default: the style the project's last endpoint uses."),
     ] = None,
-    format_: Annotated[
-        str | None, typer.Option("--format", help="sse, ndjson or text. Default: sse.")
-    ] = None,
+    format_: Annotated[Format | None, typer.Option("--format", help="Default: sse.")] = None,
     path: Annotated[
         str | None, typer.Option(help="URL path. Default: /NAME with '_' as '-'.")
     ] = None,
@@ -548,6 +570,7 @@ def add_endpoint(  # noqa: PLR0917  (one parameter per command-line option)
     pretend: PretendOption = False,
     conflict: ConflictOption = "inline",
     no_commit: NoCommitOption = False,
+    trust: TrustOption = False,
 ) -> None:
     """Add a streaming endpoint, keeping every edit you made (3-way merge)."""
     from ._worker import EndpointRequest, Worker  # noqa: PLC0415
@@ -556,7 +579,8 @@ def add_endpoint(  # noqa: PLR0917  (one parameter per command-line option)
         project=project,
         pretend=pretend,
         commit=not no_commit,
-        conflict=_conflict_mode(conflict),
+        conflict=conflict,
+        trust=trust,
         warn=_warn,
     )
     request = EndpointRequest(name=name, path=path, style=style, format=format_, session=session)
@@ -577,6 +601,7 @@ def remove_endpoint(  # noqa: PLR0917  (one parameter per command-line option)
     pretend: PretendOption = False,
     conflict: ConflictOption = "inline",
     no_commit: NoCommitOption = False,
+    trust: TrustOption = False,
 ) -> None:
     """Remove a streaming endpoint: its module and test go, the app stops registering it."""
     from ._worker import Worker  # noqa: PLC0415
@@ -586,7 +611,8 @@ def remove_endpoint(  # noqa: PLR0917  (one parameter per command-line option)
         pretend=pretend,
         commit=not no_commit,
         force=force,
-        conflict=_conflict_mode(conflict),
+        conflict=conflict,
+        trust=trust,
         warn=_warn,
     )
     changes = _guard(lambda: worker.run_remove_endpoint(name))
@@ -623,12 +649,13 @@ def list_(
 
 
 @app.command()
-def update(
+def update(  # noqa: PLR0917  (one parameter per command-line option)
     project: ProjectOption = Path(),
     to: Annotated[
         str | None,
         typer.Option(
             "--to",
+            metavar="REF",
             help="Template version (tag) to move to. Default: the version "
             "that ships with this CLI.",
         ),
@@ -636,6 +663,7 @@ def update(
     pretend: PretendOption = False,
     conflict: ConflictOption = "inline",
     no_commit: NoCommitOption = False,
+    trust: TrustOption = False,
 ) -> None:
     """Re-render the project at a newer template version, keeping your edits."""
     from ._worker import Worker  # noqa: PLC0415
@@ -644,7 +672,8 @@ def update(
         project=project,
         pretend=pretend,
         commit=not no_commit,
-        conflict=_conflict_mode(conflict),
+        conflict=conflict,
+        trust=trust,
         warn=_warn,
     )
     result = _guard(lambda: worker.run_update(to))
@@ -683,7 +712,7 @@ def check_update(project: ProjectOption = Path()) -> None:
 
 
 @app.command("set")
-def set_(
+def set_(  # noqa: PLR0917  (one parameter per command-line option)
     assignments: Annotated[
         list[str],
         typer.Argument(
@@ -695,6 +724,7 @@ def set_(
     pretend: PretendOption = False,
     conflict: ConflictOption = "inline",
     no_commit: NoCommitOption = False,
+    trust: TrustOption = False,
 ) -> None:
     """Change answers given at creation (server, nginx, description...) and re-render the
     project with them, keeping every edit you made (3-way merge)."""
@@ -706,7 +736,8 @@ def set_(
         project=project,
         pretend=pretend,
         commit=not no_commit,
-        conflict=_conflict_mode(conflict),
+        conflict=conflict,
+        trust=trust,
         warn=_warn,
     )
     changes = _guard(lambda: worker.run_set(pairs))
@@ -717,6 +748,128 @@ def set_(
     if not pretend:
         done = "committed" if changes.commit else "left uncommitted"
         typer.echo(f"Set {', '.join(key for key, _ in pairs)} ({done}).")
+
+
+# ------------------------------------------------------------ check and probe
+def _codes(values: list[str] | None) -> list[str]:
+    """``--select FS1 --select FS301,FS302``: the codes, validated against the rules."""
+    from .check import CheckError, check_selector  # noqa: PLC0415
+
+    codes = [code for value in values or [] for code in value.split(",") if code.strip()]
+    try:
+        return [check_selector(code) for code in codes]
+    except ValueError as error:
+        raise CheckError(str(error)) from None
+
+
+@app.command()
+def check(
+    paths: Annotated[
+        list[Path] | None,
+        typer.Argument(help="Files or directories to check. Default: the current directory."),
+    ] = None,
+    output: Annotated[
+        OutputFormat,
+        typer.Option(
+            "--format", help="text (path:line:col: CODE message), json, or github annotations."
+        ),
+    ] = "text",
+    select: Annotated[
+        list[str] | None,
+        typer.Option(help="Report only these codes or prefixes (FS1, FS301); repeatable."),
+    ] = None,
+    ignore: Annotated[
+        list[str] | None, typer.Option(help="Leave out these codes or prefixes; repeatable.")
+    ] = None,
+) -> None:
+    """Find streaming mistakes in a Flask project: its code, gunicorn and nginx configs.
+
+    Exit status 0 when clean, 1 with findings, 2 when the check could not run.
+    Silence one line with a comment: [b]# stream-scaffold: ignore[FS101][/b].
+    """
+    from .check import CheckError, check_paths, render  # noqa: PLC0415
+
+    try:
+        findings = check_paths(paths or [Path()], select=_codes(select), ignore=_codes(ignore))
+    except CheckError as error:
+        typer.echo(f"Error: {error}", err=True)
+        raise typer.Exit(2) from None
+    typer.echo(render(findings, output), nl=False)
+    raise typer.Exit(1 if findings else 0)
+
+
+@app.command()
+def probe(  # noqa: PLR0917  (one parameter per command-line option)
+    urls: Annotated[
+        list[str], typer.Argument(help="Stream URLs (http or https); one per format to compare.")
+    ],
+    header: Annotated[
+        list[str] | None,
+        typer.Option("--header", "-H", help="Extra request header 'Name: value'; repeatable."),
+    ] = None,
+    last_event_id: Annotated[
+        str | None, typer.Option(help="Send Last-Event-ID, as a reconnecting EventSource does.")
+    ] = None,
+    timeout: Annotated[
+        float, typer.Option(help="Seconds to listen, in all (headers included).", min=0.1)
+    ] = 30.0,
+    events: Annotated[int, typer.Option(help="Stop after this many events.", min=1)] = 20,
+    http2: Annotated[
+        bool, typer.Option("--http2", help="Offer HTTP/2 (over TLS; prior knowledge on http).")
+    ] = False,
+    insecure: Annotated[
+        bool, typer.Option("--insecure", "-k", help="Do not verify the TLS certificate.")
+    ] = False,
+    json_: Annotated[bool, typer.Option("--json", help="Print the measurements as JSON.")] = False,
+) -> None:
+    """Tell whether a deployed stream arrives live, buffered or cut.
+
+    Exit status 0 live, 1 buffered, 3 cut (the worst of several URLs), 2 when it could not
+    probe (bad URL, connection refused, no headers in time).
+    """
+    import json  # noqa: PLC0415
+
+    from rich.console import Console  # noqa: PLC0415
+
+    from ._probe import ProbeOptions, ProbeResult, describe, worst  # noqa: PLC0415
+    from ._probe import probe as run_probe  # noqa: PLC0415
+
+    def parse_headers() -> dict[str, str]:
+        parsed: dict[str, str] = {}
+        for item in header or []:
+            name, colon, value = item.partition(":")
+            if not colon or not name.strip():
+                raise ScaffoldError(f"bad --header {item!r}: write it as 'Name: value'")
+            parsed[name.strip()] = value.strip()
+        return parsed
+
+    try:
+        options = ProbeOptions(
+            headers=parse_headers(),
+            last_event_id=last_event_id,
+            timeout=timeout,
+            max_events=events,
+            http2=http2,
+            verify=not insecure,
+        )
+        console = Console(stderr=True)
+
+        def run_one(url: str) -> ProbeResult:
+            if not console.is_terminal or json_:
+                return run_probe(url, options)  # quiet: no progress display off a terminal
+            with console.status(f"{url}: connecting") as status:
+                return run_probe(url, options, lambda text: status.update(f"{url}: {text}"))
+
+        results = [run_one(url) for url in urls]
+    except ScaffoldError as error:
+        typer.echo(f"Error: {error}", err=True)
+        raise typer.Exit(2) from None
+    if json_:
+        data = [result.to_json() for result in results]
+        typer.echo(json.dumps(data[0] if len(data) == 1 else data, indent=2))
+    else:
+        typer.echo("\n\n".join("\n".join(describe(result)) for result in results))
+    raise typer.Exit(worst([result.verdict for result in results]))
 
 
 def main() -> None:

@@ -25,6 +25,7 @@ from ._errors import ScaffoldError
 from ._template_source import (
     TemplateSource,
     default_update_ref,
+    is_installed,
     is_managed,
     managed_repository,
     prepare_for_project,
@@ -35,7 +36,7 @@ from ._template_source import (
 if TYPE_CHECKING:
     from packaging.version import Version
 
-Conflict = Literal["inline", "rej"]
+Conflict = _names.ConflictMode
 
 
 def _ignore(message: str) -> None:
@@ -161,6 +162,7 @@ class Worker:
         force: For `remove-endpoint`: remove even files the user edited.
         template: For `new`: the template location (``--template``).
         vcs_ref: For `new`: the template version (``--vcs-ref``).
+        trust: Let a template other than the installed one run its tasks and migrations.
         warn: Where non-fatal warnings go.
     """
 
@@ -172,6 +174,7 @@ class Worker:
     force: bool = False
     template: str | None = None
     vcs_ref: str | None = None
+    trust: bool = False
     warn: Callable[[str], None] = _ignore
 
     # ---------------------------------------------------------------- new
@@ -236,7 +239,7 @@ class Worker:
 
     def _render_new(self, source: TemplateSource, destination: Path, spec: ProjectSpec) -> None:
         """Copy the template and check that what came out is one of our projects."""
-        _copier.copy(source.src_path, destination, spec.to_data(), source.vcs_ref, self.warn)
+        self._copy(source.src_path, destination, spec.to_data(), source.vcs_ref)
         try:
             load_answers(destination)
         except ScaffoldError:
@@ -365,10 +368,8 @@ class Worker:
         with tempfile.TemporaryDirectory(prefix="stream-scaffold-") as scratch:
             before, after = Path(scratch) / "with", Path(scratch) / "without"
             commit = answers.require_commit()
-            _copier.copy(answers.src_path, before, data, commit, self.warn)
-            _copier.copy(
-                answers.src_path, after, {**data, "endpoints": remaining}, commit, self.warn
-            )
+            self._copy(answers.src_path, before, data, commit)
+            self._copy(answers.src_path, after, {**data, "endpoints": remaining}, commit)
             only_before = sorted(set(_list_files(before)) - set(_list_files(after)))
             edited = [
                 relative
@@ -506,6 +507,16 @@ class Worker:
         return ref if parse_version(ref) is not None else None
 
     # ------------------------------------------------------------ helpers
+    def _unsafe(self, src_path: str) -> bool:
+        """Whether the template at ``src_path`` may run its tasks and migrations: the
+        installed template may, any other only with ``--trust``."""
+        return self.trust or is_installed(src_path)
+
+    def _copy(
+        self, src_path: str, destination: Path, data: dict[str, Any], vcs_ref: str | None
+    ) -> None:
+        _copier.copy(src_path, destination, data, vcs_ref, self.warn, unsafe=self._unsafe(src_path))
+
     def _project_dir(self) -> Path:
         """The project: the nearest directory at or above ``project`` with an answers file
         (as git finds its repository), else ``project`` itself."""
@@ -570,7 +581,15 @@ class Worker:
             # Copier's rej mode writes the *template's* version into the file and the user's
             # hunks into the .rej, and rejects edits a 3-way merge resolves cleanly; merging
             # inline and then moving only real conflicts aside does what users expect.
-            _copier.update(project, data, vcs_ref, "inline", self.warn, current=current)
+            _copier.update(
+                project,
+                data,
+                vcs_ref,
+                "inline",
+                self.warn,
+                unsafe=self._unsafe(answers.src_path),
+                current=current,
+            )
             if after is not None:
                 after(project)
             if self.conflict == "rej":

@@ -21,6 +21,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
+from scaffold_cli import _template_source
 from scaffold_cli._cli import app
 from tests.conftest import ROOT, commit_and_tag, git, snapshot_template
 
@@ -124,6 +125,16 @@ def back_out(result: Result, project: Path) -> None:
     subprocess.run(command, shell=True, cwd=project, check=True, capture_output=True)
 
 
+def assert_bad_choice(result: Result, option: str, value: str, choices: tuple[str, ...]) -> None:
+    """A usage error (exit 2) naming the option, the value and every choice; no traceback."""
+    assert result.exit_code == 2, result
+    assert "Traceback" not in result.stderr + result.stdout, result
+    message = " ".join(result.stderr.replace("│", " ").split())
+    listed = ", ".join(repr(choice) for choice in choices)
+    assert f"Invalid value for '{option}'" in message, result
+    assert f"{value!r} is not one of {listed}" in message, result
+
+
 def tree_state(path: Path) -> dict[str, str]:
     """A fingerprint of a project: every file outside .git, HEAD, and git status."""
     state = {
@@ -190,8 +201,7 @@ def make_project(tmp_path: Path) -> Callable[..., Path]:
 
 # ------------------------------------------------------------- installed wheels
 SOURCE_FILES = (
-    "copier.yml",
-    "template",
+    *_template_source._TEMPLATE_FILES,
     "scaffold_cli",
     "pyproject.toml",
     "hatch_build.py",

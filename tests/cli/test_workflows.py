@@ -12,6 +12,7 @@ import pytest
 import yaml
 
 from .conftest import (
+    assert_bad_choice,
     assert_user_error,
     back_out,
     git,
@@ -338,7 +339,7 @@ def test_add_and_remove_take_conflict_rej(project: Path) -> None:
     back_out(result, project)
     assert tree_state(project) == before
     result = invoke("remove-endpoint", "events", "--project", project, "--conflict", "bogus")
-    assert_user_error(result, "conflict mode")
+    assert_bad_choice(result, "--conflict", "bogus", ("inline", "rej"))
 
 
 def test_list_is_plain_and_never_truncated(project: Path, monkeypatch: pytest.MonkeyPatch) -> None:
