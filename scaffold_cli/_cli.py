@@ -91,7 +91,8 @@ def _root(
     """Scaffold Flask projects whose streaming endpoints are done right.
 
     [b]new[/b] creates a project; [b]add-endpoint[/b], [b]remove-endpoint[/b] and [b]list[/b]
-    manage its endpoints; [b]update[/b] moves it to a newer template version, keeping your edits.
+    manage its endpoints; [b]set[/b] changes its other answers; [b]update[/b] moves it to a newer
+    template version, keeping your edits.
     """
 
 
@@ -716,7 +717,7 @@ def set_(  # noqa: PLR0917  (one parameter per command-line option)
     assignments: Annotated[
         list[str],
         typer.Argument(
-            metavar="KEY=VALUE...",
+            metavar="KEY=VALUE",
             help="Answers to change, e.g. server=gevent nginx=false 'description=Live logs'.",
         ),
     ],
