@@ -680,6 +680,12 @@ def update(  # noqa: PLR0917  (one parameter per command-line option)
     result = _guard(lambda: worker.run_update(to))
     if result.up_to_date:
         typer.echo(f"Already up to date (template {result.to_version}).")
+        edited = _guard(worker.hand_edited)
+        if edited:
+            _warn(
+                f"{', '.join(edited)} changed in .copier-answers.yml after the last render, and "
+                "the files do not follow; run 'stream-scaffold set' to render them"
+            )
         return
     verb = "Would update" if pretend else "Updated"
     typer.echo(f"{verb} template {result.from_version} -> {result.to_version}.")
@@ -715,12 +721,14 @@ def check_update(project: ProjectOption = Path()) -> None:
 @app.command("set")
 def set_(  # noqa: PLR0917  (one parameter per command-line option)
     assignments: Annotated[
-        list[str],
+        list[str] | None,
         typer.Argument(
             metavar="KEY=VALUE",
-            help="Answers to change, e.g. server=gevent nginx=false 'description=Live logs'.",
+            help="Answers to change, e.g. server=gevent nginx=false 'description=Live logs'. "
+            "None: render the answers edited by hand in .copier-answers.yml.",
+            show_default=False,
         ),
-    ],
+    ] = None,
     project: ProjectOption = Path(),
     pretend: PretendOption = False,
     conflict: ConflictOption = "inline",
@@ -732,7 +740,7 @@ def set_(  # noqa: PLR0917  (one parameter per command-line option)
     from ._data import split_assignment  # noqa: PLC0415
     from ._worker import Worker  # noqa: PLC0415
 
-    pairs = _guard(lambda: [split_assignment(item) for item in assignments])
+    pairs = _guard(lambda: [split_assignment(item) for item in assignments or []])
     worker = Worker(
         project=project,
         pretend=pretend,
@@ -748,7 +756,7 @@ def set_(  # noqa: PLR0917  (one parameter per command-line option)
     _report_changes(changes, pretend)
     if not pretend:
         done = "committed" if changes.commit else "left uncommitted"
-        typer.echo(f"Set {', '.join(key for key, _ in pairs)} ({done}).")
+        typer.echo(f"{changes.subject} ({done}).")
 
 
 # ------------------------------------------------------------ check and probe

@@ -148,16 +148,18 @@ def _identity_options(cwd: Path) -> list[str]:
     return options
 
 
-def commit_paths(path: Path, message: str) -> tuple[str, bool]:
+def commit_paths(path: Path, message: str, *, verify: bool = True) -> tuple[str, bool]:
     """Stage everything under ``path`` and commit only that: changes the user staged
-    elsewhere in the repository stay staged and out of the commit.
+    elsewhere in the repository stay staged and out of the commit. ``verify=False`` skips
+    the hooks (for a commit the scaffolder drops again).
 
     Returns the new commit's hash, and whether the fallback identity was used (no
     ``user.name`` / ``user.email`` configured).
     """
     git(["add", "--all", "--", "."], path)
     identity = _identity_options(path)
-    git([*identity, "commit", "--quiet", "-m", message, "--", "."], path)
+    hooks = [] if verify else ["--no-verify"]
+    git([*identity, "commit", "--quiet", *hooks, "-m", message, "--", "."], path)
     return git(["rev-parse", "HEAD"], path).stdout.strip(), bool(identity)
 
 

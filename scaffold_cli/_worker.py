@@ -96,6 +96,8 @@ class Changes:
     """The commit was made as `_git.FALLBACK_NAME`: no git identity is configured."""
     untracked: list[str] = field(default_factory=list)
     """New files not yet known to git (template files, ``.rej`` files), for backing out."""
+    subject: str = ""
+    """What the change is, as its commit message says (``Set server=gevent``)."""
 
     @property
     def empty(self) -> bool:
@@ -252,7 +254,7 @@ class Worker:
         self, destination: Path, spec: ProjectSpec, enclosing: Path | None
     ) -> tuple[Path, bool]:
         """``git init`` (unless inside ``enclosing``) and commit; git failures say --no-git."""
-        message = f"Scaffold {spec.project_name} with flask-stream-scaffold"
+        message = f"Scaffold {spec.project_name} with flask-stream-scaffold\n\n{RENDERED_TRAILER}"
         try:
             if enclosing is None:
                 _git.init(destination)
@@ -391,10 +393,18 @@ class Worker:
             value = _answer_value(answers, key, text)
             if answers.raw.get(key) != value:
                 changed[key] = value
-        if not changed:
+        # Answers edited by hand since the last render are rendered now too (`_rerender`).
+        render = {**_hand_edits(answers, _rendered_answers(answers)), **changed}
+        if not render:
             return Changes()
-        shown = ", ".join(f"{key}={_show(value)}" for key, value in changed.items())
+        shown = ", ".join(f"{key}={_show(value)}" for key, value in render.items())
         return self._rerender(answers, changed, f"Set {shown}", current=True)
+
+    def hand_edited(self) -> list[str]:
+        """Answers changed (by hand) in the answers file since stream-scaffold last rendered
+        the project: its files do not follow them until `run_set` renders them."""
+        answers = load_answers(self._project_dir())
+        return sorted(_hand_edits(answers, _rendered_answers(answers)))
 
     # ------------------------------------------------------------- update
     def run_update(self, to: str | None) -> UpdateResult:
@@ -572,12 +582,34 @@ class Worker:
         """Run Copier's update on the project (or, when pretending, on a scratch clone of it),
         then report, commit, or report conflicts.
 
+        Answers edited by hand since the scaffolder last rendered are rendered too, from the
+        right base: Copier reads the answers the files were rendered with from the answers
+        file, so those are committed there for the merge and the commit dropped right after.
+
         Whatever interrupts it (Ctrl-C, a failure) before the commit, the project is put back
         as it was: it was clean before, so ``HEAD`` is its state. A commit refused by a git
         hook keeps the result staged (`CommitRefused`): the user decides.
         """
 
+        rendered = _rendered_answers(answers)
+        by_hand = _hand_edits(answers, rendered)
+        base = {**answers.raw, **{key: (rendered or {})[key] for key in by_hand}}
+        if not by_hand:
+            base = {}
+        data = {**by_hand, **data}
+
         def apply(project: Path) -> Changes:
+            start = _git.head(project)
+            if base and start is not None:
+                _write_answers(project, base)
+                _git.commit_paths(project, "Answers as last rendered (dropped again)", verify=False)
+            try:
+                return merge(project)
+            finally:
+                if base and start is not None and _git.head(project) != start:
+                    _git.git(["reset", "--quiet", "--soft", start], project)
+
+        def merge(project: Path) -> Changes:
             # Copier's rej mode writes the *template's* version into the file and the user's
             # hunks into the .rej, and rejects edits a 3-way merge resolves cleanly; merging
             # inline and then moving only real conflicts aside does what users expect.
@@ -599,15 +631,20 @@ class Worker:
         project = self._project_dir()
         if self.pretend:
             with _scratch_clone(project) as clone:
-                return apply(clone)
+                changes = apply(clone)
+                changes.subject = message
+                return changes
 
         start = _git.head(project)
         try:
             changes = apply(project)
+            changes.subject = message
             if changes.conflicts or not self.commit or changes.empty:
                 return changes
             try:
-                changes.commit, changes.fallback_identity = _git.commit_paths(project, message)
+                changes.commit, changes.fallback_identity = _git.commit_paths(
+                    project, f"{message}\n\n{RENDERED_TRAILER}"
+                )
             except _git.GitError as error:
                 if error.command != "commit" or _git.head(project) != start:
                     raise
@@ -625,6 +662,10 @@ class Worker:
             raise
         return changes
 
+
+RENDERED_TRAILER = "Rendered-by: flask-stream-scaffold"
+"""Ends the message of every commit the scaffolder makes: its answers file is what the files
+were rendered with, so later hand edits of it can be told apart."""
 
 UNDO_COMMAND = "git restore --source=HEAD --staged --worktree -- ."
 """Puts a project's tracked files back as committed; deletes nothing the user wrote."""
@@ -736,6 +777,43 @@ def _history_relation(repo: Path, current: str, target: str) -> tuple[Relation, 
         f"how {current} relates to {target}: neither descends from the other (a side branch "
         "of the template?)"
     )
+
+
+def _rendered_answers(answers: Answers) -> dict[str, Any] | None:
+    """The answers file as of the newest commit the scaffolder made in the project (None when
+    there is none, e.g. a project made and changed with plain Copier)."""
+    import yaml  # noqa: PLC0415
+
+    project = answers.project
+    log = _git.git(
+        ["log", "--format=%H", f"--grep=^{RENDERED_TRAILER}$", "-1", "--", "."],
+        project,
+        check=False,
+    )
+    commit = log.stdout.strip()
+    if log.returncode or not commit:
+        return None
+    shown = _git.git(["show", f"{commit}:./{ANSWERS_FILE}"], project, check=False)
+    loaded = yaml.safe_load(shown.stdout) if shown.returncode == 0 else None
+    return loaded if isinstance(loaded, dict) else None
+
+
+def _hand_edits(answers: Answers, rendered: dict[str, Any] | None) -> dict[str, Any]:
+    """The answers (their current values) that differ from those last rendered."""
+    if rendered is None:
+        return {}
+    return {
+        key: value
+        for key, value in answers.raw.items()
+        if not key.startswith("_") and key in rendered and rendered[key] != value
+    }
+
+
+def _write_answers(project: Path, values: dict[str, Any]) -> None:
+    import yaml  # noqa: PLC0415
+
+    text = yaml.safe_dump(values, sort_keys=False, allow_unicode=True)
+    (project / ANSWERS_FILE).write_text(text, encoding="utf-8")
 
 
 def _compare_versions(current: Version, target: Version) -> Relation:

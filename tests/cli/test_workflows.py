@@ -299,6 +299,33 @@ def test_set_rerenders_and_keeps_user_edits(project: Path) -> None:
     assert "Nothing to change" in again.stdout
 
 
+def test_a_hand_edited_answer_is_noticed_and_rendered_by_set(project: Path) -> None:
+    factory = user_edit(project)
+    path = project / ".copier-answers.yml"
+    path.write_text(path.read_text("utf-8").replace("server: gthread", "server: gevent"), "utf-8")
+    git(project, "commit", "--quiet", "-am", "Switch to gevent by hand")
+    gunicorn = project / "deploy" / "gunicorn.conf.py"
+    assert '"gevent"' not in gunicorn.read_text("utf-8")  # out of step
+
+    update = invoke("update", "--project", project)
+    assert update.exit_code == 0, update
+    assert "server changed in .copier-answers.yml" in update.stderr
+    assert "stream-scaffold set" in update.stderr
+
+    result = invoke("set", "--project", project)
+    assert result.exit_code == 0, result
+    assert '"gevent"' in gunicorn.read_text("utf-8")
+    assert "# The user's own note." in factory.read_text("utf-8")
+    assert git(project, "log", "-1", "--format=%s").strip() == "Set server=gevent"
+    assert git(project, "log", "-1", "--format=%P").strip() == git(
+        project, "rev-parse", "HEAD~1"
+    ).strip()  # one commit on top of the user's, no leftover helper commit
+    assert "Switch to gevent by hand" in git(project, "log", "-2", "--format=%s")
+    assert git(project, "status", "--porcelain") == ""
+    again = invoke("update", "--project", project)
+    assert "changed in .copier-answers.yml" not in again.stderr
+
+
 @pytest.mark.parametrize(
     ("args", "message"),
     [
