@@ -14,7 +14,7 @@ import sys
 from collections.abc import Callable
 from functools import partial
 from pathlib import Path
-from typing import Annotated, NoReturn, TypeVar
+from typing import TYPE_CHECKING, Annotated, NoReturn, TypeVar
 
 import typer
 
@@ -24,6 +24,9 @@ from ._errors import ScaffoldError
 from ._help import Group
 from ._names import ConflictMode, Format, Server, Style
 from .check import OutputFormat
+
+if TYPE_CHECKING:
+    from ._worker import Changes, Worker
 
 app = typer.Typer(
     name="stream-scaffold",
@@ -517,6 +520,37 @@ TrustOption = Annotated[
 ]
 
 
+def _project_worker(
+    project: Path,
+    pretend: bool,
+    no_commit: bool,
+    conflict: ConflictMode,
+    trust: bool,
+    *,
+    force: bool = False,
+) -> Worker:
+    """The `Worker` of a project command, from the options they share."""
+    from ._worker import Worker  # noqa: PLC0415
+
+    return Worker(
+        project=project,
+        pretend=pretend,
+        commit=not no_commit,
+        conflict=conflict,
+        trust=trust,
+        force=force,
+        warn=_warn,
+    )
+
+
+def _report_done(changes: Changes, pretend: bool, done: str) -> None:
+    """Report a project command's changes, then ``DONE (committed).``"""
+    _report_changes(changes, pretend)
+    if not pretend:
+        state = "committed" if changes.commit else "left uncommitted"
+        typer.echo(f"{done} ({state}).")
+
+
 def _report_changes(changes: object, pretend: bool) -> None:
     from ._worker import Changes  # noqa: PLC0415
 
@@ -574,22 +608,12 @@ def add_endpoint(  # noqa: PLR0917  (one parameter per command-line option)
     trust: TrustOption = False,
 ) -> None:
     """Add a streaming endpoint, keeping every edit you made (3-way merge)."""
-    from ._worker import EndpointRequest, Worker  # noqa: PLC0415
+    from ._worker import EndpointRequest  # noqa: PLC0415
 
-    worker = Worker(
-        project=project,
-        pretend=pretend,
-        commit=not no_commit,
-        conflict=conflict,
-        trust=trust,
-        warn=_warn,
-    )
+    worker = _project_worker(project, pretend, no_commit, conflict, trust)
     request = EndpointRequest(name=name, path=path, style=style, format=format_, session=session)
     changes = _guard(lambda: worker.run_add_endpoint(request))
-    _report_changes(changes, pretend)
-    if not pretend:
-        done = "committed" if changes.commit else "left uncommitted"
-        typer.echo(f"Added endpoint {name} ({done}).")
+    _report_done(changes, pretend, f"Added endpoint {name}")
 
 
 @app.command("remove-endpoint")
@@ -605,22 +629,9 @@ def remove_endpoint(  # noqa: PLR0917  (one parameter per command-line option)
     trust: TrustOption = False,
 ) -> None:
     """Remove a streaming endpoint: its module and test go, the app stops registering it."""
-    from ._worker import Worker  # noqa: PLC0415
-
-    worker = Worker(
-        project=project,
-        pretend=pretend,
-        commit=not no_commit,
-        force=force,
-        conflict=conflict,
-        trust=trust,
-        warn=_warn,
-    )
+    worker = _project_worker(project, pretend, no_commit, conflict, trust, force=force)
     changes = _guard(lambda: worker.run_remove_endpoint(name))
-    _report_changes(changes, pretend)
-    if not pretend:
-        done = "committed" if changes.commit else "left uncommitted"
-        typer.echo(f"Removed endpoint {name} ({done}).")
+    _report_done(changes, pretend, f"Removed endpoint {name}")
 
 
 @app.command("list")
@@ -667,16 +678,7 @@ def update(  # noqa: PLR0917  (one parameter per command-line option)
     trust: TrustOption = False,
 ) -> None:
     """Re-render the project at a newer template version, keeping your edits."""
-    from ._worker import Worker  # noqa: PLC0415
-
-    worker = Worker(
-        project=project,
-        pretend=pretend,
-        commit=not no_commit,
-        conflict=conflict,
-        trust=trust,
-        warn=_warn,
-    )
+    worker = _project_worker(project, pretend, no_commit, conflict, trust)
     result = _guard(lambda: worker.run_update(to))
     if result.up_to_date:
         typer.echo(f"Already up to date (template {result.to_version}).")
@@ -738,25 +740,14 @@ def set_(  # noqa: PLR0917  (one parameter per command-line option)
     """Change answers given at creation (server, nginx, description...) and re-render the
     project with them, keeping every edit you made (3-way merge)."""
     from ._data import split_assignment  # noqa: PLC0415
-    from ._worker import Worker  # noqa: PLC0415
 
     pairs = _guard(lambda: [split_assignment(item) for item in assignments or []])
-    worker = Worker(
-        project=project,
-        pretend=pretend,
-        commit=not no_commit,
-        conflict=conflict,
-        trust=trust,
-        warn=_warn,
-    )
+    worker = _project_worker(project, pretend, no_commit, conflict, trust)
     changes = _guard(lambda: worker.run_set(pairs))
     if changes.empty:
         typer.echo("Nothing to change: the project already has these answers.")
         return
-    _report_changes(changes, pretend)
-    if not pretend:
-        done = "committed" if changes.commit else "left uncommitted"
-        typer.echo(f"{changes.subject} ({done}).")
+    _report_done(changes, pretend, changes.subject)
 
 
 # ------------------------------------------------------------ check and probe

@@ -225,20 +225,7 @@ def copy_source(source: Path) -> Path:
 
 def run_build(source: Path, out: Path) -> Path:
     """Build a wheel of the repository ``source`` offline; its version comes from git."""
-    subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "build",
-            "--wheel",
-            "--no-isolation",
-            "--outdir",
-            str(out),
-            str(source),
-        ],
-        check=True,
-        capture_output=True,
-    )
+    run_python("-m", "build", "--wheel", "--no-isolation", "--outdir", out, source)
     [wheel] = sorted(out.glob("*.whl"), key=lambda path: path.stat().st_mtime)[-1:]
     return wheel
 
@@ -260,24 +247,16 @@ def make_venv(venv: Path) -> Path:
     return venv
 
 
+def run_python(*args: str | Path) -> None:
+    """Run the suite's Python (offline tools: build, pip) and check it succeeds."""
+    subprocess.run([sys.executable, *map(str, args)], check=True, capture_output=True)
+
+
 def install(venv: Path, wheel: Path) -> None:
-    subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "pip",
-            "--python",
-            str(venv / "bin" / "python"),
-            "install",
-            "--quiet",
-            "--no-deps",
-            "--no-index",
-            "--force-reinstall",
-            str(wheel),
-        ],
-        check=True,
-        capture_output=True,
-    )
+    run_python(
+        "-m", "pip", "--python", venv / "bin" / "python", "install", "--quiet", "--no-deps",
+        "--no-index", "--force-reinstall", wheel,
+    )  # fmt: skip
 
 
 def offline_env(venv: Path, home: Path) -> dict[str, str]:

@@ -317,9 +317,10 @@ def test_a_hand_edited_answer_is_noticed_and_rendered_by_set(project: Path) -> N
     assert '"gevent"' in gunicorn.read_text("utf-8")
     assert "# The user's own note." in factory.read_text("utf-8")
     assert git(project, "log", "-1", "--format=%s").strip() == "Set server=gevent"
-    assert git(project, "log", "-1", "--format=%P").strip() == git(
-        project, "rev-parse", "HEAD~1"
-    ).strip()  # one commit on top of the user's, no leftover helper commit
+    assert (
+        git(project, "log", "-1", "--format=%P").strip()
+        == git(project, "rev-parse", "HEAD~1").strip()
+    )  # one commit on top of the user's, no leftover helper commit
     assert "Switch to gevent by hand" in git(project, "log", "-2", "--format=%s")
     assert git(project, "status", "--porcelain") == ""
     again = invoke("update", "--project", project)
