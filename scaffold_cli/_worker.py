@@ -228,6 +228,10 @@ class Worker:
         except CommitRefused:
             raise
         except BaseException:
+            if enclosing is not None:  # unstage what an interrupted commit had staged there
+                _git.git(
+                    ["reset", "--quiet", "--", str(destination.absolute())], enclosing, check=False
+                )
             _remove_created(destination, created if created is not None else destination, existed)
             raise
         return NewResult(
