@@ -498,7 +498,10 @@ ProjectOption = Annotated[
     ),
 ]
 PretendOption = Annotated[
-    bool, typer.Option("--pretend", "-n", help="Change nothing; show the files and the diff.")
+    bool,
+    typer.Option(
+        "--pretend", "-n", help="Change nothing; show the files, the diff and new files in full."
+    ),
 ]
 NoCommitOption = Annotated[
     bool, typer.Option("--no-commit", help="Leave the changes uncommitted in the working tree.")
@@ -702,8 +705,11 @@ CHECK_UPDATE_UNKNOWN = 2
 
 @app.command("check-update")
 def check_update(project: ProjectOption = Path()) -> None:
-    """Show the project's template version and the one available; exit 0 when up to date,
-    1 when behind, 2 when it cannot tell (and says what it could not determine)."""
+    """Show the project's template version and the one available.
+
+    Exit status 0 when up to date, 1 when behind, 2 when it cannot tell (it says what it could
+    not determine).
+    """
     from ._worker import Worker  # noqa: PLC0415
 
     status = _guard(Worker(project=project).check_update)
@@ -737,8 +743,11 @@ def set_(  # noqa: PLR0917  (one parameter per command-line option)
     no_commit: NoCommitOption = False,
     trust: TrustOption = False,
 ) -> None:
-    """Change answers given at creation (server, nginx, description...) and re-render the
-    project with them, keeping every edit you made (3-way merge)."""
+    """Change answers given at creation and re-render the project with them.
+
+    Answers such as server, nginx or description; every edit you made is kept (3-way merge).
+    Without KEY=VALUE it renders answers edited by hand in .copier-answers.yml.
+    """
     from ._data import split_assignment  # noqa: PLC0415
 
     pairs = _guard(lambda: [split_assignment(item) for item in assignments or []])
