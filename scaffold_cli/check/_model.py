@@ -709,14 +709,10 @@ def _header_mutations(module: Module, function: Function) -> list[Header]:
 
 def _target_name(target: ast.expr) -> str | None:
     """``NAME`` of ``NAME =``, ``x.NAME =`` or ``x["NAME"] =``."""
-    if isinstance(target, ast.Name):
-        return target.id
-    if isinstance(target, ast.Attribute):
-        return target.attr
     if isinstance(target, ast.Subscript):
         key = literal(target.slice)
         return key if isinstance(key, str) else None
-    return None
+    return last_name(target)
 
 
 def _named_values(module: Module) -> Iterator[tuple[str, ast.expr]]:
