@@ -159,7 +159,8 @@ def test_endpoint_modules_use_the_chosen_style(rendered: dict[str, Path], projec
         module = root / "src" / answers["package_name"] / "endpoints" / f"{endpoint['name']}.py"
         source = module.read_text()
         decorated = (
-            re.search(r"\n    @stream_with_context\b.*\n    def generate\(\) -> ", source) is not None
+            re.search(r"\n    @stream_with_context\b.*\n    def generate\(\) -> ", source)
+            is not None
         )
         wrapped = "events = stream_with_context(generate(ticks" in source
         assert (decorated, wrapped) == (
