@@ -149,6 +149,7 @@ class Worker:
     vcs_ref: str | None = None
     trust: bool = False
     warn: Callable[[str], None] = _ignore
+    _source: TemplateSource | None = field(default=None, init=False, repr=False)
 
     # ---------------------------------------------------------------- new
     def run_new(self, destination: Path, spec: ProjectSpec) -> NewResult:
@@ -157,10 +158,9 @@ class Worker:
         ``destination`` must not exist or be empty. On any failure everything created is
         removed again.
         """
-        self._validate_spec(spec)
         if destination.exists() and (not destination.is_dir() or any(destination.iterdir())):
             raise ScaffoldError(f"{destination} already exists and is not empty; choose another")
-        source = source_for_new(self.template, self.vcs_ref)
+        source = self._new_source()
         if not source.updatable:
             self.warn(
                 "this installation has no template history: the project will not be able to "
@@ -188,22 +188,24 @@ class Worker:
             raise
         return NewResult(destination, _list_files(destination), source, committed)
 
-    @staticmethod
-    def _validate_spec(spec: ProjectSpec) -> None:
-        _names.check_project_name(spec.project_name)
-        _names.check_package_name(spec.package_name)
-        _names.check_choice("server", spec.server, _names.SERVERS)
-        names: list[str] = []
-        paths: list[str] = []
-        for endpoint in spec.endpoints:
-            _names.check_endpoint_name(endpoint.name, names)
-            _names.check_endpoint_path(endpoint.path, paths)
-            _names.check_choice("style", endpoint.style, _names.STYLES)
-            _names.check_choice("format", endpoint.format, _names.FORMATS)
-            names.append(endpoint.name)
-            paths.append(endpoint.path)
-        if not spec.endpoints:
-            raise ScaffoldError("a project needs at least one endpoint")
+    def check_new_answers(self, data: dict[str, Any]) -> None:
+        """Check answers for `run_new` with the template's validators, as they are given.
+
+        Raises `ScaffoldError` with the validator's message for an answer in ``data``.
+        """
+        source = self._new_source()
+        _names.check_answers(
+            source.src_path,
+            source.vcs_ref,
+            data,
+            unsafe=self._unsafe(source.src_path),
+            warn=self.warn,
+        )
+
+    def _new_source(self) -> TemplateSource:
+        if self._source is None:
+            self._source = source_for_new(self.template, self.vcs_ref)
+        return self._source
 
     # --------------------------------------------------------------- list
     def list_endpoints(self) -> list[Endpoint]:
@@ -218,21 +220,35 @@ class Worker:
         existing = answers.endpoints
         endpoint = self._complete(request, existing)
         records = [*(e.to_record() for e in existing), endpoint.to_record()]
+        _names.check_answers(
+            answers.src_path,
+            answers.require_commit(),
+            {**_answers_data(answers), "endpoints": records},
+            unsafe=self._unsafe(answers.src_path),
+            warn=self.warn,
+        )
         message = f"Add streaming endpoint {endpoint.name} ({endpoint.format}, {endpoint.path})"
         return self._rerender(answers, {"endpoints": records}, message, current=True)
 
     @staticmethod
     def _complete(request: EndpointRequest, existing: list[Endpoint]) -> Endpoint:
-        name = _names.check_endpoint_name(request.name, (e.name for e in existing))
-        path = request.path if request.path is not None else _names.default_path(name)
-        _names.check_endpoint_path(path, (e.path for e in existing))
-        # The style the project already uses reads best beside the existing endpoints.
+        """The endpoint to add: what the request gives, the rest from the project's
+        endpoints. The template's validators judge the result (`run_add_endpoint`)."""
+        path = request.path if request.path is not None else _names.default_path(request.name)
+        # The style and session use of the project's endpoints read best beside them.
         style = request.style or (existing[-1].style if existing else _names.STYLES[0])
-        _names.check_choice("style", style, _names.STYLES)
-        fmt = request.format or "sse"
-        _names.check_choice("format", fmt, _names.FORMATS)
-        session = bool(request.session) if request.session is not None else False
-        return Endpoint(name=name, path=path, style=style, format=fmt, session=session)
+        session = (
+            request.session
+            if request.session is not None
+            else any(endpoint.session for endpoint in existing)
+        )
+        return Endpoint(
+            name=request.name,
+            path=path,
+            style=_names.check_choice("style", style, _names.STYLES),
+            format=_names.check_choice("format", request.format or "sse", _names.FORMATS),
+            session=session,
+        )
 
     # ---------------------------------------------------- remove-endpoint
     def run_remove_endpoint(self, name: str) -> Changes:
