@@ -158,6 +158,11 @@ class _Answers:
 
         return check
 
+    def default(self, question: str) -> str:
+        """The template's default for ``question`` given the answers so far ("" if unknown)."""
+        recorded = self.worker.check_new_answers(self.data) if self.interactive else None
+        return str((recorded or {}).get(question, ""))
+
     def _check(self, question: str, answer: object, value: str) -> str:
         if self.interactive:
             self.worker.check_new_answers({**self.data, question: answer})
@@ -330,12 +335,16 @@ def new(  # noqa: PLR0917  (one parameter per command-line option)
             answers.checker("project_name"),
             interactive,
         )
-        package_name = _value(
-            package,
-            "Package name",
-            _names.package_from_project(project_name),
-            answers.checker("package_name"),
-            interactive,
+        package_name = (
+            _value(
+                package,
+                "Package name",
+                answers.default("package_name"),
+                answers.checker("package_name"),
+                interactive,
+            )
+            if package is not None or interactive
+            else None
         )
         about = _value(
             description,
@@ -400,7 +409,7 @@ def new(  # noqa: PLR0917  (one parameter per command-line option)
     typer.echo("  python -m venv .venv && . .venv/bin/activate")
     typer.echo("  pip install -e '.[dev]'")
     typer.echo("  python -m pytest")
-    typer.echo(f"  flask --app {spec.package_name} run --debug")
+    typer.echo(f"  flask --app {result.package_name} run --debug")
     if not result.committed and not no_git:
         typer.echo("  git init && git add -A && git commit -m 'Scaffold'")
 

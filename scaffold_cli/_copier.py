@@ -14,6 +14,7 @@ from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Any, Literal
 
+from ._answers import ANSWERS_FILE
 from ._errors import ScaffoldError
 
 
@@ -143,7 +144,7 @@ def copy(
         )
 
 
-def validate(
+def recorded_answers(
     src_path: str,
     dst_path: Path,
     data: Mapping[str, Any],
@@ -151,12 +152,14 @@ def validate(
     warn: Callable[[str], None],
     *,
     unsafe: bool,
-) -> None:
-    """Check ``data`` against the template's questions as `copy` would, writing nothing.
+) -> dict[str, Any]:
+    """Ask the template's questions with ``data`` as `copy` would, and return the answers
+    Copier records (defaults filled in). Only the answers file is written, into ``dst_path``.
 
     Raises `AnswerError` for the first answer a question refuses.
     """
     import copier  # noqa: PLC0415
+    import yaml  # noqa: PLC0415
 
     with _quiet(warn, "checking the answers"):
         copier.run_copy(
@@ -165,13 +168,14 @@ def validate(
             data=dict(data),
             vcs_ref=vcs_ref,
             defaults=True,
-            pretend=True,
             quiet=True,
-            # Nothing is rendered and no task runs: only the questions are asked.
-            exclude=["*"],
+            # Only the answers file is rendered, and no task runs.
+            exclude=["*", f"!{ANSWERS_FILE}"],
             skip_tasks=True,
             unsafe=unsafe,
         )
+    recorded = yaml.safe_load((dst_path / ANSWERS_FILE).read_text(encoding="utf-8"))
+    return {key: value for key, value in recorded.items() if not key.startswith("_")}
 
 
 def update(

@@ -4,14 +4,12 @@
 description or endpoint may be. Plain ``copier copy`` applies them, and the command line asks
 Copier to apply them too (`check_answers`, and every render), so both refuse the same inputs
 with the same message. What lives here is only what Copier has no question for: the choices as
-types for the command line's options, the URL path a new endpoint gets when none is given, and
-the package name a prompt offers (`package_from_project`, kept in step with ``copier.yml``'s
-default by ``tests/test_names.py``).
+types for the command line's options, and the URL path a new endpoint gets when none is given.
+Defaults that ``copier.yml`` derives (the package name) come from Copier too.
 """
 
 from __future__ import annotations
 
-import re
 import tempfile
 from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
@@ -28,12 +26,6 @@ ConflictMode = Literal["inline", "rej"]
 STYLES: tuple[Style, ...] = get_args(Style)
 FORMATS: tuple[Format, ...] = get_args(Format)
 SERVERS: tuple[Server, ...] = get_args(Server)
-
-
-def package_from_project(project_name: str) -> str:
-    """The import package ``copier.yml`` derives from a project name (its default answer)."""
-    lowered = re.sub(r"[^a-z0-9]+", "_", project_name.lower())
-    return re.sub(r"^[_0-9]+|_+$", "", lowered)
 
 
 def default_path(endpoint_name: str) -> str:
@@ -56,21 +48,24 @@ def check_answers(
     *,
     unsafe: bool,
     warn: Callable[[str], None],
-) -> None:
-    """Ask the template's own validators about ``data``, without rendering a file.
+) -> dict[str, Any] | None:
+    """Ask the template's own validators about ``data``; return the answers with defaults.
 
     Copier checks the answers exactly as ``copier copy --data`` does, in the order of
     ``copier.yml``; questions missing from ``data`` take their defaults. Only a verdict on a
     question in ``data`` counts: a default that fails (say, the package name derived from a
-    project name that is a module's name) is for its own question to settle, when it is asked.
-    Raises `ScaffoldError` with the validator's message.
+    project name that is a module's name) is for its own question to settle, when it is asked;
+    the answers are then unknown (None). Raises `ScaffoldError` with the validator's message.
     """
     from . import _copier  # noqa: PLC0415  (imports Copier)
 
     with tempfile.TemporaryDirectory(prefix="stream-scaffold-") as scratch:
         destination = Path(scratch) / "project"
         try:
-            _copier.validate(src_path, destination, data, vcs_ref, warn, unsafe=unsafe)
+            return _copier.recorded_answers(
+                src_path, destination, data, vcs_ref, warn, unsafe=unsafe
+            )
         except _copier.AnswerError as error:
             if error.question in data:
                 raise
+            return None

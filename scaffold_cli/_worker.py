@@ -41,7 +41,8 @@ class ProjectSpec:
     """The answers for a new project (already validated by `Worker.run_new`)."""
 
     project_name: str
-    package_name: str
+    package_name: str | None
+    """None: the template derives it from the project name."""
     description: str
     server: str
     nginx: bool
@@ -49,7 +50,7 @@ class ProjectSpec:
 
     def to_data(self) -> dict[str, Any]:
         """The answers as Copier's ``data``."""
-        return {
+        data = {
             "project_name": self.project_name,
             "package_name": self.package_name,
             "description": self.description,
@@ -57,6 +58,7 @@ class ProjectSpec:
             "nginx": self.nginx,
             "endpoints": [endpoint.to_record() for endpoint in self.endpoints],
         }
+        return {key: value for key, value in data.items() if value is not None}
 
 
 @dataclass(frozen=True)
@@ -93,9 +95,8 @@ class Changes:
 class NewResult:
     """The outcome of `Worker.run_new`."""
 
-    destination: Path
     files: list[str]
-    source: TemplateSource
+    package_name: str
     committed: bool
 
 
@@ -171,7 +172,8 @@ class Worker:
                 rendered = Path(scratch) / destination.name
                 self._copy(source.src_path, rendered, spec.to_data(), source.vcs_ref)
                 files = _list_files(rendered)
-            return NewResult(destination, files, source, committed=False)
+                package = load_answers(rendered).package_name
+            return NewResult(files, package, committed=False)
 
         existed = destination.exists()
         try:
@@ -186,15 +188,18 @@ class Worker:
         except BaseException:
             _remove_created(destination, existed)
             raise
-        return NewResult(destination, _list_files(destination), source, committed)
+        return NewResult(
+            _list_files(destination), load_answers(destination).package_name, committed
+        )
 
-    def check_new_answers(self, data: dict[str, Any]) -> None:
-        """Check answers for `run_new` with the template's validators, as they are given.
+    def check_new_answers(self, data: dict[str, Any]) -> dict[str, Any] | None:
+        """Check answers for `run_new` with the template's validators, as they are given;
+        return all the answers with the template's defaults (see `_names.check_answers`).
 
         Raises `ScaffoldError` with the validator's message for an answer in ``data``.
         """
         source = self._new_source()
-        _names.check_answers(
+        return _names.check_answers(
             source.src_path,
             source.vcs_ref,
             data,
