@@ -443,7 +443,11 @@ class Worker:
         after: Callable[[Path], None] | None = None,
     ) -> Changes:
         """Run Copier's update on the project (or, when pretending, on a scratch clone of it),
-        then report, commit, or report conflicts."""
+        then report, commit, or report conflicts.
+
+        Copier renders the new version straight into the project; if it fails half-way, the
+        project is put back as it was (it was clean: `_open_project` checked).
+        """
 
         def apply(project: Path) -> None:
             _copier.update(
@@ -465,7 +469,11 @@ class Worker:
                 changes = _collect(clone, with_diff=True)
             return changes
 
-        apply(project)
+        try:
+            apply(project)
+        except BaseException:
+            _git.restore_head(project)
+            raise
         changes = _collect(project, with_diff=False)
         if changes.conflicts:
             return changes
