@@ -272,10 +272,14 @@ class Worker:
         remaining = [e.to_record() for e in existing if e.name != name]
         endpoint_files, edited = self._endpoint_files(answers, remaining)
         if edited and not self.force:
-            raise ScaffoldError(
+            refusal = (
                 f"endpoint {name!r} has edited files: {', '.join(edited)}; "
                 "keep your work elsewhere, or pass --force to remove them anyway"
             )
+            if not self.pretend:
+                raise ScaffoldError(refusal)
+            # A preview shows what --force would do, with the refusal the real run gives.
+            self.warn(f"without --force this is refused: {refusal}")
 
         def finish(project: Path) -> None:
             # Copier removes files the template no longer renders only when they are absent

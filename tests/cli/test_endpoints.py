@@ -266,6 +266,14 @@ def test_remove_endpoint_refuses_edited_files(project: Path) -> None:
     result = invoke("remove-endpoint", "ticks", "--project", project)
     assert_user_error(result, f"src/{PACKAGE}/endpoints/ticks.py", "--force")
     assert tree_state(project) == before
+    # --pretend previews it: the refusal as a warning, then what --force would remove.
+    result = invoke("remove-endpoint", "ticks", "--project", project, "--pretend")
+    assert result.exit_code == 0, result
+    assert "Warning: without --force this is refused" in result.stderr
+    assert f"src/{PACKAGE}/endpoints/ticks.py" in result.stderr
+    assert f"would remove:\n  src/{PACKAGE}/endpoints/ticks.py" in result.stdout
+    assert "-# precious user code" in result.stdout
+    assert tree_state(project) == before
     result = invoke("remove-endpoint", "ticks", "--project", project, "--force")
     assert result.exit_code == 0, result
     assert not module.exists()
