@@ -15,19 +15,18 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
-from . import _copier, _git, _names
-from ._answers import ANSWERS_FILE, Answers, Endpoint, load_answers, parse_version, version_label
+from . import _copier, _git, _names, _versions
+from ._answers import ANSWERS_FILE, Answers, Endpoint, load_answers
 from ._errors import ScaffoldError
 from ._template_source import (
     TemplateSource,
     default_update_ref,
     is_installed,
-    is_managed,
-    managed_repository,
     source_for_new,
 )
+from ._versions import version_label
 
 Conflict = _names.ConflictMode
 
@@ -108,10 +107,6 @@ class UpdateResult:
     to_version: str
     changes: Changes
     up_to_date: bool = False
-
-
-Relation = Literal["same", "behind", "ahead", "unknown"]
-"""How a project's template version compares with another version of the template."""
 
 
 @dataclass(frozen=True)
@@ -330,8 +325,8 @@ class Worker:
         answers = self._open_project()
         current = answers.require_commit()
         ref = to or default_update_ref(answers.src_path)
-        target = self._describe(answers.src_path, ref)
-        relation = self._relation(answers.src_path, current, target)
+        target = _versions.describe(answers.src_path, ref)
+        relation = _versions.relation(answers.src_path, current, target)
         if relation == "same":
             label = version_label(current)
             return UpdateResult(label, label, Changes(), up_to_date=True)
@@ -358,49 +353,12 @@ class Worker:
         answers = load_answers(self._project_dir())
         current = answers.require_commit()
         ref = default_update_ref(answers.src_path)
-        available = self._describe(answers.src_path, ref)
+        available = _versions.describe(answers.src_path, ref)
         return UpdateStatus(
             current=version_label(current),
             available=version_label(available) if available else None,
-            behind=self._relation(answers.src_path, current, available) == "behind",
+            behind=_versions.relation(answers.src_path, current, available) == "behind",
         )
-
-    def _relation(self, src_path: str, current: str, target: str | None) -> Relation:
-        """Where the project's ``current`` template version stands against ``target``.
-
-        PEP 440 versions (tags and ``git describe`` names) are compared as versions. Untagged
-        commits are compared through the template's history when it is a local repository:
-        the same commit, an ancestor (behind) or a descendant (ahead).
-        """
-        if target is None:
-            return "unknown"
-        current_version, target_version = parse_version(current), parse_version(target)
-        if current_version is not None and target_version is not None:
-            if current_version == target_version:
-                return "same"
-            return "behind" if current_version < target_version else "ahead"
-        repo = managed_repository() if is_managed(src_path) else Path(src_path).expanduser()
-        if not (repo.is_dir() and _git.is_work_tree(repo)):
-            return "same" if current == target else "unknown"
-        return _history_relation(repo, current, target)
-
-    def _describe(self, src_path: str, ref: str | None) -> str | None:
-        """The ``git describe`` name of ``ref`` in the template at ``src_path`` (its latest
-        PEP 440 tag when ``ref`` is None), or None when that cannot be told without Copier."""
-        repo = managed_repository() if is_managed(src_path) else Path(src_path).expanduser()
-        if repo.is_dir() and _git.is_work_tree(repo):
-            if ref is None:
-                # Copier's own choice: the latest PEP 440 tag, or HEAD when there is none.
-                ref = _latest_tag(repo) or "HEAD"
-            described = _git.git(["describe", "--tags", "--always", ref], repo, check=False)
-            if described.returncode:
-                raise ScaffoldError(f"unknown template version {ref!r} in {src_path}")
-            return described.stdout.strip()
-        if ref is None:
-            listing = _git.git(["ls-remote", "--tags", "--refs", src_path], Path.cwd(), check=False)
-            tags = [line.split("refs/tags/", 1)[-1] for line in listing.stdout.splitlines()]
-            return _pick_latest(tags)
-        return ref if parse_version(ref) is not None else None
 
     # ------------------------------------------------------------ helpers
     def _unsafe(self, src_path: str) -> bool:
@@ -489,31 +447,6 @@ class Worker:
 # ---------------------------------------------------------------- helpers
 
 
-def _history_relation(repo: Path, current: str, target: str) -> Relation:
-    """Compare two template versions by their commits in ``repo``: the same commit, an
-    ancestor of the target (behind) or a descendant (ahead)."""
-
-    def commit_of(name: str) -> str:
-        result = _git.git(
-            ["rev-parse", "--verify", "--quiet", f"{name}^{{commit}}"], repo, check=False
-        )
-        return result.stdout.strip() if result.returncode == 0 else name
-
-    current_commit, target_commit = commit_of(current), commit_of(target)
-    if current_commit == target_commit:
-        return "same"
-
-    def is_ancestor(ancestor: str, descendant: str) -> bool:
-        check = ["merge-base", "--is-ancestor", ancestor, descendant]
-        return _git.git(check, repo, check=False).returncode == 0
-
-    if is_ancestor(current_commit, target_commit):
-        return "behind"
-    if is_ancestor(target_commit, current_commit):
-        return "ahead"
-    return "unknown"
-
-
 def _answers_data(answers: Answers) -> dict[str, Any]:
     """The recorded answers without Copier's private keys, as ``data`` for a render."""
     return {key: value for key, value in answers.raw.items() if not key.startswith("_")}
@@ -587,17 +520,6 @@ def _collect(project: Path, *, with_diff: bool) -> Changes:
     if with_diff and changes.modified:
         changes.diff = _git.git(["diff", "--no-color", "--no-ext-diff", "--", "."], project).stdout
     return changes
-
-
-def _pick_latest(names: list[str]) -> str | None:
-    """The highest PEP 440 version among tag names, prereleases excluded, as Copier does."""
-    versions = [(parse_version(name), name) for name in names]
-    stable = [(v, name) for v, name in versions if v is not None and not v.is_prerelease]
-    return max(stable)[1] if stable else None
-
-
-def _latest_tag(repo: Path) -> str | None:
-    return _pick_latest(_git.git(["tag", "--list"], repo).stdout.split())
 
 
 __all__ = [
