@@ -123,15 +123,20 @@ def copy(
     warn: Callable[[str], None],
     *,
     unsafe: bool,
+    answers_only: bool = False,
 ) -> None:
     """Render ``src_path`` at ``vcs_ref`` into ``dst_path``, asking nothing.
 
     ``unsafe`` lets the template run its tasks; without it Copier refuses a template that has
-    any, and `ScaffoldError` says how to opt in.
+    any, and `ScaffoldError` says how to opt in. ``answers_only`` renders the answers file
+    alone and runs no task: the questions are asked and checked, nothing else happens.
     """
     import copier  # noqa: PLC0415
 
-    with _quiet(warn, "rendering the template"):
+    only: dict[str, Any] = {}
+    if answers_only:
+        only = {"exclude": ["*", f"!{ANSWERS_FILE}"], "skip_tasks": True}
+    with _quiet(warn, "checking the answers" if answers_only else "rendering the template"):
         copier.run_copy(
             src_path,
             dst_path,
@@ -141,6 +146,7 @@ def copy(
             overwrite=True,
             quiet=True,
             unsafe=unsafe,
+            **only,
         )
 
 
@@ -158,22 +164,9 @@ def recorded_answers(
 
     Raises `AnswerError` for the first answer a question refuses.
     """
-    import copier  # noqa: PLC0415
     import yaml  # noqa: PLC0415
 
-    with _quiet(warn, "checking the answers"):
-        copier.run_copy(
-            src_path,
-            dst_path,
-            data=dict(data),
-            vcs_ref=vcs_ref,
-            defaults=True,
-            quiet=True,
-            # Only the answers file is rendered, and no task runs.
-            exclude=["*", f"!{ANSWERS_FILE}"],
-            skip_tasks=True,
-            unsafe=unsafe,
-        )
+    copy(src_path, dst_path, data, vcs_ref, warn, unsafe=unsafe, answers_only=True)
     recorded = yaml.safe_load((dst_path / ANSWERS_FILE).read_text(encoding="utf-8"))
     return {key: value for key, value in recorded.items() if not key.startswith("_")}
 

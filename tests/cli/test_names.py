@@ -16,6 +16,7 @@ import shutil
 import subprocess
 import sys
 import tomllib
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -218,34 +219,41 @@ EDGES: dict[str, dict[str, Any]] = {
 }
 
 
-@pytest.fixture(scope="module", params=sorted(EDGES))
+@pytest.fixture(scope="module")
 def edge_project(
-    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory, plain_template: Path
-) -> tuple[str, Path]:
-    """A project rendered with the answers of one edge case, through Copier."""
+    tmp_path_factory: pytest.TempPathFactory, plain_template: Path
+) -> Callable[[str], Path]:
+    """The project of one edge case, rendered through Copier the first time it is asked for."""
     import copier
 
-    destination = tmp_path_factory.mktemp("edge") / request.param
-    copier.run_copy(
-        str(plain_template), destination, data=EDGES[request.param], defaults=True, quiet=True
-    )
-    return request.param, destination
+    rendered: dict[str, Path] = {}
+
+    def get(case: str) -> Path:
+        if case not in rendered:
+            destination = tmp_path_factory.mktemp("edge") / case
+            copier.run_copy(
+                str(plain_template), destination, data=EDGES[case], defaults=True, quiet=True
+            )
+            rendered[case] = destination
+        return rendered[case]
+
+    return get
 
 
+@pytest.mark.parametrize("case", sorted(EDGES))
 def test_names_at_the_edges_render_projects_clean_under_their_own_linters(
-    edge_project: tuple[str, Path],
+    edge_project: Callable[[str], Path], case: str
 ) -> None:
-    _, project = edge_project
+    project = edge_project(case)
     run_tool(project, "ruff", "check", "--no-cache", ".")
     run_tool(project, "ruff", "format", "--no-cache", "--check", ".")
 
 
 def test_the_description_is_escaped_for_each_language(
-    edge_project: tuple[str, Path],
+    edge_project: Callable[[str], Path],
 ) -> None:
-    case, project = edge_project
-    if case != "shortest":
-        pytest.skip("the special characters are in the 'shortest' case")
+    case = "shortest"
+    project = edge_project(case)
     pyproject = tomllib.loads((project / "pyproject.toml").read_text("utf-8"))
     assert pyproject["project"]["description"] == EDGE_DESCRIPTION
     module = ast.parse((project / "src" / "zz" / "__init__.py").read_text("utf-8"))
@@ -257,11 +265,10 @@ def test_the_description_is_escaped_for_each_language(
 
 
 def test_endpoints_named_like_template_modules_give_a_sound_project(
-    edge_project: tuple[str, Path],
+    edge_project: Callable[[str], Path],
 ) -> None:
-    case, project = edge_project
-    if case != "template-names":
-        pytest.skip("the colliding names are in the 'template-names' case")
+    case = "template-names"
+    project = edge_project(case)
     names = [record["name"] for record in EDGES[case]["endpoints"]]
     # The template's own tests are all there, next to the endpoints' test module...
     tests = sorted(path.name for path in (project / "tests").glob("test_*.py"))
@@ -290,11 +297,10 @@ def test_endpoints_named_like_template_modules_give_a_sound_project(
 
 # -------------------------------------------- reserved names, derived from the template
 def test_reserved_endpoint_names_are_the_ones_the_template_uses(
-    edge_project: tuple[str, Path],
+    edge_project: Callable[[str], Path],
 ) -> None:
-    case, project = edge_project
-    if case != "shortest":
-        pytest.skip("derived from one rendered project")
+    case = "shortest"
+    project = edge_project(case)
     taken: set[str] = set()
     # Modules beside an endpoint's own module.
     for per_endpoint in (ROOT / "template").rglob("*{% yield endpoint*"):
@@ -335,11 +341,10 @@ def _modules_of(requirement: Requirement, owned: dict[str, set[str]], seen: set[
 
 
 def test_package_names_of_the_projects_dependencies_are_refused(
-    edge_project: tuple[str, Path],
+    edge_project: Callable[[str], Path],
 ) -> None:
-    case, project = edge_project
-    if case != "longest":
-        pytest.skip("derived from the gevent project, whose requirements include the most")
+    case = "longest"  # the gevent project, whose requirements include the most
+    project = edge_project(case)
     pyproject = tomllib.loads((project / "pyproject.toml").read_text("utf-8"))["project"]
     requirements = [*pyproject["dependencies"], *pyproject["optional-dependencies"]["dev"]]
     owned: dict[str, set[str]] = {}
