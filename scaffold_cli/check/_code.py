@@ -54,8 +54,10 @@ def _at(module: Module, node: ast.AST, code: str, **details: object) -> Finding:
 
 def check_code(project: Project) -> Iterator[Finding]:
     """Every FS1xx finding in *project*."""
+    closed = _closed_in_teardown(project)
+    getters = _getters(project, closed) if closed else {}
     for site in project.sites:
-        yield from _site_findings(project, site)
+        yield from _site_findings(project, site, closed, getters)
     yield from _outside_request(project)
     if project.sites:
         yield from _compression(project)
@@ -69,7 +71,9 @@ def _body_nodes(stream: Stream) -> Iterator[ast.AST]:
         yield from ast.walk(stream.node)
 
 
-def _site_findings(project: Project, site: StreamSite) -> Iterator[Finding]:
+def _site_findings(
+    project: Project, site: StreamSite, closed: set[str], getters: dict[str, str]
+) -> Iterator[Finding]:
     stream = site.stream
     if stream is None:
         if isinstance(site.node, ast.Call | ast.Name):
@@ -82,7 +86,8 @@ def _site_findings(project: Project, site: StreamSite) -> Iterator[Finding]:
             yield _at(site.module, site.node, "FS101", name=read)
     yield from _session(project, site, stream)
     yield from _response_changes(stream)
-    yield from _teardown_resources(project, site, stream)
+    if closed:
+        yield from _teardown_resources(site, stream, closed, getters)
     for header in site.headers:
         if header.name in _HOP_BY_HOP:
             name = _CANONICAL.get(header.name, "Transfer-Encoding")
@@ -247,11 +252,9 @@ def _getters(project: Project, closed: set[str]) -> dict[str, str]:
     return getters
 
 
-def _teardown_resources(project: Project, site: StreamSite, stream: Stream) -> Iterator[Finding]:
-    closed = _closed_in_teardown(project)
-    if not closed:
-        return
-    getters = _getters(project, closed)
+def _teardown_resources(
+    site: StreamSite, stream: Stream, closed: set[str], getters: dict[str, str]
+) -> Iterator[Finding]:
     module = stream.module
     generator = stream.node
     reported: set[str] = set()
@@ -323,7 +326,7 @@ def _outside_request(project: Project) -> Iterator[Finding]:
             for defined_in, function in entries
             if defined_in is module and project.decorated_with_context(module, function)
         }
-        for node in ast.walk(module.tree):
+        for node in module.nodes:
             if not isinstance(node, ast.Call):
                 continue
             wraps = project.wraps(module, node.func)
@@ -353,7 +356,7 @@ def _decorator_target(decorator: ast.expr) -> ast.expr:
 def _thread_targets(project: Project) -> set[str]:
     names: set[str] = set()
     for module in project.modules:
-        for node in ast.walk(module.tree):
+        for node in module.nodes:
             if isinstance(node, ast.Call) and last_name(node.func) in ("Thread", "Timer", "submit"):
                 candidates = [k.value for k in node.keywords if k.arg in ("target", "function")]
                 if last_name(node.func) == "submit" and node.args:
@@ -366,7 +369,7 @@ def _thread_targets(project: Project) -> set[str]:
 def _compression(project: Project) -> Iterator[Finding]:
     streams_off = project.setting_false("COMPRESS_STREAMS")
     for module in project.modules:
-        for node in ast.walk(module.tree):
+        for node in module.nodes:
             if not isinstance(node, ast.Call):
                 continue
             origin = module.origin(node.func) or ""
@@ -392,7 +395,7 @@ def _redis(project: Project) -> Iterator[Finding]:
         clients = _redis_clients(module)
         if not clients:
             continue
-        for node in ast.walk(module.tree):
+        for node in module.nodes:
             if not (
                 isinstance(node, ast.Call)
                 and isinstance(node.func, ast.Attribute)
@@ -428,7 +431,7 @@ def _redis(project: Project) -> Iterator[Finding]:
 def _redis_clients(module: Module) -> dict[str, ast.Call]:
     """Names (variables or attributes) bound to a redis client or pool made in *module*."""
     clients: dict[str, ast.Call] = {}
-    for node in ast.walk(module.tree):
+    for node in module.nodes:
         if not (isinstance(node, ast.Assign | ast.AnnAssign) and isinstance(node.value, ast.Call)):
             continue
         call = node.value
