@@ -19,7 +19,7 @@ from pathlib import Path
 from ._code import check_code
 from ._findings import RULES, Finding, Level, Rule, check_selector, selected, suppressed_codes
 from ._formats import FORMATS, OutputFormat, render
-from ._gunicorn import check_gunicorn, is_gunicorn_config
+from ._gunicorn import check_command_lines, check_gunicorn, is_command_file, is_gunicorn_config
 from ._model import Module, Project
 from ._nginx import Directive, NginxError, included_files, parse
 from ._proxy import check_nginx, looks_like_nginx, stream_routes
@@ -84,8 +84,11 @@ def check_paths(
     select, ignore = list(select), list(ignore)
     modules: list[Module] = []
     nginx_files: list[Path] = []
+    command_files: list[Path] = []
     for path in dict.fromkeys(_files(paths)):
-        if path.suffix == ".py":
+        if is_command_file(path):
+            command_files.append(path)
+        elif path.suffix == ".py":
             modules.append(_module(path, _read(path)))
         elif path.suffix == ".conf" or "nginx" in path.name:
             text = path.read_text(encoding="utf-8", errors="replace")
@@ -97,6 +100,9 @@ def check_paths(
         for module in modules:
             if is_gunicorn_config(module.path):
                 findings += check_gunicorn(module)
+        for path in command_files:
+            default_config = (path.parent / "gunicorn.conf.py").is_file()
+            findings += check_command_lines(path, _read(path), has_default_config=default_config)
     findings += _nginx_findings(project, nginx_files)
     return _filtered(findings, select, ignore)
 

@@ -70,9 +70,9 @@ def test_github_format_is_workflow_annotations(monkeypatch: pytest.MonkeyPatch) 
         "events on live"
     )
     assert lines[2].startswith(
-        "::warning file=FS202/bad/gunicorn.conf.py,line=2,col=1,title=FS202::FS202 gthread"
+        "::warning file=FS202/bad/Dockerfile,line=5,col=7,title=FS202::FS202 gthread"
     )
-    assert len(lines) == 4
+    assert len(lines) == 5
 
 
 def test_select_and_ignore_on_the_command_line(monkeypatch: pytest.MonkeyPatch) -> None:
