@@ -141,3 +141,12 @@ def test_a_file_that_cannot_be_parsed_is_exit_two(
     assert message in err
     assert len(err.splitlines()) == 1
     assert "Traceback" not in err
+
+
+def test_files_that_only_mention_nginx_are_not_read_as_nginx(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (tmp_path / "nginx.rst").write_text("Then add ``proxy_buffering off`` to the location\n")
+    (tmp_path / "supervisord.conf").write_text("[program:web]\ncommand=gunicorn app:app\n")
+    (tmp_path / "apache.conf").write_text("<Location /events>\n  SetEnv no-gzip 1\n</Location>\n")
+    assert run(".", cwd=tmp_path, monkeypatch=monkeypatch) == (0, "All checks passed.\n", "")
