@@ -211,9 +211,9 @@ BAD_INPUT = [
     (["--package", "class"], "keyword"),
     (["--package", "flask"], "shadow"),
     (["--package", "json"], "shadow"),
-    (["--endpoint", "Bad-Name"], "not snake_case"),
+    (["--endpoint", "Bad-Name"], "not a snake_case identifier"),
     (["--endpoint", "lambda"], "keyword"),
-    (["--path", "events"], "must start with '/'"),
+    (["--path", "events"], 'must start with "/"'),
 ]
 
 
