@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -150,3 +152,17 @@ def test_files_that_only_mention_nginx_are_not_read_as_nginx(
     (tmp_path / "supervisord.conf").write_text("[program:web]\ncommand=gunicorn app:app\n")
     (tmp_path / "apache.conf").write_text("<Location /events>\n  SetEnv no-gzip 1\n</Location>\n")
     assert run(".", cwd=tmp_path, monkeypatch=monkeypatch) == (0, "All checks passed.\n", "")
+
+
+def test_the_installed_console_script() -> None:
+    script = Path(sys.executable).parent / "stream-scaffold"
+    done = subprocess.run(
+        [str(script), "check", "--format", "json", "FS110/bad", "FS110/good"],
+        cwd=CORPUS,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert (done.returncode, done.stderr) == (1, "")
+    assert [r["line"] for r in json.loads(done.stdout)] == [14, 15, 16]
