@@ -293,9 +293,9 @@ class _Reader:
         self._thread.start()
 
     def stop(self) -> None:
+        """Ask the reader to stop; it does so when its current block ends (at most BLOCK)."""
         self._stopped = True
         self._wanted.set()
-        self._client.close()
 
     def add(self, subscription: Subscription, ends: Mapping[str, str]) -> None:
         """Follow *subscription*'s topics; a topic new here is read from its *ends* entry."""
@@ -314,6 +314,12 @@ class _Reader:
                 pass  # the reader notices the failure itself and ends the streams
 
     def _run(self) -> None:
+        try:
+            self._read()
+        finally:
+            self._client.close()
+
+    def _read(self) -> None:
         backoff = _BACKOFF_FIRST
         while not self._stopped:
             followed = set(self._fanout.topics())
