@@ -10,12 +10,19 @@ import keyword
 import re
 import sys
 from collections.abc import Iterable
+from typing import Literal, get_args
 
 from ._errors import ScaffoldError
 
-STYLES = ("decorator", "wrapper")
-FORMATS = ("sse", "ndjson", "text")
-SERVERS = ("gthread", "gevent")
+# The choices copier.yml offers; tests/test_copier_config.py keeps them in step with it.
+Style = Literal["decorator", "wrapper"]
+Format = Literal["sse", "ndjson", "text"]
+Server = Literal["gthread", "gevent"]
+ConflictMode = Literal["inline", "rej"]
+
+STYLES: tuple[Style, ...] = get_args(Style)
+FORMATS: tuple[Format, ...] = get_args(Format)
+SERVERS: tuple[Server, ...] = get_args(Server)
 
 _PROJECT_NAME = re.compile(r"^[A-Za-z0-9]([A-Za-z0-9._-]*[A-Za-z0-9])?$")
 _PACKAGE_NAME = re.compile(r"^[a-z_][a-z0-9_]*$")
