@@ -17,11 +17,15 @@ from ._errors import ScaffoldError
 # The choices copier.yml offers; tests/test_copier_config.py keeps them in step with it.
 Style = Literal["decorator", "wrapper"]
 Format = Literal["sse", "ndjson", "text"]
+Source = Literal["ticks", "channel"]
 Server = Literal["gthread", "gevent"]
 ConflictMode = Literal["inline", "rej"]
 
 STYLES: tuple[Style, ...] = get_args(Style)
 FORMATS: tuple[Format, ...] = get_args(Format)
+SOURCES: tuple[Source, ...] = get_args(Source)
+# A channel delivers published events, which have no line-oriented text form.
+CHANNEL_FORMATS: tuple[Format, ...] = ("sse", "ndjson")
 SERVERS: tuple[Server, ...] = get_args(Server)
 
 _PROJECT_NAME = re.compile(r"^[A-Za-z0-9]([A-Za-z0-9._-]*[A-Za-z0-9])?$")
@@ -124,3 +128,14 @@ def check_choice(what: str, value: str, choices: Iterable[str]) -> str:
     if value not in allowed:
         raise ScaffoldError(f"unknown {what} {value!r}: choose one of {', '.join(allowed)}")
     return value
+
+
+def check_source_format(source: str, fmt: str) -> str:
+    """Return ``source`` if it is a known source that can stream ``fmt``, else raise."""
+    check_choice("source", source, SOURCES)
+    if source == "channel" and fmt not in CHANNEL_FORMATS:
+        raise ScaffoldError(
+            f"a channel endpoint streams {' or '.join(CHANNEL_FORMATS)}, not {fmt!r}; "
+            "choose one with --format"
+        )
+    return source

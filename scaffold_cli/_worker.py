@@ -67,6 +67,7 @@ class EndpointRequest:
     path: str | None = None
     style: str | None = None
     format: str | None = None
+    source: str | None = None
     session: bool | None = None
 
 
@@ -200,6 +201,7 @@ class Worker:
             _names.check_endpoint_path(endpoint.path, paths)
             _names.check_choice("style", endpoint.style, _names.STYLES)
             _names.check_choice("format", endpoint.format, _names.FORMATS)
+            _names.check_source_format(endpoint.source, endpoint.format)
             names.append(endpoint.name)
             paths.append(endpoint.path)
         if not spec.endpoints:
@@ -231,8 +233,11 @@ class Worker:
         _names.check_choice("style", style, _names.STYLES)
         fmt = request.format or "sse"
         _names.check_choice("format", fmt, _names.FORMATS)
+        source = _names.check_source_format(request.source or "ticks", fmt)
         session = bool(request.session) if request.session is not None else False
-        return Endpoint(name=name, path=path, style=style, format=fmt, session=session)
+        return Endpoint(
+            name=name, path=path, style=style, format=fmt, session=session, source=source
+        )
 
     # ---------------------------------------------------- remove-endpoint
     def run_remove_endpoint(self, name: str) -> Changes:
