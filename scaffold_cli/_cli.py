@@ -148,11 +148,6 @@ def _ask_more_endpoints(first: Endpoint, style: str) -> list[Endpoint]:
                     f"Format ({'|'.join(_names.FORMATS)})", "sse", _choice("format", _names.FORMATS)
                 ),
                 session=typer.confirm("Read and write the session?", default=False),
-                source=_ask(
-                    f"Source ({'|'.join(_names.SOURCES)})",
-                    "ticks",
-                    _choice("source", _names.SOURCES),
-                ),
             )
         )
     return endpoints

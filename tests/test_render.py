@@ -52,6 +52,27 @@ PROJECTS: dict[str, dict[str, Any]] = {
         "nginx": False,
         "endpoints": every_endpoint_kind(),
     },
+    # Channels in every style x format x session, beside a ticks endpoint; their tests run
+    # on both brokers against a redis-server of their own.
+    "channels": {
+        "project_name": "live-channels",
+        "server": "gevent",
+        "nginx": True,
+        "endpoints": [
+            {**endpoint, "name": f"channel_{endpoint['name']}", "source": "channel"}
+            for endpoint in every_endpoint_kind()
+            if endpoint["format"] != "text"
+        ]
+        + [
+            {
+                "name": "ticks",
+                "path": "/ticks",
+                "style": "decorator",
+                "format": "sse",
+                "session": False,
+            }
+        ],
+    },
     "single-plain-endpoint": {
         "project_name": "tail",
         "package_name": "log_tail",
@@ -116,7 +137,12 @@ def test_one_module_and_one_test_file_per_endpoint(rendered: dict[str, Path], pr
         "test_sse",
         "test_streaming",
     }
-    assert sorted(endpoint_tests) == [f"test_{name}" for name in names]
+    # Ticks endpoints get a test module each; channel endpoints share test_channels.
+    sources = {e["name"]: e.get("source", "ticks") for e in answers["endpoints"]}
+    ticks = [f"test_{name}" for name in names if sources[name] == "ticks"]
+    channels = ["test_channels"] if "channel" in sources.values() else []
+    assert sorted(endpoint_tests) == sorted(ticks + channels)
+    assert (package / "channels.py").exists() == bool(channels)
     assert (root / "deploy" / "nginx.conf").exists() == answers["nginx"]
     assert answers["endpoints"] == PROJECTS[project].get("endpoints", answers["endpoints"])
 
@@ -130,6 +156,7 @@ def test_defaults_give_one_session_sse_endpoint(rendered: dict[str, Path]) -> No
             "style": "decorator",
             "format": "sse",
             "session": True,
+            "source": "ticks",
         }
     ]
     assert answers["package_name"] == "stream_demo"
@@ -149,7 +176,7 @@ def test_endpoint_modules_use_the_chosen_style(rendered: dict[str, Path], projec
         module = root / "src" / answers["package_name"] / "endpoints" / f"{endpoint['name']}.py"
         source = module.read_text()
         decorated = "    @stream_with_context\n    def generate() -> Iterator[str]:" in source
-        wrapped = "stream_response(stream_with_context(generate(ticks" in source
+        wrapped = "stream_response(stream_with_context(generate(" in source
         assert (decorated, wrapped) == (
             endpoint["style"] == "decorator",
             endpoint["style"] == "wrapper",
