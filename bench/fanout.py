@@ -20,8 +20,11 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import http.client
 import json
+import multiprocessing as mp
 import os
+import re
 import signal
 import statistics
 import sys
@@ -37,7 +40,7 @@ import psutil
 from tests.deploy import stack
 from tests.deploy.redis_stack import RedisServer
 
-from .common import REPO
+from .common import REPO, raise_open_files
 
 SECRET = "bench-only-secret-key-" + "x" * 32
 TOKEN = "bench-publish-token"
@@ -55,52 +58,61 @@ class Peer:
         return [psutil.Process(pid) for host in self.hosts for pid in host.children()]
 
 
+# A complete event block carries the publisher's stamp; ids are read from their own lines.
+_STAMP = re.compile(rb'"n":\s*(\d+),\s*"t":\s*([0-9.]+)')
+_ID = re.compile(rb"^id: ?([^\r\n]*)", re.MULTILINE)
+
+
 @dataclass
 class Client:
     port: int
     path: str
-    last_id: str = ""
+    last_id: bytes = b""
     seen: dict[int, float] = field(default_factory=dict)
     duplicates: int = 0
     reconnects: int = 0
 
 
-async def run_client(client: Client, stop: asyncio.Event, connected: asyncio.Event | None) -> None:
-    """An SSE client that reconnects (with Last-Event-ID when it has one) until *stop*."""
-    first = True
+async def run_client(client: Client, stop: asyncio.Event, connected: asyncio.Event) -> None:
+    """An SSE client that reconnects (with Last-Event-ID when it has one) until *stop*.
+
+    It reads whatever has arrived in one go and scans complete event blocks with regular
+    expressions: a client that woke up and parsed line by line for each event would need
+    more CPU than the servers it measures.
+    """
     while not stop.is_set():
         try:
             reader, writer = await asyncio.open_connection("127.0.0.1", client.port, limit=2**20)
         except OSError:
             await asyncio.sleep(0.3)
             continue
-        extra = f"Last-Event-ID: {client.last_id}\r\n" if client.last_id else ""
-        writer.write(f"GET {client.path} HTTP/1.1\r\nHost: bench\r\n{extra}\r\n".encode())
-        # flask-sse sends its headers only with the first event: count a client as connected
+        extra = b"Last-Event-ID: " + client.last_id + b"\r\n" if client.last_id else b""
+        writer.write(
+            b"GET " + client.path.encode() + b" HTTP/1.1\r\nHost: bench\r\n" + extra + b"\r\n"
+        )
+        # flask-sse sends its headers only with the first event: a client counts as connected
         # once its request is out (the run then waits for every subscription to settle).
-        if first and connected is not None:
-            first = False
-            connected.set()
+        connected.set()
+        pending = b""
         try:
-            await reader.readuntil(b"\r\n\r\n")
-            data = ""
             while not stop.is_set():
-                line = await reader.readline()
-                if not line:
+                chunk = await reader.read(65536)
+                if not chunk:
                     break
-                text = line.decode().rstrip("\r\n")
-                if text.startswith("id:"):
-                    client.last_id = text[3:].strip()
-                elif text.startswith("data:") and '"n"' in text:
-                    data = text[5:].strip()
-                elif text == "" and data:
-                    now = time.time()
-                    record = json.loads(data)
-                    if record["n"] in client.seen:
+                now = time.time()
+                pending += chunk
+                complete, sep, pending = pending.rpartition(b"\n\n")
+                if not sep:
+                    pending = complete
+                    continue
+                if ids := _ID.findall(complete):
+                    client.last_id = ids[-1].strip()
+                for number, stamp in _STAMP.findall(complete):
+                    n = int(number)
+                    if n in client.seen:
                         client.duplicates += 1
                     else:
-                        client.seen[record["n"]] = now - record["t"]
-                    data = ""
+                        client.seen[n] = now - float(stamp)
         except (OSError, asyncio.IncompleteReadError, ValueError):
             pass
         finally:
@@ -110,20 +122,63 @@ async def run_client(client: Client, stop: asyncio.Event, connected: asyncio.Eve
             await asyncio.sleep(0.3)  # EventSource's retry, as the generated app sends
 
 
-async def publish_all(port: int, path: str, headers: dict[str, str], count: int) -> None:
+def client_process(
+    ports: list[int],
+    path: str,
+    count: int,
+    slot: int,
+    connected: Any,
+    stop: Any,
+    delivered: Any,
+    results: Any,
+) -> None:
+    """Run *count* clients in this process until *stop*; report through *results*."""
+    raise_open_files()
+
+    async def main() -> None:
+        clients = [Client(ports[i % len(ports)], path) for i in range(count)]
+        halt = asyncio.Event()
+        tasks = []
+        for batch in range(0, count, 200):
+            flags = [asyncio.Event() for _ in clients[batch : batch + 200]]
+            tasks += [
+                asyncio.ensure_future(run_client(c, halt, f))
+                for c, f in zip(clients[batch : batch + 200], flags, strict=True)
+            ]
+            await asyncio.wait_for(asyncio.gather(*(f.wait() for f in flags)), timeout=120)
+        connected.set()
+        while not stop.is_set():
+            delivered[slot] = sum(len(c.seen) for c in clients)
+            await asyncio.sleep(0.2)
+        halt.set()
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        results.put(
+            {
+                "latencies": [lat for c in clients for lat in c.seen.values()],
+                "duplicates": sum(c.duplicates for c in clients),
+                "reconnects": sum(c.reconnects for c in clients),
+            }
+        )
+
+    asyncio.run(main())
+
+
+def publish_all(port: int, path: str, headers: dict[str, str], count: int, kill: Any) -> None:
+    """POST *count* stamped events at 10/s; call *kill* a third of the way through."""
     start = time.monotonic()
     for n in range(count):
-        await asyncio.sleep(max(0.0, start + n / RATE - time.monotonic()))
-        body = json.dumps({"n": n, "t": time.time()}).encode()
-        head = "".join(f"{k}: {v}\r\n" for k, v in headers.items())
-        reader, writer = await asyncio.open_connection("127.0.0.1", port)
-        writer.write(
-            f"POST {path} HTTP/1.1\r\nHost: bench\r\n{head}Content-Length: {len(body)}\r\n"
-            f"Connection: close\r\n\r\n".encode()
-            + body
-        )
-        await reader.read()
-        writer.close()
+        time.sleep(max(0.0, start + n / RATE - time.monotonic()))
+        if kill is not None and n == count // 3:
+            kill()
+        body = json.dumps({"n": n, "t": time.time()})
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+        try:
+            conn.request("POST", path, body=body.encode(), headers=headers)
+            conn.getresponse().read()
+        finally:
+            conn.close()
 
 
 def cpu(workers: Sequence[psutil.Process]) -> float:
@@ -156,59 +211,76 @@ def redis_clients(redis: RedisServer) -> int:
         client.close()
 
 
-async def measure(
-    peer: Peer, redis: RedisServer, subscribers: int, events: int, kill: bool
+def measure(
+    peer: Peer, redis: RedisServer, subscribers: int, events: int, *, kill: bool, processes: int
 ) -> dict[str, Any]:
     topic = f"bench{subscribers}{'k' if kill else ''}{int(time.time() * 1000) % 100000}"
     workers = peer.workers()
     base_rss = rss(workers)
-    stop = asyncio.Event()
-    clients = [
-        Client(peer.hosts[i % 2].port, peer.subscribe_path.format(topic=topic))
-        for i in range(subscribers)
-    ]
-    tasks = []
-    for batch in range(0, subscribers, 200):
-        connected = [asyncio.Event() for _ in clients[batch : batch + 200]]
-        tasks += [
-            asyncio.ensure_future(run_client(c, stop, e))
-            for c, e in zip(clients[batch : batch + 200], connected, strict=True)
-        ]
-        await asyncio.wait_for(asyncio.gather(*(e.wait() for e in connected)), timeout=120)
-    await asyncio.sleep(3.0)
+    ctx = mp.get_context("spawn")
+    stop = ctx.Event()
+    delivered = ctx.Array("q", processes)
+    results = ctx.Queue()
+    flags = []
+    children = []
+    ports = [host.port for host in peer.hosts]
+    share = [subscribers // processes + (i < subscribers % processes) for i in range(processes)]
+    path = peer.subscribe_path.format(topic=topic)
+    for slot, count in enumerate(share):
+        flag = ctx.Event()
+        child = ctx.Process(
+            target=client_process,
+            args=(ports, path, count, slot, flag, stop, delivered, results),
+        )
+        child.start()
+        flags.append(flag)
+        children.append(child)
+    for flag in flags:
+        if not flag.wait(180):
+            raise RuntimeError("the subscribers did not connect in time")
+    time.sleep(3.0)  # every subscription settled (flask-sse subscribes in its generator)
     memory = (rss(workers) - base_rss) / subscribers
     connections = redis_clients(redis)
     cpu_before = cpu(workers)
-    publisher = asyncio.ensure_future(
-        publish_all(peer.hosts[0].port, f"/publish/{topic}", peer.publish_headers, events)
-    )
-    if kill:
-        await asyncio.sleep(events / RATE / 3)
+
+    def kill_worker() -> None:
         for pid in peer.hosts[0].children():
             os.kill(pid, signal.SIGKILL)
-    await publisher
-    await asyncio.sleep(2.0)
-    cpu_used = cpu(workers) - cpu_before
-    stop.set()
-    for task in tasks:
-        task.cancel()
-    await asyncio.gather(*tasks, return_exceptions=True)
-    latencies = sorted(lat for c in clients for lat in c.seen.values())
-    delivered = len(latencies)
+
+    publish_all(
+        peer.hosts[0].port,
+        f"/publish/{topic}",
+        peer.publish_headers,
+        events,
+        kill_worker if kill else None,
+    )
+    published = time.monotonic()
     expected = subscribers * events
+    # Bounded tail: until every delivery arrived, or 15 s after the last publish.
+    while sum(delivered) < expected and time.monotonic() - published < 15:
+        time.sleep(0.1)
+    tail = time.monotonic() - published
+    cpu_used = cpu(peer.workers() if kill else workers) - cpu_before
+    stop.set()
+    reports = [results.get(timeout=120) for _ in children]
+    for child in children:
+        child.join(timeout=30)
+    latencies = sorted(lat for r in reports for lat in r["latencies"])
+    got = len(latencies)
     return {
         "peer": peer.name,
         "subscribers": subscribers,
         "events": events,
         "killed_worker": kill,
-        "delivered": delivered,
-        "lost": expected - delivered,
-        "duplicates": sum(c.duplicates for c in clients),
-        "reconnects": sum(c.reconnects for c in clients),
+        "delivered": got,
+        "lost": expected - got,
+        "duplicates": sum(r["duplicates"] for r in reports),
+        "reconnects": sum(r["reconnects"] for r in reports),
+        "tail_s": round(tail, 2),
         "p50_ms": 1000 * statistics.median(latencies) if latencies else None,
         "p99_ms": 1000 * latencies[int(0.99 * (len(latencies) - 1))] if latencies else None,
-        "cpu_ms_per_delivery": None if kill or not delivered else 1000 * cpu_used / delivered,
-        "deliveries_per_cpu_s": None if kill or not cpu_used else delivered / cpu_used,
+        "cpu_ms_per_delivery": None if kill or not got else 1000 * cpu_used / got,
+        "deliveries_per_cpu_s": None if kill or not cpu_used else got / cpu_used,
         "kib_per_subscriber": memory / 1024,
         "redis_connections": connections,
     }
@@ -271,6 +343,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--sizes", default="100,1000,5000")
     parser.add_argument("--events", type=int, default=50, help="events per run (10 per second)")
     parser.add_argument("--kill", action="store_true", help="also kill a worker mid-stream")
+    parser.add_argument("--kill-size", type=int, default=1000, help="subscribers for --kill")
+    parser.add_argument("--processes", type=int, default=2, help="client processes")
     parser.add_argument("--json", type=Path, help="write the results here")
     args = parser.parse_args(argv)
     sizes = [int(s) for s in args.sizes.split(",")]
@@ -281,15 +355,24 @@ def main(argv: list[str] | None = None) -> int:
         redis.start()
         peers: list[Peer] = []
         try:
-            peers = start_peers(root, redis, max(sizes) + 100)
+            peers = start_peers(root, redis, max([*sizes, args.kill_size]) + 100)
             for size in sizes:
                 for peer in peers:
-                    result = asyncio.run(measure(peer, redis, size, args.events, kill=False))
+                    result = measure(
+                        peer, redis, size, args.events, kill=False, processes=args.processes
+                    )
                     print(json.dumps(result), flush=True)
                     results.append(result)
             if args.kill:
                 for peer in peers:
-                    result = asyncio.run(measure(peer, redis, sizes[0], args.events, kill=True))
+                    result = measure(
+                        peer,
+                        redis,
+                        args.kill_size,
+                        args.events,
+                        kill=True,
+                        processes=args.processes,
+                    )
                     print(json.dumps(result), flush=True)
                     results.append(result)
         finally:

@@ -341,6 +341,35 @@ def test_a_browser_whose_worker_is_killed_gets_every_event_once(
     ]
 
 
+@requires_chromium
+def test_the_demo_pages_publish_box_reaches_a_tab_on_the_other_host(
+    browser: object,  # noqa: F811
+    channel_stack: ChannelStack,
+) -> None:
+    context = browser.new_context()  # type: ignore[attr-defined]
+    try:
+        tabs = [context.new_page() for _ in channel_stack.hosts]
+        for tab, host in zip(tabs, channel_stack.hosts, strict=True):
+            tab.goto(f"{host.url}/", timeout=10_000)
+            tab.wait_for_function(
+                "() => document.querySelector('#news .status').textContent === 'open'",
+                timeout=10_000,
+            )
+        box = tabs[0].locator("#news form.publish")
+        box.locator("input[name=data]").fill("hello, both tabs")
+        box.locator("input[name=token]").fill(TOKEN)
+        box.locator("button").click()
+        for tab in tabs:
+            tab.wait_for_function(
+                """() => [...document.querySelectorAll('#news .events li')]
+                    .some((item) => item.textContent.endsWith(' hello, both tabs'))""",
+                timeout=10_000,
+            )
+        assert box.locator(".publish-status").inner_text().startswith("published news:")
+    finally:
+        context.close()
+
+
 def test_gunicorn_refuses_two_workers_with_the_memory_broker(
     channel_stack: ChannelStack, tmp_path: Path
 ) -> None:
