@@ -107,21 +107,16 @@ class ChannelStack:
             "app = create_app()\nwith app.app_context():\n"
             "    for data in sys.argv[2:]:\n        print(publish(sys.argv[1], data))\n"
         )
-        out = subprocess.run(
-            [sys.executable, "-c", code, topic, *data],
-            cwd=self.project.root,
-            env=self.env(),
-            capture_output=True,
-            text=True,
-            timeout=60,
-            check=True,
-        )
-        return out.stdout.split()
+        return self.run([sys.executable, "-c", code, topic, *data]).split()
 
     def publish_cli(self, topic: str, data: str) -> str:
         flask = Path(sys.executable).with_name("flask")
+        return self.run([str(flask), "--app", self.project.package, "publish", topic, data])
+
+    def run(self, args: list[str]) -> str:
+        """Run *args* in the project with its Redis settings; its stdout, stripped."""
         out = subprocess.run(
-            [str(flask), "--app", self.project.package, "publish", topic, data],
+            args,
             cwd=self.project.root,
             env=self.env(),
             capture_output=True,

@@ -14,6 +14,7 @@ import queue
 import re
 import threading
 from abc import ABC, abstractmethod
+from collections import deque
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 
@@ -130,7 +131,7 @@ class Subscription:
     def __init__(self, positions: Mapping[str, Position], *, queue_size: int) -> None:
         self.positions: dict[str, Position] = dict(positions)
         self._queue: queue.Queue[Event | Closed] = queue.Queue(maxsize=queue_size)
-        self._backlog: list[Item] = []
+        self._backlog: deque[Item] = deque()
         self._closed: Closed | None = None
         self._on_close: list[Callable[[], None]] = []
 
@@ -141,7 +142,7 @@ class Subscription:
     def prime(self, positions: Mapping[str, Position], backlog: Iterable[Item]) -> None:
         """Set where the replay ended and what it found; called once, before iterating."""
         self.positions.update(positions)
-        self._backlog = list(backlog)
+        self._backlog = deque(backlog)
 
     def offer(self, event: Event) -> None:
         """Queue a live event; called by the fan-out, never blocks."""
@@ -166,7 +167,7 @@ class Subscription:
         """
         while True:
             if self._backlog:
-                item = self._backlog.pop(0)
+                item = self._backlog.popleft()
                 if isinstance(item, Event):
                     self.positions[item.topic] = item.position
                 return item
@@ -239,10 +240,6 @@ class Fanout:
             self._by_topic.clear()
         for subscription in everyone:
             subscription.end(reason)
-
-    def __len__(self) -> int:
-        with self._lock:
-            return len({s for followers in self._by_topic.values() for s in followers})
 
 
 def merge_replay(events: Iterable[Event]) -> list[Event]:
