@@ -7,9 +7,12 @@ project root.
 
 from __future__ import annotations
 
+import importlib.metadata
 import itertools
+import re
 import subprocess
 import sys
+import tomllib
 from pathlib import Path
 from typing import Any
 
@@ -22,17 +25,36 @@ STYLES = ("decorator", "wrapper")
 FORMATS = ("sse", "ndjson", "text")
 
 
-def every_endpoint_kind() -> list[dict[str, Any]]:
-    """One endpoint per style x format x session, with varied paths."""
+# Names of modules, functions and classes that the package imports or defines: as endpoint
+# names they must not shadow anything (endpoints/__init__.py imports only the endpoints).
+RISKY_NAMES = (
+    "dataclass",
+    "annotations",
+    "json",
+    "flask",
+    "streaming",
+    "sse",
+    "ticks",
+    "logging",
+    "endpoint",
+    "request",
+    "register_endpoints",
+    "static",
+)
+
+
+def every_endpoint_kind(names: tuple[str, ...] | None = None) -> list[dict[str, Any]]:
+    """One endpoint per style x format x session, with varied paths (and *names*, if given)."""
+    kinds = list(itertools.product(STYLES, FORMATS, (True, False)))
     return [
         {
-            "name": f"{format_}_{style}{'_session' if session else ''}",
+            "name": names[n] if names else f"{format_}_{style}{'_session' if session else ''}",
             "path": f"/{format_}/{style}{'/session' if session else ''}",
             "style": style,
             "format": format_,
             "session": session,
         }
-        for style, format_, session in itertools.product(STYLES, FORMATS, (True, False))
+        for n, (style, format_, session) in enumerate(kinds)
     ]
 
 
@@ -50,7 +72,7 @@ PROJECTS: dict[str, dict[str, Any]] = {
         "project_name": "Live.Gevent",
         "server": "gevent",
         "nginx": False,
-        "endpoints": every_endpoint_kind(),
+        "endpoints": every_endpoint_kind(RISKY_NAMES),
     },
     # Channels in every style x format x session, beside a ticks endpoint; their tests run
     # on both brokers against a redis-server of their own.
@@ -124,7 +146,9 @@ def test_generated_project_passes_its_own_checks(
 
 
 @pytest.mark.parametrize("project", PROJECTS)
-def test_one_module_and_one_test_file_per_endpoint(rendered: dict[str, Path], project: str) -> None:
+def test_one_module_per_endpoint_and_one_test_module_for_all(
+    rendered: dict[str, Path], project: str
+) -> None:
     root = rendered[project]
     answers = yaml.safe_load((root / ".copier-answers.yml").read_text())
     package = root / "src" / answers["package_name"]
@@ -132,17 +156,23 @@ def test_one_module_and_one_test_file_per_endpoint(rendered: dict[str, Path], pr
     assert sorted(p.stem for p in (package / "endpoints").glob("*.py")) == sorted(
         [*names, "__init__"]
     )
-    endpoint_tests = {p.stem for p in (root / "tests").glob("test_*.py")} - {
-        "test_app",
-        "test_sse",
-        "test_streaming",
-    }
-    # Ticks endpoints get a test module each; channel endpoints share test_channels.
-    sources = {e["name"]: e.get("source", "ticks") for e in answers["endpoints"]}
-    ticks = [f"test_{name}" for name in names if sources[name] == "ticks"]
-    channels = ["test_channels"] if "channel" in sources.values() else []
-    assert sorted(endpoint_tests) == sorted(ticks + channels)
+    # No test file per endpoint: one parametrized module covers the ticks endpoints, so no
+    # endpoint name can collide with another test module; channels share test_channels.
+    channels = [e for e in answers["endpoints"] if e.get("source") == "channel"]
+    assert sorted(p.name for p in (root / "tests").glob("test_*.py")) == sorted(
+        [
+            "test_app.py",
+            "test_endpoints.py",
+            "test_sse.py",
+            "test_streaming.py",
+            *(["test_channels.py"] if channels else []),
+        ]
+    )
     assert (package / "channels.py").exists() == bool(channels)
+    table = (root / "tests" / "test_endpoints.py").read_text()
+    for endpoint in answers["endpoints"]:
+        listed = f'Kind("{endpoint["name"]}", "{endpoint["path"]}", ' in table
+        assert listed == (endpoint not in channels)
     assert (root / "deploy" / "nginx.conf").exists() == answers["nginx"]
     assert answers["endpoints"] == PROJECTS[project].get("endpoints", answers["endpoints"])
 
@@ -175,8 +205,10 @@ def test_endpoint_modules_use_the_chosen_style(rendered: dict[str, Path], projec
     for endpoint in answers["endpoints"]:
         module = root / "src" / answers["package_name"] / "endpoints" / f"{endpoint['name']}.py"
         source = module.read_text()
-        decorated = "    @stream_with_context\n    def generate() -> Iterator[str]:" in source
-        wrapped = "stream_response(stream_with_context(generate(" in source
+        decorated = bool(
+            re.search(r"\n    @stream_with_context\b.*\n    def generate\(\) ", source)
+        )
+        wrapped = "events = stream_with_context(generate(" in source
         assert (decorated, wrapped) == (
             endpoint["style"] == "decorator",
             endpoint["style"] == "wrapper",
@@ -193,4 +225,16 @@ def test_github_workflow_is_valid_and_runs_every_check(rendered: dict[str, Path]
     commands = "\n".join(step.get("run", "") for step in steps)
     for command in ("ruff check", "ruff format --check", "mypy", "python -m pytest"):
         assert command in commands
-    assert workflow[True] == {"push": None, "pull_request": None}  # YAML 1.1 reads "on" as True
+    # Pull-request branches run once, as pull requests; pushes only on the default branch.
+    assert workflow[True] == {"push": {"branches": ["main"]}, "pull_request": None}  # "on" is True
+
+
+@pytest.mark.parametrize("tool", ["ruff", "mypy"])
+def test_generated_project_pins_the_linters_it_is_checked_with(
+    rendered: dict[str, Path], tool: str
+) -> None:
+    # The checks above run this suite's own ruff and mypy: the pins must name those versions,
+    # or a user's CI would run linters that no test of the template ever ran.
+    pyproject = tomllib.loads((rendered["defaults"] / "pyproject.toml").read_text())
+    pins = [d for d in pyproject["project"]["optional-dependencies"]["dev"] if d.startswith(tool)]
+    assert pins == [f"{tool}=={importlib.metadata.version(tool)}"]
