@@ -50,6 +50,7 @@ RATE = 10.0
 @dataclass
 class Peer:
     name: str
+    redis: RedisServer
     hosts: list[stack.Process]
     subscribe_path: str
     publish_headers: dict[str, str]
@@ -212,7 +213,7 @@ def redis_clients(redis: RedisServer) -> int:
 
 
 def measure(
-    peer: Peer, redis: RedisServer, subscribers: int, events: int, *, kill: bool, processes: int
+    peer: Peer, subscribers: int, events: int, *, kill: bool, processes: int
 ) -> dict[str, Any]:
     topic = f"bench{subscribers}{'k' if kill else ''}{int(time.time() * 1000) % 100000}"
     workers = peer.workers()
@@ -240,7 +241,7 @@ def measure(
             raise RuntimeError("the subscribers did not connect in time")
     time.sleep(3.0)  # every subscription settled (flask-sse subscribes in its generator)
     memory = (rss(workers) - base_rss) / subscribers
-    connections = redis_clients(redis)
+    connections = redis_clients(peer.redis)
     cpu_before = cpu(workers)
 
     def kill_worker() -> None:
@@ -286,7 +287,8 @@ def measure(
     }
 
 
-def start_peers(root: Path, redis: RedisServer, connections: int) -> list[Peer]:
+def start_peers(root: Path, connections: int) -> list[Peer]:
+    """Both peers, each on its own Redis so that its connections can be counted alone."""
     project = stack.render_project(
         root / "generated",
         server="gevent",
@@ -302,40 +304,69 @@ def start_peers(root: Path, redis: RedisServer, connections: int) -> list[Peer]:
         ],
     )
     common = ["--workers", "1", "--worker-connections", str(connections)]
-    ours = [
-        stack.start_gunicorn(
-            project,
-            log_path=root / f"generated-{n}.log",
-            env={
-                "FLASK_STREAM_BROKER_URL": redis.url,
-                "FLASK_STREAM_PUBLISH_TOKEN": TOKEN,
-                "FLASK_STREAM_RETRY_MS": "300",
-                "FLASK_SECRET_KEY": SECRET,
-            },
-            extra_args=[*common, "--access-logfile", "/dev/null"],
-        )
-        for n in range(2)
-    ]
-    theirs = [
-        stack.start_gunicorn(
-            project,
-            log_path=root / f"flask-sse-{n}.log",
-            app="bench.apps.flask_sse_app:app",
-            pythonpath=[REPO],
-            env={"REDIS_URL": redis.url},
-            extra_args=[*common, "--access-logfile", "/dev/null"],
-        )
-        for n in range(2)
-    ]
-    return [
-        Peer(
+    common += ["--access-logfile", "/dev/null"]
+    peers = []
+    for name, app, env, path, headers in (
+        (
             "generated channel (Redis Streams)",
-            ours,
+            None,
+            {"FLASK_STREAM_PUBLISH_TOKEN": TOKEN, "FLASK_STREAM_RETRY_MS": "300"},
             "/news?topic={topic}",
             {"Authorization": f"Bearer {TOKEN}"},
         ),
-        Peer("flask-sse 1.0 (Redis pub/sub)", theirs, "/stream?channel={topic}", {}),
-    ]
+        (
+            "flask-sse 1.0 (Redis pub/sub)",
+            "bench.apps.flask_sse_app:app",
+            {},
+            "/stream?channel={topic}",
+            {},
+        ),
+    ):
+        redis = RedisServer(root / f"redis-{len(peers)}")
+        redis.start()
+        peer = Peer(name, redis, [], path, headers)
+        peers.append(peer)
+        for n in range(2):
+            peer.hosts.append(
+                stack.start_gunicorn(
+                    project,
+                    log_path=root / f"peer{len(peers)}-{n}.log",
+                    app=app,
+                    pythonpath=[REPO],
+                    env={
+                        "FLASK_STREAM_BROKER_URL": redis.url,
+                        "REDIS_URL": redis.url,
+                        "FLASK_SECRET_KEY": SECRET,
+                        **env,
+                    },
+                    extra_args=common,
+                )
+            )
+    return peers
+
+
+def plot(results: list[dict[str, Any]], path: Path) -> None:
+    """Deliveries per server CPU-second and p99 latency, by subscriber count, per peer."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    figure, (left, right) = plt.subplots(1, 2, figsize=(10, 4))
+    for name in dict.fromkeys(r["peer"] for r in results):
+        rows = [r for r in results if r["peer"] == name and not r["killed_worker"]]
+        sizes = [r["subscribers"] for r in rows]
+        left.plot(sizes, [r["deliveries_per_cpu_s"] for r in rows], marker="o", label=name)
+        right.plot(sizes, [r["p99_ms"] for r in rows], marker="o", label=name)
+    for axis, title in ((left, "deliveries per server CPU-second"), (right, "p99 latency (ms)")):
+        axis.set_xscale("log")
+        axis.set_xlabel("subscribers (10 events/s, 2 gevent workers on 2 instances)")
+        axis.set_title(title)
+        axis.grid(True, alpha=0.3)
+    right.set_yscale("log")
+    left.legend()
+    figure.tight_layout()
+    figure.savefig(path, dpi=110)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -346,42 +377,30 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--kill-size", type=int, default=1000, help="subscribers for --kill")
     parser.add_argument("--processes", type=int, default=2, help="client processes")
     parser.add_argument("--json", type=Path, help="write the results here")
+    parser.add_argument("--plot", type=Path, help="write a PNG plot here")
     args = parser.parse_args(argv)
     sizes = [int(s) for s in args.sizes.split(",")]
     results = []
     with tempfile.TemporaryDirectory(prefix="bench-fanout-") as tmp:
-        root = Path(tmp)
-        redis = RedisServer(root / "redis")
-        redis.start()
         peers: list[Peer] = []
         try:
-            peers = start_peers(root, redis, max([*sizes, args.kill_size]) + 100)
-            for size in sizes:
+            peers = start_peers(Path(tmp), max([*sizes, args.kill_size]) + 100)
+            rounds = [(size, False) for size in sizes]
+            rounds += [(args.kill_size, True)] if args.kill else []
+            for size, kill in rounds:
                 for peer in peers:
-                    result = measure(
-                        peer, redis, size, args.events, kill=False, processes=args.processes
-                    )
-                    print(json.dumps(result), flush=True)
-                    results.append(result)
-            if args.kill:
-                for peer in peers:
-                    result = measure(
-                        peer,
-                        redis,
-                        args.kill_size,
-                        args.events,
-                        kill=True,
-                        processes=args.processes,
-                    )
+                    result = measure(peer, size, args.events, kill=kill, processes=args.processes)
                     print(json.dumps(result), flush=True)
                     results.append(result)
         finally:
             for peer in peers:
                 for host in peer.hosts:
                     stack.stop(host)
-            redis.stop()
+                peer.redis.stop()
     if args.json:
         args.json.write_text(json.dumps(results, indent=2) + "\n")
+    if args.plot:
+        plot(results, args.plot)
     return 0
 
 

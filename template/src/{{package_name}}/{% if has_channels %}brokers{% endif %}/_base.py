@@ -81,7 +81,8 @@ class Event:
     """One published event, encoded once per worker and shared by all its subscribers.
 
     ``sse_body`` is the event without its ``id:`` line and ``ndjson_body`` the JSON record
-    without its ``"id"`` member: a stream of several topics adds its own combined id.
+    without its ``"id"`` member: a stream of several topics adds its own combined id. The
+    ``*_alone`` forms are complete, for the (common) streams that follow this topic alone.
     """
 
     topic: str
@@ -90,6 +91,8 @@ class Event:
     event: str | None
     sse_body: str = field(init=False, repr=False)
     ndjson_body: str = field(init=False, repr=False)
+    sse_alone: str = field(init=False, repr=False)
+    ndjson_alone: str = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
         body = sse.format_event(self.data, event=self.event or None)
@@ -98,8 +101,11 @@ class Event:
             ensure_ascii=False,
             separators=(",", ":"),
         )
+        ident = f"{self.topic}:{self.position}"
         object.__setattr__(self, "sse_body", body)
         object.__setattr__(self, "ndjson_body", record)
+        object.__setattr__(self, "sse_alone", f"id: {ident}\n{body}")
+        object.__setattr__(self, "ndjson_alone", f'{{"id":"{ident}",{record[1:]}\n')
 
 
 @dataclass(frozen=True)
@@ -165,6 +171,16 @@ class Subscription:
         Each event is returned once: live events the replay already covered are skipped, and
         a change of epoch mid-stream (the log was lost and recreated) yields a `Reset` first.
         """
+        return self._take(block=True, timeout=timeout)
+
+    def get_ready(self) -> Item | None:
+        """The next item if one is there already, else None; like `get`, without waiting.
+
+        A stream that has fallen behind sends what has piled up in one write.
+        """
+        return self._take(block=False, timeout=0.0)
+
+    def _take(self, *, block: bool, timeout: float) -> Item | None:
         while True:
             if self._backlog:
                 item = self._backlog.popleft()
@@ -174,7 +190,7 @@ class Subscription:
             if self._closed is not None and self._queue.empty():
                 raise self._closed
             try:
-                got = self._queue.get(timeout=timeout)
+                got = self._queue.get(block=block, timeout=timeout if block else None)
             except queue.Empty:
                 return None
             if isinstance(got, Closed):
