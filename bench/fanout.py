@@ -258,7 +258,7 @@ def measure(
     published = time.monotonic()
     expected = subscribers * events
     # Bounded tail: until every delivery arrived, or 15 s after the last publish.
-    while sum(delivered) < expected and time.monotonic() - published < 15:
+    while sum(delivered[:]) < expected and time.monotonic() - published < 15:
         time.sleep(0.1)
     tail = time.monotonic() - published
     cpu_used = cpu(peer.workers() if kill else workers) - cpu_before
@@ -305,7 +305,7 @@ def start_peers(root: Path, connections: int) -> list[Peer]:
     )
     common = ["--workers", "1", "--worker-connections", str(connections)]
     common += ["--access-logfile", "/dev/null"]
-    peers = []
+    peers: list[Peer] = []
     for name, app, env, path, headers in (
         (
             "generated channel (Redis Streams)",

@@ -9,7 +9,7 @@ from __future__ import annotations
 import os
 
 from flask import Flask, request
-from flask_sse import sse
+from flask_sse import sse  # type: ignore[import-untyped]
 
 app = Flask(__name__)
 app.config["REDIS_URL"] = os.environ["REDIS_URL"]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import shutil
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -109,15 +110,25 @@ def test_add_endpoint_defaults(project: Path) -> None:
     result = invoke("add-endpoint", "ticker_feed", "--project", project)
     assert result.exit_code == 0, result
     added = endpoints(project)[-1]
-    # The style the project used last, /NAME with '-', SSE, no session.
+    # The style the project used last, /NAME with '-', SSE, the session as the project's
+    # endpoints use it.
     assert added == {
         "name": "ticker_feed",
         "path": "/ticker-feed",
         "style": "wrapper",
         "format": "sse",
-        "session": False,
+        "session": True,
         "source": "ticks",
     }
+
+
+def test_add_endpoint_uses_no_session_when_no_endpoint_does(
+    make_project: Callable[..., Path],
+) -> None:
+    project = make_project("--no-session")
+    result = invoke("add-endpoint", "ticks", "--project", project)
+    assert result.exit_code == 0, result
+    assert endpoints(project)[-1]["session"] is False
 
 
 def test_add_endpoint_pretend_changes_nothing(base_project: Path) -> None:
@@ -189,12 +200,15 @@ def test_add_channel_endpoints_keeps_user_edits_and_passes_checks(project: Path)
 
 
 BAD_ADD = [
-    (["Bad-Name"], "not snake_case"),
+    (["Bad-Name"], "not a snake_case identifier"),
     (["import"], "keyword"),
-    (["events"], "already exists"),
-    (["ticks", "--path", "/events"], "already used"),
-    (["ticks", "--path", "ticks"], "must start with '/'"),
-    (["feed", "--source", "channel", "--format", "text"], "a channel endpoint streams sse or"),
+    (["events"], 'endpoint name "events" is taken by another endpoint'),
+    (["ticks", "--path", "/events"], 'endpoint path "/events" is taken by another endpoint'),
+    (["ticks", "--path", "ticks"], 'must start with "/"'),
+    (
+        ["feed", "--source", "channel", "--format", "text"],
+        'a channel streams sse or ndjson, not "text"',
+    ),
 ]
 
 
@@ -290,6 +304,14 @@ def test_remove_endpoint_refuses_edited_files(project: Path) -> None:
     before = tree_state(project)
     result = invoke("remove-endpoint", "ticks", "--project", project)
     assert_user_error(result, f"src/{PACKAGE}/endpoints/ticks.py", "--force")
+    assert tree_state(project) == before
+    # --pretend previews it: the refusal as a warning, then what --force would remove.
+    result = invoke("remove-endpoint", "ticks", "--project", project, "--pretend")
+    assert result.exit_code == 0, result
+    assert "Warning: without --force this is refused" in result.stderr
+    assert f"src/{PACKAGE}/endpoints/ticks.py" in result.stderr
+    assert f"would remove:\n  src/{PACKAGE}/endpoints/ticks.py" in result.stdout
+    assert "-# precious user code" in result.stdout
     assert tree_state(project) == before
     result = invoke("remove-endpoint", "ticks", "--project", project, "--force")
     assert result.exit_code == 0, result

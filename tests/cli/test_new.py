@@ -220,10 +220,10 @@ BAD_INPUT = [
     (["--package", "class"], "keyword"),
     (["--package", "flask"], "shadow"),
     (["--package", "json"], "shadow"),
-    (["--endpoint", "Bad-Name"], "not snake_case"),
+    (["--endpoint", "Bad-Name"], "not a snake_case identifier"),
     (["--endpoint", "lambda"], "keyword"),
-    (["--path", "events"], "must start with '/'"),
-    (["--source", "channel", "--format", "text"], "a channel endpoint streams sse or ndjson"),
+    (["--path", "events"], 'must start with "/"'),
+    (["--source", "channel", "--format", "text"], 'a channel streams sse or ndjson, not "text"'),
 ]
 
 

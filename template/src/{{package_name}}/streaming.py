@@ -224,12 +224,18 @@ def _pump(
         yield sse.format_retry(settings.retry_ms) if stream_format == "sse" else heartbeat
         started = last_write = scheduled = time.monotonic()
         deadline = started + settings.max_seconds
-        for item in source:
+        while True:
+            # Checked before asking the source for more, so that no event is taken and dropped.
+            # A source that never pauses is cut one heartbeat interval past the deadline at the
+            # latest, so that an event due right at the deadline still goes out.
+            if shutting_down.is_set() or time.monotonic() >= deadline + settings.heartbeat:
+                break
+            item = next(source, None)
+            if item is None:
+                if end is not None:
+                    yield frame(end, stream_format)
+                return
             if isinstance(item, Event | Encoded):
-                # A source that never pauses is cut here, one heartbeat interval past the
-                # deadline at the latest, so an event due right at the deadline still goes out.
-                if shutting_down.is_set() or time.monotonic() >= deadline + settings.heartbeat:
-                    break
                 yield frame(item, stream_format)
                 last_write = time.monotonic()
                 continue
@@ -246,13 +252,8 @@ def _pump(
                     # so its worker is freed after up to two heartbeat intervals, not one.
                     yield heartbeat
                     last_write = time.monotonic()
-            # Checked before asking the source for more, so no event is taken and dropped.
-            if shutting_down.is_set() or scheduled > deadline + _SLACK:
+            if scheduled > deadline + _SLACK:
                 break
-        else:
-            if end is not None:
-                yield frame(end, stream_format)
-            return
         # Cut short by a shutdown or by the lifetime cap: tell the client to come back. An
         # EventSource reconnects by itself, with Last-Event-ID; the random part spreads the
         # reconnections of many clients after a restart.
