@@ -12,9 +12,8 @@ import re
 import shlex
 import sys
 from collections.abc import Callable
-from functools import partial
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, NoReturn, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any, NoReturn, TypeVar
 
 import typer
 
@@ -22,7 +21,7 @@ from . import __version__, _names
 from ._answers import Endpoint
 from ._errors import ScaffoldError
 from ._help import Group
-from ._names import ConflictMode, Format, Server, Style
+from ._names import ConflictMode, Format, Server, Source, Style
 from .check import OutputFormat
 
 if TYPE_CHECKING:
@@ -38,6 +37,9 @@ app = typer.Typer(
 
 _PROJECT_PANEL = "Project"
 _ENDPOINT_PANEL = "First endpoint"
+_SOURCE_HELP = (
+    "ticks: events computed in the request; channel: events published elsewhere (sse or ndjson)."
+)
 _BEHAVIOUR_PANEL = "Behaviour"
 _ADVANCED_PANEL = "Advanced"
 
@@ -140,16 +142,56 @@ def _flag(given: bool | None, label: str, default: bool, interactive: bool) -> b
     return default
 
 
-def _ask_more_endpoints(first: Endpoint, style: str) -> list[Endpoint]:
+class _Answers:
+    """The answers `new` has so far. On a terminal each one is checked as it is given, by the
+    template's own validators (`Worker.check_new_answers`), so a bad one is asked again; the
+    render checks them all in any case."""
+
+    def __init__(self, worker: Worker, interactive: bool) -> None:
+        self.worker = worker
+        self.interactive = interactive
+        self.data: dict[str, Any] = {}
+
+    def checker(self, question: str) -> Callable[[str], str]:
+        """A check for ``_value``: the answer to ``question``, as typed."""
+        return lambda value: self._check(question, value, value)
+
+    def endpoint_checker(
+        self, prior: list[Endpoint], name: str | None = None
+    ) -> Callable[[str], str]:
+        """A check for a new endpoint's name, or (given the ``name``) for its path."""
+
+        def check(value: str) -> str:
+            endpoint = Endpoint(
+                name=value if name is None else name,
+                path=_names.default_path(value) if name is None else value,
+                style=_names.STYLES[0],
+                format=_names.FORMATS[0],
+                session=False,
+            )
+            records = [e.to_record() for e in (*prior, endpoint)]
+            return self._check("endpoints", records, value)
+
+        return check
+
+    def default(self, question: str) -> str:
+        """The template's default for ``question`` given the answers so far ("" if unknown)."""
+        recorded = self.worker.check_new_answers(self.data) if self.interactive else None
+        return str((recorded or {}).get(question, ""))
+
+    def _check(self, question: str, answer: object, value: str) -> str:
+        if self.interactive:
+            self.worker.check_new_answers({**self.data, question: answer})
+        self.data[question] = answer
+        return value
+
+
+def _ask_more_endpoints(first: Endpoint, style: str, answers: _Answers) -> list[Endpoint]:
     endpoints = [first]
     while typer.confirm("Add another endpoint?", default=False):
-        names = [e.name for e in endpoints]
-        paths = [e.path for e in endpoints]
-        name = _ask("Endpoint name", "", partial(_names.check_endpoint_name, taken=names))
+        name = _ask("Endpoint name", "", answers.endpoint_checker(endpoints))
         path = _ask(
-            "URL path",
-            _names.default_path(name),
-            partial(_names.check_endpoint_path, taken=paths),
+            "URL path", _names.default_path(name), answers.endpoint_checker(endpoints, name=name)
         )
         endpoints.append(
             Endpoint(
@@ -235,6 +277,10 @@ def new(  # noqa: PLR0917  (one parameter per command-line option)
             help="URL path. Default: /NAME with '_' as '-'.", rich_help_panel=_ENDPOINT_PANEL
         ),
     ] = None,
+    source: Annotated[
+        Source | None,
+        typer.Option(help=_SOURCE_HELP, rich_help_panel=_ENDPOINT_PANEL),
+    ] = None,
     session: Annotated[
         bool | None,
         typer.Option(
@@ -316,6 +362,15 @@ def new(  # noqa: PLR0917  (one parameter per command-line option)
     _guard(lambda: check_destination(destination))
     given = _guard(lambda: load_data(data_file, data or ()))
     interactive = _interactive(defaults)
+    worker = Worker(
+        pretend=pretend,
+        git_init=not no_git,
+        template=template,
+        vcs_ref=vcs_ref,
+        trust=trust,
+        warn=_warn,
+    )
+    answers = _Answers(worker, interactive)
 
     def pick(option: object, key: str) -> str | None:
         value = option if option is not None else given.pop(key, None)
@@ -334,21 +389,26 @@ def new(  # noqa: PLR0917  (one parameter per command-line option)
             given_name,
             "Project name",
             _name_from_directory(destination) if given_name is None else given_name,
-            _names.check_project_name,
+            answers.checker("project_name"),
             interactive,
         )
-        package_name = _value(
-            pick(package, "package_name"),
-            "Package name",
-            _names.package_from_project(project_name),
-            _names.check_package_name,
-            interactive,
+        given_package = pick(package, "package_name")
+        package_name = (
+            _value(
+                given_package,
+                "Package name",
+                answers.default("package_name"),
+                answers.checker("package_name"),
+                interactive,
+            )
+            if given_package is not None or interactive
+            else None
         )
         about = _value(
             pick(description, "description"),
             "Description",
             "Streaming endpoints done right with Flask",
-            str,
+            answers.checker("description"),
             interactive,
         )
         worker_class = _value(
@@ -371,7 +431,7 @@ def new(  # noqa: PLR0917  (one parameter per command-line option)
                 project_name, package_name, about, worker_class, proxy, endpoints, dict(given)
             )
         first_name = _value(
-            endpoint, "Endpoint name", "events", _names.check_endpoint_name, interactive
+            endpoint, "Endpoint name", "events", answers.endpoint_checker([]), interactive
         )
         first_style = _value(
             style,
@@ -386,7 +446,7 @@ def new(  # noqa: PLR0917  (one parameter per command-line option)
                 path,
                 "URL path",
                 _names.default_path(first_name),
-                _names.check_endpoint_path,
+                answers.endpoint_checker([], name=first_name),
                 interactive,
             ),
             style=first_style,
@@ -398,21 +458,14 @@ def new(  # noqa: PLR0917  (one parameter per command-line option)
                 interactive,
             ),
             session=_flag(session, "Read and write the session?", True, interactive),
+            source=source or "ticks",
         )
-        endpoints = _ask_more_endpoints(first, first_style) if interactive else [first]
+        endpoints = _ask_more_endpoints(first, first_style, answers) if interactive else [first]
         return ProjectSpec(
             project_name, package_name, about, worker_class, proxy, endpoints, dict(given)
         )
 
     spec = _guard(build)
-    worker = Worker(
-        pretend=pretend,
-        git_init=not no_git,
-        template=template,
-        vcs_ref=vcs_ref,
-        trust=trust,
-        warn=_warn,
-    )
     result = _guard(lambda: worker.run_new(destination, spec))
     if pretend:
         typer.echo(f"Would create {destination} with {len(result.files)} files:")
@@ -435,7 +488,7 @@ def new(  # noqa: PLR0917  (one parameter per command-line option)
     typer.echo("  python -m venv .venv && . .venv/bin/activate")
     typer.echo("  pip install -e '.[dev]'")
     typer.echo("  python -m pytest")
-    typer.echo(f"  flask --app {spec.package_name} run --debug")
+    typer.echo(f"  flask --app {result.package_name} run --debug")
 
 
 def _name_from_directory(destination: Path) -> str:
@@ -444,12 +497,11 @@ def _name_from_directory(destination: Path) -> str:
     ``-``. Other characters are not guessed at: the error asks for ``--name``."""
     folder = destination.resolve().name
     cleaned = re.sub(r"[\s!-,/:-@\[-^`{-~]+", "-", folder).strip("-._")
-    try:
-        return _names.check_project_name(cleaned)
-    except ScaffoldError:
+    if not cleaned.isascii() or not cleaned:
         raise ScaffoldError(
             f"cannot make a project name of the folder name {folder!r}; pass --name NAME"
-        ) from None
+        )
+    return cleaned  # the template's validator judges it like any other name
 
 
 def _endpoints_from_data(listed: object) -> list[Endpoint]:
@@ -471,6 +523,7 @@ def _endpoints_from_data(listed: object) -> list[Endpoint]:
                 style=str(style),
                 format=str(record.get("format", _names.FORMATS[0])),
                 session=bool(record.get("session", False)),
+                source=str(record.get("source", _names.SOURCES[0])),
             )
         )
     return endpoints
@@ -595,6 +648,7 @@ def add_endpoint(  # noqa: PLR0917  (one parameter per command-line option)
         typer.Option(help="Default: the style the project's last endpoint uses."),
     ] = None,
     format_: Annotated[Format | None, typer.Option("--format", help="Default: sse.")] = None,
+    source: Annotated[Source | None, typer.Option(help=_SOURCE_HELP + " Default: ticks.")] = None,
     path: Annotated[
         str | None, typer.Option(help="URL path. Default: /NAME with '_' as '-'.")
     ] = None,
@@ -602,7 +656,8 @@ def add_endpoint(  # noqa: PLR0917  (one parameter per command-line option)
         bool | None,
         typer.Option(
             "--session/--no-session",
-            help="Read and write the session before streaming. Default: no.",
+            help="Read and write the session before streaming. "
+            "Default: yes if one of the project's endpoints does.",
         ),
     ] = None,
     pretend: PretendOption = False,
@@ -614,7 +669,9 @@ def add_endpoint(  # noqa: PLR0917  (one parameter per command-line option)
     from ._worker import EndpointRequest  # noqa: PLC0415
 
     worker = _project_worker(project, pretend, no_commit, conflict, trust)
-    request = EndpointRequest(name=name, path=path, style=style, format=format_, session=session)
+    request = EndpointRequest(
+        name=name, path=path, style=style, format=format_, session=session, source=source
+    )
     changes = _guard(lambda: worker.run_add_endpoint(request))
     _report_done(changes, pretend, f"Added endpoint {name}")
 
@@ -652,8 +709,15 @@ def list_(
         typer.echo(json.dumps([item.to_record() for item in endpoints], indent=2))
         return
     # Plain aligned columns: never cut to the terminal's width, and easy to grep or paste.
-    rows = [("name", "path", "style", "format", "session")] + [
-        (item.name, item.path, item.style, item.format, "yes" if item.session else "no")
+    rows = [("name", "path", "style", "format", "session", "source")] + [
+        (
+            item.name,
+            item.path,
+            item.style,
+            item.format,
+            "yes" if item.session else "no",
+            item.source,
+        )
         for item in endpoints
     ]
     widths = [max(len(row[column]) for row in rows) for column in range(len(rows[0]))]

@@ -17,24 +17,20 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
+from typing import Any, Literal
 
-from . import _copier, _data, _git, _names
-from ._answers import ANSWERS_FILE, Answers, Endpoint, load_answers, parse_version, version_label
+from . import _copier, _data, _git, _names, _versions
+from ._answers import ANSWERS_FILE, Answers, Endpoint, load_answers
 from ._errors import ScaffoldError
 from ._template_source import (
     TemplateSource,
     default_update_ref,
     is_installed,
-    is_managed,
-    managed_repository,
     prepare_for_project,
     source_for_new,
     source_questions,
 )
-
-if TYPE_CHECKING:
-    from packaging.version import Version
+from ._versions import version_label
 
 Conflict = _names.ConflictMode
 
@@ -48,7 +44,8 @@ class ProjectSpec:
     """The answers for a new project (already validated by `Worker.run_new`)."""
 
     project_name: str
-    package_name: str
+    package_name: str | None
+    """None: the template derives it from the project name."""
     description: str
     server: str
     nginx: bool
@@ -58,7 +55,7 @@ class ProjectSpec:
 
     def to_data(self) -> dict[str, Any]:
         """The answers as Copier's ``data``."""
-        return {
+        data = {
             **self.extra,
             "project_name": self.project_name,
             "package_name": self.package_name,
@@ -67,6 +64,7 @@ class ProjectSpec:
             "nginx": self.nginx,
             "endpoints": [endpoint.to_record() for endpoint in self.endpoints],
         }
+        return {key: value for key, value in data.items() if value is not None}
 
 
 @dataclass(frozen=True)
@@ -77,6 +75,7 @@ class EndpointRequest:
     path: str | None = None
     style: str | None = None
     format: str | None = None
+    source: str | None = None
     session: bool | None = None
 
 
@@ -109,9 +108,8 @@ class Changes:
 class NewResult:
     """The outcome of `Worker.run_new`."""
 
-    destination: Path
     files: list[str]
-    source: TemplateSource
+    package_name: str
     committed: bool
     repository: Path | None = None
     """The repository the project was committed to (an enclosing one, or its own)."""
@@ -126,10 +124,6 @@ class UpdateResult:
     to_version: str
     changes: Changes
     up_to_date: bool = False
-
-
-Relation = Literal["same", "behind", "ahead", "unknown"]
-"""How a project's template version compares with another version of the template."""
 
 
 UpdateState = Literal["current", "behind", "unknown"]
@@ -178,6 +172,7 @@ class Worker:
     vcs_ref: str | None = None
     trust: bool = False
     warn: Callable[[str], None] = _ignore
+    _source: TemplateSource | None = field(default=None, init=False, repr=False)
 
     # ---------------------------------------------------------------- new
     def run_new(self, destination: Path, spec: ProjectSpec) -> NewResult:
@@ -189,14 +184,13 @@ class Worker:
         included; the one exception is a commit refused by a git hook, which leaves the
         project staged for the user to decide.
         """
-        self._validate_spec(spec)
         check_destination(destination)
         if self.git_init and not self.pretend and shutil.which("git") is None:
             raise ScaffoldError(
                 "git is not installed or not on PATH: install git, or pass --no-git to create "
                 "the project without a repository"
             )
-        source = source_for_new(self.template, self.vcs_ref)
+        source = self._new_source()
         questions = source_questions(source)
         unknown = sorted(set(spec.extra) - questions) if questions is not None else []
         if unknown:
@@ -215,7 +209,8 @@ class Worker:
                 rendered = Path(scratch) / (destination.resolve().name or "project")
                 self._render_new(source, rendered, spec)
                 files = _list_files(rendered)
-            return NewResult(destination, files, source, committed=False)
+                package = load_answers(rendered).package_name
+            return NewResult(files, package, committed=False)
 
         created = _topmost_missing(destination)
         existed = created is None
@@ -223,7 +218,8 @@ class Worker:
         try:
             self._render_new(source, destination, spec)
             if not self.git_init:
-                return NewResult(destination, _list_files(destination), source, committed=False)
+                package = load_answers(destination).package_name
+                return NewResult(_list_files(destination), package, committed=False)
             repository, fallback = self._commit_new(destination, spec, enclosing)
         except CommitRefused:
             raise
@@ -235,9 +231,8 @@ class Worker:
             _remove_created(destination, created if created is not None else destination, existed)
             raise
         return NewResult(
-            destination,
             _list_files(destination),
-            source,
+            load_answers(destination).package_name,
             committed=True,
             repository=repository,
             fallback_identity=fallback,
@@ -277,22 +272,25 @@ class Worker:
             ) from None
         return (enclosing or destination.resolve()), fallback
 
-    @staticmethod
-    def _validate_spec(spec: ProjectSpec) -> None:
-        _names.check_project_name(spec.project_name)
-        _names.check_package_name(spec.package_name)
-        _names.check_choice("server", spec.server, _names.SERVERS)
-        names: list[str] = []
-        paths: list[str] = []
-        for endpoint in spec.endpoints:
-            _names.check_endpoint_name(endpoint.name, names)
-            _names.check_endpoint_path(endpoint.path, paths)
-            _names.check_choice("style", endpoint.style, _names.STYLES)
-            _names.check_choice("format", endpoint.format, _names.FORMATS)
-            names.append(endpoint.name)
-            paths.append(endpoint.path)
-        if not spec.endpoints:
-            raise ScaffoldError("a project needs at least one endpoint")
+    def check_new_answers(self, data: dict[str, Any]) -> dict[str, Any] | None:
+        """Check answers for `run_new` with the template's validators, as they are given;
+        return all the answers with the template's defaults (see `_names.check_answers`).
+
+        Raises `ScaffoldError` with the validator's message for an answer in ``data``.
+        """
+        source = self._new_source()
+        return _names.check_answers(
+            source.src_path,
+            source.vcs_ref,
+            data,
+            unsafe=self._unsafe(source.src_path),
+            warn=self.warn,
+        )
+
+    def _new_source(self) -> TemplateSource:
+        if self._source is None:
+            self._source = source_for_new(self.template, self.vcs_ref)
+        return self._source
 
     # --------------------------------------------------------------- list
     def list_endpoints(self) -> list[Endpoint]:
@@ -307,21 +305,36 @@ class Worker:
         existing = answers.endpoints
         endpoint = self._complete(request, existing)
         records = [*(e.to_record() for e in existing), endpoint.to_record()]
+        _names.check_answers(
+            answers.src_path,
+            answers.require_commit(),
+            {**_answers_data(answers), "endpoints": records},
+            unsafe=self._unsafe(answers.src_path),
+            warn=self.warn,
+        )
         message = f"Add streaming endpoint {endpoint.name} ({endpoint.format}, {endpoint.path})"
         return self._rerender(answers, {"endpoints": records}, message, current=True)
 
     @staticmethod
     def _complete(request: EndpointRequest, existing: list[Endpoint]) -> Endpoint:
-        name = _names.check_endpoint_name(request.name, (e.name for e in existing))
-        path = request.path if request.path is not None else _names.default_path(name)
-        _names.check_endpoint_path(path, (e.path for e in existing))
-        # The style the project already uses reads best beside the existing endpoints.
+        """The endpoint to add: what the request gives, the rest from the project's
+        endpoints. The template's validators judge the result (`run_add_endpoint`)."""
+        path = request.path if request.path is not None else _names.default_path(request.name)
+        # The style and session use of the project's endpoints read best beside them.
         style = request.style or (existing[-1].style if existing else _names.STYLES[0])
-        _names.check_choice("style", style, _names.STYLES)
-        fmt = request.format or "sse"
-        _names.check_choice("format", fmt, _names.FORMATS)
-        session = bool(request.session) if request.session is not None else False
-        return Endpoint(name=name, path=path, style=style, format=fmt, session=session)
+        session = (
+            request.session
+            if request.session is not None
+            else any(endpoint.session for endpoint in existing)
+        )
+        return Endpoint(
+            name=request.name,
+            path=path,
+            style=_names.check_choice("style", style, _names.STYLES),
+            format=_names.check_choice("format", request.format or "sse", _names.FORMATS),
+            session=session,
+            source=_names.check_choice("source", request.source or "ticks", _names.SOURCES),
+        )
 
     # ---------------------------------------------------- remove-endpoint
     def run_remove_endpoint(self, name: str) -> Changes:
@@ -340,10 +353,14 @@ class Worker:
         remaining = [e.to_record() for e in existing if e.name != name]
         endpoint_files, edited = self._endpoint_files(answers, remaining)
         if edited and not self.force:
-            raise ScaffoldError(
+            refusal = (
                 f"endpoint {name!r} has edited files: {', '.join(edited)}; "
                 "keep your work elsewhere, or pass --force to remove them anyway"
             )
+            if not self.pretend:
+                raise ScaffoldError(refusal)
+            # A preview shows what --force would do, with the refusal the real run gives.
+            self.warn(f"without --force this is refused: {refusal}")
 
         def finish(project: Path) -> None:
             # Copier removes files the template no longer renders only when they are absent
@@ -401,6 +418,13 @@ class Worker:
         render = {**_hand_edits(answers, _rendered_answers(answers)), **changed}
         if not render:
             return Changes()
+        _names.check_answers(
+            answers.src_path,
+            answers.require_commit(),
+            {**_answers_data(answers), **changed},
+            unsafe=self._unsafe(answers.src_path),
+            warn=self.warn,
+        )
         shown = ", ".join(f"{key}={_show(value)}" for key, value in render.items())
         return self._rerender(answers, changed, f"Set {shown}", current=True)
 
@@ -418,8 +442,8 @@ class Worker:
         answers = self._open_project()
         current = answers.require_commit()
         ref = to or default_update_ref(answers.src_path)
-        target = self._describe(answers.src_path, ref)
-        relation, _ = self._relation(answers.src_path, current, target)
+        target = _versions.describe(answers.src_path, ref)
+        relation = _versions.relation(answers.src_path, current, target)
         if relation == "same":
             label = version_label(current)
             return UpdateResult(label, label, Changes(), up_to_date=True)
@@ -451,17 +475,17 @@ class Worker:
         def unknown(reason: str) -> UpdateStatus:
             return UpdateStatus(current=label, available=None, state="unknown", reason=reason)
 
-        problem = _source_problem(answers.src_path)
+        problem = _versions.source_problem(answers.src_path, ANSWERS_FILE)
         if problem:
             return unknown(problem)
         try:
             prepare_for_project(answers.src_path)
-            available = self._describe(answers.src_path, default_update_ref(answers.src_path))
+            available = _versions.describe(answers.src_path, default_update_ref(answers.src_path))
         except ScaffoldError as error:
             return unknown(f"the available version: {error}")
         if available is None:
             return unknown(f"the latest version of the template {answers.src_path} (no tags)")
-        relation, reason = self._relation(answers.src_path, current, available)
+        relation, reason = _versions.explain_relation(answers.src_path, current, available)
         target = version_label(available)
         if relation == "ahead":
             reason = (
@@ -471,54 +495,6 @@ class Worker:
         if relation in {"ahead", "unknown"}:
             return UpdateStatus(label, target, "unknown", reason)
         return UpdateStatus(label, target, "behind" if relation == "behind" else "current")
-
-    def _relation(self, src_path: str, current: str, target: str | None) -> tuple[Relation, str]:
-        """Where the project's ``current`` template version stands against ``target``, and
-        (when ``unknown``) why.
-
-        PEP 440 versions (tags and ``git describe`` names) are compared as versions. Untagged
-        commits are compared through the template's history when it is a local repository:
-        the same commit, an ancestor (behind) or a descendant (ahead).
-        """
-        if target is None:
-            return "unknown", f"the latest version of the template {src_path}"
-        repo = managed_repository() if is_managed(src_path) else Path(src_path).expanduser()
-        local = repo.is_dir() and _git.is_work_tree(repo)
-        current_version, target_version = parse_version(current), parse_version(target)
-        # Versions compare as versions, except that a `git describe` name may lie on a side
-        # branch: only the history can tell.
-        if (
-            current_version is not None
-            and target_version is not None
-            and (
-                current_version == target_version
-                or not (local and (current_version.local or target_version.local))
-            )
-        ):
-            return _compare_versions(current_version, target_version), ""
-        if local:
-            return _history_relation(repo, current, target)
-        if current == target:
-            return "same", ""
-        return "unknown", f"how {current} relates to {target} (the template is not local)"
-
-    def _describe(self, src_path: str, ref: str | None) -> str | None:
-        """The ``git describe`` name of ``ref`` in the template at ``src_path`` (its latest
-        PEP 440 tag when ``ref`` is None), or None when that cannot be told without Copier."""
-        repo = managed_repository() if is_managed(src_path) else Path(src_path).expanduser()
-        if repo.is_dir() and _git.is_work_tree(repo):
-            if ref is None:
-                # Copier's own choice: the latest PEP 440 tag, or HEAD when there is none.
-                ref = _latest_tag(repo) or "HEAD"
-            described = _git.git(["describe", "--tags", "--always", ref], repo, check=False)
-            if described.returncode:
-                raise ScaffoldError(f"unknown template version {ref!r} in {src_path}")
-            return described.stdout.strip()
-        if ref is None:
-            listing = _git.git(["ls-remote", "--tags", "--refs", src_path], Path.cwd(), check=False)
-            tags = [line.split("refs/tags/", 1)[-1] for line in listing.stdout.splitlines()]
-            return _pick_latest(tags)
-        return ref if parse_version(ref) is not None else None
 
     # ------------------------------------------------------------ helpers
     def _unsafe(self, src_path: str) -> bool:
@@ -720,7 +696,7 @@ def _restore(project: Path) -> None:
     except ValueError:  # not the main thread: no signal to hold off
         previous = None
     try:
-        _git.restore(project)
+        _git.restore_head(project)
     finally:
         if previous is not None:
             signal.signal(signal.SIGINT, previous)
@@ -749,38 +725,6 @@ def _conflicts_to_rej(project: Path) -> None:
 
 
 # ---------------------------------------------------------------- helpers
-
-
-def _history_relation(repo: Path, current: str, target: str) -> tuple[Relation, str]:
-    """Compare two template versions by their commits in ``repo``: the same commit, an
-    ancestor of the target (behind) or a descendant (ahead); else unknown, and why."""
-
-    def commit_of(name: str) -> str | None:
-        result = _git.git(
-            ["rev-parse", "--verify", "--quiet", f"{name}^{{commit}}"], repo, check=False
-        )
-        return result.stdout.strip() if result.returncode == 0 else None
-
-    current_commit, target_commit = commit_of(current), commit_of(target)
-    if current_commit is None:
-        return "unknown", f"the project's template version {current!r}: not in the template"
-    if target_commit is None:
-        return "unknown", f"the template version {target!r}: not in the template"
-    if current_commit == target_commit:
-        return "same", ""
-
-    def is_ancestor(ancestor: str, descendant: str) -> bool:
-        check = ["merge-base", "--is-ancestor", ancestor, descendant]
-        return _git.git(check, repo, check=False).returncode == 0
-
-    if is_ancestor(current_commit, target_commit):
-        return "behind", ""
-    if is_ancestor(target_commit, current_commit):
-        return "ahead", ""
-    return "unknown", (
-        f"how {current} relates to {target}: neither descends from the other (a side branch "
-        "of the template?)"
-    )
 
 
 def _rendered_answers(answers: Answers) -> dict[str, Any] | None:
@@ -820,35 +764,9 @@ def _write_answers(project: Path, values: dict[str, Any]) -> None:
     (project / ANSWERS_FILE).write_text(text, encoding="utf-8")
 
 
-def _compare_versions(current: Version, target: Version) -> Relation:
-    if current == target:
-        return "same"
-    return "behind" if current < target else "ahead"
-
-
-def _source_problem(src_path: str) -> str:
-    """Why the recorded ``_src_path`` cannot be read on this machine, or ``""``."""
-    if "://" in src_path or src_path.startswith(("git@", "gh:", "gl:")):
-        return ""
-    if is_managed(src_path):
-        return ""
-    path = Path(src_path).expanduser()
-    if not path.is_absolute():
-        return (
-            f"where the template is: {ANSWERS_FILE} records the relative _src_path "
-            f"{src_path!r}; write the template's absolute path there"
-        )
-    if not path.exists():
-        return (
-            f"the available version: the template {src_path} is not there (moved or "
-            f"deleted?); write its new location as _src_path in {ANSWERS_FILE}"
-        )
-    return ""
-
-
 def _answer_value(answers: Answers, key: str, text: str) -> Any:  # noqa: ANN401  (any YAML value)
-    """``text`` as the value of the answer ``key``, typed like the recorded answer and checked
-    by the same rules as `new`."""
+    """``text`` as the value of the answer ``key``, typed like the recorded answer. The
+    template's validators judge it (`Worker.run_set`), as they judge `new`'s answers."""
     settable = sorted(k for k in answers.raw if not k.startswith("_") and k != "endpoints")
     if key == "endpoints":
         raise ScaffoldError("endpoints change with add-endpoint and remove-endpoint, not set")
@@ -859,13 +777,10 @@ def _answer_value(answers: Answers, key: str, text: str) -> Any:  # noqa: ANN401
     recorded = answers.raw[key]
     if isinstance(recorded, bool):
         return _data.parse_bool(key, text)
+    if key == "server":
+        return _names.check_choice("server", text, _names.SERVERS)
     if isinstance(recorded, str):
-        rules: dict[str, Callable[[str], str]] = {
-            "project_name": _names.check_project_name,
-            "package_name": _names.check_package_name,
-            "server": lambda value: _names.check_choice("server", value, _names.SERVERS),
-        }
-        return rules.get(key, str)(text)
+        return text
     return _data.parse_yaml(key, text)
 
 
@@ -952,20 +867,10 @@ def _collect(project: Path, *, with_diff: bool) -> Changes:
     changes.conflicts.sort()
     if with_diff and (changes.modified or changes.added):
         # Only ever in a scratch clone: intent-to-add makes the diff show new files in full.
-        _git.git(["add", "--intent-to-add", "--all", "--", "."], project)
+        if changes.untracked:
+            _git.git(["add", "--intent-to-add", "--", *changes.untracked], project)
         changes.diff = _git.git(["diff", "--no-color", "--no-ext-diff", "--", "."], project).stdout
     return changes
-
-
-def _pick_latest(names: list[str]) -> str | None:
-    """The highest PEP 440 version among tag names, prereleases excluded, as Copier does."""
-    versions = [(parse_version(name), name) for name in names]
-    stable = [(v, name) for v, name in versions if v is not None and not v.is_prerelease]
-    return max(stable)[1] if stable else None
-
-
-def _latest_tag(repo: Path) -> str | None:
-    return _pick_latest(_git.git(["tag", "--list"], repo).stdout.split())
 
 
 __all__ = [

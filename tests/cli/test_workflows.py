@@ -222,11 +222,11 @@ def test_new_from_a_data_file_with_several_endpoints(tmp_path: Path) -> None:
     assert recorded["description"] == "X"
     assert recorded["endpoints"] == [
         {"name": "tokens", "path": "/tokens", "style": "decorator", "format": "ndjson",
-         "session": False},
+         "session": False, "source": "ticks"},
         {"name": "build_log", "path": "/logs", "style": "wrapper", "format": "text",
-         "session": False},
+         "session": False, "source": "ticks"},
         {"name": "prices", "path": "/prices", "style": "wrapper", "format": "sse",
-         "session": True},
+         "session": True, "source": "ticks"},
     ]  # fmt: skip
     for name in ("tokens", "build_log", "prices"):
         assert (destination / "src" / "proj" / "endpoints" / f"{name}.py").is_file()
@@ -378,6 +378,7 @@ def test_list_is_plain_and_never_truncated(project: Path, monkeypatch: pytest.Mo
         "style": "wrapper",
         "format": "text",
         "session": False,
+        "source": "ticks",
     }
     path = project / ".copier-answers.yml"
     recorded = yaml.safe_load(path.read_text("utf-8"))
@@ -387,7 +388,7 @@ def test_list_is_plain_and_never_truncated(project: Path, monkeypatch: pytest.Mo
     result = invoke("list", "--project", project)
     assert result.exit_code == 0, result
     lines = result.stdout.splitlines()
-    assert lines[0].split() == ["name", "path", "style", "format", "session"]
-    assert lines[2].split() == [long_name, record["path"], "wrapper", "text", "no"]
+    assert lines[0].split() == ["name", "path", "style", "format", "session", "source"]
+    assert lines[2].split() == [long_name, record["path"], "wrapper", "text", "no", "ticks"]
     as_json = json.loads(invoke("list", "--project", project, "--json").stdout)
     assert as_json[1] == record
