@@ -109,9 +109,9 @@ BAD_ANSWERS: list[tuple[str, dict[str, Any], list[str], str]] = [
     ("endpoint-demo", {"endpoints": [endpoint("demo")]}, ["--endpoint", "demo"], "reserved"),
     (
         "endpoint-long",
-        {"endpoints": [endpoint("e" * 31)]},
-        ["--endpoint", "e" * 31],
-        "longer than 30",
+        {"endpoints": [endpoint("e" * 33)]},
+        ["--endpoint", "e" * 33],
+        "longer than 32",
     ),
     (
         "path-relative",
@@ -196,6 +196,20 @@ EDGES: dict[str, dict[str, Any]] = {
                 ("c", "wrapper", "sse", False),
                 ("d", "decorator", "ndjson", False),
                 ("e", "wrapper", "text", True),
+            )
+        ]
+        + [
+            endpoint(
+                letter * LIMITS["endpoint_name"],
+                "/" + letter * (LIMITS["endpoint_path"] - 1),
+                style=style,
+                format=fmt,
+                session=session,
+                source="channel",
+            )
+            for letter, style, fmt, session in (
+                ("f", "wrapper", "sse", True),
+                ("g", "decorator", "ndjson", False),
             )
         ],
     },
