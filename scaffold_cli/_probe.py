@@ -128,6 +128,7 @@ class _Framer:
         self.pending = ""
         self.event_lines = 0
         self.event_size = 0
+        self.event_data = False
 
     def feed(self, text: str) -> list[tuple[int, bool]]:
         """Complete (size, is_heartbeat) records in *text* plus what came before."""
@@ -147,14 +148,18 @@ class _Framer:
             return [(size, not line.strip())]
         if line == "":
             if self.event_lines:
-                record = (self.event_size + size, False)
+                # As in EventSource, only a block with data is an event: one that only sets
+                # retry: or id: dispatches nothing, and counts like a heartbeat.
+                record = (self.event_size + size, not self.event_data)
                 self.event_lines = self.event_size = 0
+                self.event_data = False
                 return [record]
             return []
         if line.startswith(":"):
             return [(size, True)]
         self.event_lines += 1
         self.event_size += size
+        self.event_data = self.event_data or line.partition(":")[0] == "data"
         return []
 
 

@@ -50,7 +50,7 @@ def test_the_generated_project_is_live_directly_and_through_its_nginx(
     assert len(events(data)) == 5  # four ticks and the end event
     assert data["ended"] == "complete"
     assert data["warnings"] == []
-    assert data["headers"]["cache-control"] == "no-cache"
+    assert data["headers"]["cache-control"] == "no-store, no-transform"
     # nginx acts on X-Accel-Buffering and does not pass it on.
     assert ("x-accel-buffering" in data["headers"]) == (via == "direct")
 
