@@ -128,7 +128,7 @@ class _Framer:
         self.pending = ""
         self.event_lines = 0
         self.event_size = 0
-        self.event_data = False
+        self.has_data = False
 
     def feed(self, text: str) -> list[tuple[int, bool]]:
         """Complete (size, is_heartbeat) records in *text* plus what came before."""
@@ -148,18 +148,18 @@ class _Framer:
             return [(size, not line.strip())]
         if line == "":
             if self.event_lines:
-                # As in EventSource, only a block with data is an event: one that only sets
-                # retry: or id: dispatches nothing, and counts like a heartbeat.
-                record = (self.event_size + size, not self.event_data)
+                # Only a block with a data field is dispatched as an event; one with just
+                # retry: or id: (or unknown fields) is control, counted like a heartbeat.
+                record = (self.event_size + size, not self.has_data)
                 self.event_lines = self.event_size = 0
-                self.event_data = False
+                self.has_data = False
                 return [record]
             return []
         if line.startswith(":"):
             return [(size, True)]
         self.event_lines += 1
         self.event_size += size
-        self.event_data = self.event_data or line.partition(":")[0] == "data"
+        self.has_data = self.has_data or line.partition(":")[0] == "data"
         return []
 
 
