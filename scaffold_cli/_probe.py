@@ -182,8 +182,15 @@ async def _probe(url: str, options: ProbeOptions, progress: Callable[[str], None
     timeout = httpx.Timeout(options.timeout, connect=min(options.timeout, 10.0))
     started = time.monotonic()
     deadline = started + options.timeout
+    # Over TLS, HTTP/2 is negotiated (ALPN); in the clear there is no negotiation, so asking
+    # for HTTP/2 means speaking it from the first byte (prior knowledge, "h2c").
+    cleartext_h2 = options.http2 and url.startswith("http://")
     async with httpx.AsyncClient(
-        http2=options.http2, verify=options.verify, timeout=timeout, follow_redirects=False
+        http1=not cleartext_h2,
+        http2=options.http2,
+        verify=options.verify,
+        timeout=timeout,
+        follow_redirects=False,
     ) as client:
         progress("waiting for the response headers")
         try:

@@ -157,6 +157,15 @@ def test_http2_over_tls(servers: Servers) -> None:
     assert "CERTIFICATE_VERIFY_FAILED" in err and len(err.splitlines()) == 1
 
 
+def test_http2_in_the_clear_with_prior_knowledge(servers: Servers) -> None:
+    status, data, _ = probe("--http2", servers.url("h2c", EVENTS))
+    assert (status, data["verdict"], data["http_version"]) == (0, "live", "HTTP/2")
+    # Without --http2 the client speaks HTTP/1.1, which this listener does not answer.
+    status, data, err = probe("--timeout", "3", servers.url("h2c", EVENTS))
+    assert (status, data) == (2, None)
+    assert len(err.splitlines()) == 1
+
+
 @pytest.mark.parametrize(
     ("url", "message"),
     [
