@@ -381,6 +381,13 @@ def _warnings(result: ProbeResult) -> list[str]:
         found.append("no Cache-Control: no-cache: a cache on the way may store or hold the stream")
     if "content-length" in headers:
         found.append("Content-Length on a stream: the body was not streamed but sent whole")
+    elif result.http_version.startswith("HTTP/1") and "chunked" not in headers.get(
+        "transfer-encoding", ""
+    ):
+        found.append(
+            "no chunked framing: the body ends when the connection closes, "
+            "so a cut cannot be told from the end of the stream"
+        )
     if result.stream_format == "chunks":
         found.append(
             f"Content-Type {headers.get('content-type', '(none)')!r} is not a streaming format; "
