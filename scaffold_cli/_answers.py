@@ -22,6 +22,7 @@ class Endpoint:
     style: str
     format: str
     session: bool
+    source: str = "ticks"
 
     def to_record(self) -> dict[str, Any]:
         """The record as Copier stores it in the answers file."""
@@ -31,6 +32,7 @@ class Endpoint:
             "style": self.style,
             "format": self.format,
             "session": self.session,
+            "source": self.source,
         }
 
     @classmethod
@@ -45,6 +47,8 @@ class Endpoint:
                 style=str(record["style"]),
                 format=str(record["format"]),
                 session=bool(record["session"]),
+                # Recorded since channels came; older answers are ticks endpoints.
+                source=str(record.get("source", "ticks")),
             )
         except KeyError as missing:
             raise ScaffoldError(

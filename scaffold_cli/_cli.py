@@ -18,7 +18,7 @@ from . import __version__, _names
 from ._answers import Endpoint
 from ._errors import ScaffoldError
 from ._help import Group
-from ._names import ConflictMode, Format, Server, Style
+from ._names import ConflictMode, Format, Server, Source, Style
 from .check import OutputFormat
 
 if TYPE_CHECKING:
@@ -34,6 +34,9 @@ app = typer.Typer(
 
 _PROJECT_PANEL = "Project"
 _ENDPOINT_PANEL = "First endpoint"
+_SOURCE_HELP = (
+    "ticks: events computed in the request; channel: events published elsewhere (sse or ndjson)."
+)
 _BEHAVIOUR_PANEL = "Behaviour"
 _ADVANCED_PANEL = "Advanced"
 
@@ -261,6 +264,10 @@ def new(  # noqa: PLR0917  (one parameter per command-line option)
             help="URL path. Default: /NAME with '_' as '-'.", rich_help_panel=_ENDPOINT_PANEL
         ),
     ] = None,
+    source: Annotated[
+        Source | None,
+        typer.Option(help=_SOURCE_HELP, rich_help_panel=_ENDPOINT_PANEL),
+    ] = None,
     session: Annotated[
         bool | None,
         typer.Option(
@@ -389,6 +396,7 @@ def new(  # noqa: PLR0917  (one parameter per command-line option)
                 interactive,
             ),
             session=_flag(session, "Read and write the session?", True, interactive),
+            source=source or "ticks",
         )
         endpoints = _ask_more_endpoints(first, first_style, answers) if interactive else [first]
         return ProjectSpec(project_name, package_name, about, worker_class, proxy, endpoints)
@@ -476,6 +484,7 @@ def add_endpoint(  # noqa: PLR0917  (one parameter per command-line option)
         typer.Option(help="Default: the style the project's last endpoint uses."),
     ] = None,
     format_: Annotated[Format | None, typer.Option("--format", help="Default: sse.")] = None,
+    source: Annotated[Source | None, typer.Option(help=_SOURCE_HELP + " Default: ticks.")] = None,
     path: Annotated[
         str | None, typer.Option(help="URL path. Default: /NAME with '_' as '-'.")
     ] = None,
@@ -495,7 +504,9 @@ def add_endpoint(  # noqa: PLR0917  (one parameter per command-line option)
     from ._worker import EndpointRequest, Worker  # noqa: PLC0415
 
     worker = Worker(project=project, pretend=pretend, commit=not no_commit, trust=trust, warn=_warn)
-    request = EndpointRequest(name=name, path=path, style=style, format=format_, session=session)
+    request = EndpointRequest(
+        name=name, path=path, style=style, format=format_, session=session, source=source
+    )
     changes = _guard(lambda: worker.run_add_endpoint(request))
     _report_changes(changes, pretend)
     if not pretend:
@@ -541,11 +552,10 @@ def list_(project: ProjectOption = Path()) -> None:
     from ._worker import Worker  # noqa: PLC0415
 
     endpoints = _guard(Worker(project=project).list_endpoints)
-    table = Table("name", "path", "style", "format", "session")
+    table = Table("name", "path", "style", "format", "session", "source")
     for item in endpoints:
-        table.add_row(
-            item.name, item.path, item.style, item.format, "yes" if item.session else "no"
-        )
+        session = "yes" if item.session else "no"
+        table.add_row(item.name, item.path, item.style, item.format, session, item.source)
     Console().print(table)
 
 

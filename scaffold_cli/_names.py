@@ -20,11 +20,13 @@ from ._errors import ScaffoldError
 # The choices copier.yml offers; tests/test_copier_config.py keeps them in step with it.
 Style = Literal["decorator", "wrapper"]
 Format = Literal["sse", "ndjson", "text"]
+Source = Literal["ticks", "channel"]
 Server = Literal["gthread", "gevent"]
 ConflictMode = Literal["inline", "rej"]
 
 STYLES: tuple[Style, ...] = get_args(Style)
 FORMATS: tuple[Format, ...] = get_args(Format)
+SOURCES: tuple[Source, ...] = get_args(Source)
 SERVERS: tuple[Server, ...] = get_args(Server)
 
 

@@ -68,6 +68,7 @@ class EndpointRequest:
     path: str | None = None
     style: str | None = None
     format: str | None = None
+    source: str | None = None
     session: bool | None = None
 
 
@@ -248,6 +249,7 @@ class Worker:
             style=_names.check_choice("style", style, _names.STYLES),
             format=_names.check_choice("format", request.format or "sse", _names.FORMATS),
             session=session,
+            source=_names.check_choice("source", request.source or "ticks", _names.SOURCES),
         )
 
     # ---------------------------------------------------- remove-endpoint

@@ -51,6 +51,7 @@ def test_cli_choices_are_the_templates_choices() -> None:
     assert tuple(QUESTIONS["server"]["choices"].values()) == _names.SERVERS
     assert tuple(QUESTIONS["endpoint_styles"]["default"]) == _names.STYLES
     assert tuple(QUESTIONS["endpoint_formats"]["default"]) == _names.FORMATS
+    assert tuple(QUESTIONS["endpoint_sources"]["default"]) == _names.SOURCES
 
 
 def test_keywords_match_python() -> None:
@@ -102,7 +103,18 @@ def test_keywords_match_python() -> None:
         ),
         (
             "endpoints=[{name: a, path: /x, style: wrapper, format: sse}]",
-            "endpoint #1 must have exactly the keys name, path, style, format and session",
+            "endpoint #1 must have exactly the keys name, path, style, format and session, "
+            "and may have source",
+        ),
+        (
+            "endpoints=[{name: a, path: /x, style: wrapper, format: sse, session: true,"
+            " source: feed}]",
+            'endpoint "a": source must be ticks or channel, not "feed"',
+        ),
+        (
+            "endpoints=[{name: a, path: /x, style: wrapper, format: text, session: true,"
+            " source: channel}]",
+            'endpoint "a": a channel streams sse or ndjson, not "text"',
         ),
         ("endpoints=[]", "at least one endpoint is needed"),
     ],

@@ -118,6 +118,7 @@ def test_add_endpoint_defaults(project: Path) -> None:
         "style": "wrapper",
         "format": "sse",
         "session": True,
+        "source": "ticks",
     }
 
 
@@ -161,8 +162,41 @@ def test_add_endpoint_in_current_directory(project: Path, monkeypatch: pytest.Mo
 def test_list(base_project: Path) -> None:
     result = invoke("list", "--project", base_project)
     assert result.exit_code == 0, result
-    for word in ("name", "path", "style", "format", "session", "events", "/events"):
+    for word in ("name", "path", "style", "format", "session", "source", "events", "/events"):
         assert word in result.stdout
+    assert "ticks" in result.stdout
+
+
+@pytest.mark.slow
+def test_add_channel_endpoints_keeps_user_edits_and_passes_checks(project: Path) -> None:
+    edits = user_edits(project)
+    for name, fmt in (("orders", "sse"), ("order_lines", "ndjson")):
+        result = invoke(
+            "add-endpoint", name, "--project", project, "--source", "channel", "--format", fmt
+        )
+        assert result.exit_code == 0, result
+    assert [(e["name"], e["source"]) for e in endpoints(project)] == [
+        ("events", "ticks"),
+        ("orders", "channel"),
+        ("order_lines", "channel"),
+    ]
+    package = project / "src" / PACKAGE
+    assert (package / "channels.py").is_file()
+    assert (package / "brokers" / "_redis.py").is_file()
+    assert "channels.subscribe_request" in (package / "endpoints" / "orders.py").read_text()
+    assert (project / "tests" / "test_channels.py").is_file()
+    assert_edits_kept(edits)
+    listed = invoke("list", "--project", project)
+    assert "channel" in listed.stdout
+    assert git(project, "status", "--porcelain") == ""
+    check_project(project)
+
+    # Removing the last channel removes the broker and its tests again.
+    for name in ("orders", "order_lines"):
+        assert invoke("remove-endpoint", name, "--project", project).exit_code == 0
+    assert not (package / "channels.py").exists()
+    assert not (project / "tests" / "test_channels.py").exists()
+    assert_edits_kept(edits)
 
 
 BAD_ADD = [
@@ -171,6 +205,10 @@ BAD_ADD = [
     (["events"], 'endpoint name "events" is taken by another endpoint'),
     (["ticks", "--path", "/events"], 'endpoint path "/events" is taken by another endpoint'),
     (["ticks", "--path", "ticks"], 'must start with "/"'),
+    (
+        ["feed", "--source", "channel", "--format", "text"],
+        'a channel streams sse or ndjson, not "text"',
+    ),
 ]
 
 
@@ -187,6 +225,7 @@ def test_add_endpoint_bad_input(base_project: Path, args: list[str], message: st
     [
         ("--style", "fancy", ("decorator", "wrapper")),
         ("--format", "csv", ("sse", "ndjson", "text")),
+        ("--source", "queue", ("ticks", "channel")),
     ],
 )
 def test_add_endpoint_bad_choice(

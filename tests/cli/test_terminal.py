@@ -87,6 +87,7 @@ def test_new_asks_on_a_terminal_and_asks_again_after_a_bad_answer(tmp_path: Path
             "style": "wrapper",
             "format": "ndjson",
             "session": False,
+            "source": "ticks",
         },
         {
             "name": "job_log",
@@ -94,5 +95,6 @@ def test_new_asks_on_a_terminal_and_asks_again_after_a_bad_answer(tmp_path: Path
             "style": "wrapper",
             "format": "text",
             "session": True,
+            "source": "ticks",
         },
     ]

@@ -36,7 +36,8 @@ V2_NEW_FILE = "docs/STREAMING.md"
 def apply_v2_changes(repo: Path) -> None:
     """The changes template v0.2.0 brings: a module, the nginx config, and a new file."""
     template = repo / "template"
-    [module] = list(template.glob("src/*/endpoints/*yield*"))
+    # The ticks endpoint module (channel endpoints have a module of their own).
+    [module] = list(template.glob("src/*/endpoints/*yield*rejectattr*"))
     module.write_text(module.read_text("utf-8").rstrip("\n") + f"\n\n\n{V2_MODULE_LINE}\n", "utf-8")
     [nginx] = list(template.glob("deploy/*nginx*"))
     text = nginx.read_text("utf-8")
@@ -245,6 +246,33 @@ def test_migration_is_idempotent() -> None:
     assert once == "nginx: true\nserver: gevent\n"
     assert migrate(once) == once
     assert migrate("server: gthread\n") == "server: gthread\n"
+
+
+OLD_ENDPOINT_RECORDS = """endpoints:
+-   format: sse
+    name: events
+    path: /events
+    session: true
+    style: decorator
+-   format: text
+    name: log
+    path: /log
+    session: false
+    style: wrapper
+nginx: true
+"""
+
+
+def test_migration_records_the_source_of_old_endpoints() -> None:
+    once = migrate(OLD_ENDPOINT_RECORDS)
+    records = yaml.safe_load(once)["endpoints"]
+    assert [r["source"] for r in records] == ["ticks", "ticks"]
+    assert [{k: v for k, v in r.items() if k != "source"} for r in records] == yaml.safe_load(
+        OLD_ENDPOINT_RECORDS
+    )["endpoints"]
+    assert migrate(once) == once
+    channel = once.replace("source: ticks", "source: channel", 1)
+    assert migrate(channel) == channel
 
 
 @pytest.mark.slow

@@ -65,10 +65,14 @@ _SLACK = 0.001
 
 @dataclass(frozen=True)
 class Endpoint:
-    """A streaming endpoint: its blueprint, whose view is named ``stream``, and its format."""
+    """A streaming endpoint: its blueprint (whose view is named ``stream``), format and source.
+
+    The source is ``ticks`` (events computed in the request) or ``channel`` (published ones).
+    """
 
     blueprint: Blueprint
     format: StreamFormat
+    source: str = "ticks"
 
     @property
     def view(self) -> str:
@@ -101,7 +105,18 @@ class Pause:
     seconds: float
 
 
-Source = Iterable[Event | Pause]
+@dataclass(frozen=True)
+class Encoded:
+    """A chunk already encoded for the stream's format, sent as it is.
+
+    For events encoded once and written to many streams (see channels.py): the stream adds
+    nothing, not even an id.
+    """
+
+    text: str
+
+
+Source = Iterable[Event | Encoded | Pause]
 
 
 @dataclass(frozen=True)
@@ -196,7 +211,7 @@ def event_stream(
 
 
 def _pump(
-    source: Iterator[Event | Pause],
+    source: Iterator[Event | Encoded | Pause],
     stream_format: StreamFormat,
     settings: StreamSettings,
     end: Event | None,
@@ -220,7 +235,7 @@ def _pump(
                 if end is not None:
                     yield frame(end, stream_format)
                 return
-            if isinstance(item, Event):
+            if isinstance(item, Event | Encoded):
                 yield frame(item, stream_format)
                 last_write = time.monotonic()
                 continue
@@ -255,8 +270,10 @@ def _pump(
             close()
 
 
-def frame(event: Event, stream_format: StreamFormat) -> str:
+def frame(event: Event | Encoded, stream_format: StreamFormat) -> str:
     """Encode *event* as one chunk of *stream_format*."""
+    if isinstance(event, Encoded):
+        return event.text
     if stream_format == "sse":
         if isinstance(event.data, str):
             return sse.format_event(event.data, event=event.event, id=event.id)
