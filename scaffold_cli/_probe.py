@@ -17,6 +17,7 @@ No Copier, no project: this works on any URL.
 from __future__ import annotations
 
 import asyncio
+import codecs
 import itertools
 import statistics
 import threading
@@ -272,8 +273,6 @@ async def _read(
 
 
 def _text_decoder() -> Callable[[bytes], str]:
-    import codecs  # noqa: PLC0415
-
     decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
     return decoder.decode
 
