@@ -56,12 +56,12 @@ def version_from_git(root: Path, fallback: str) -> str | None:
         )
     except (OSError, subprocess.CalledProcessError):
         try:
-            count = _run_git(root, "rev-list", "--count", "HEAD")
+            commits = _run_git(root, "rev-list", "--count", "HEAD")
             short = _run_git(root, "rev-parse", "--short=7", "HEAD")
-            dirty = bool(_run_git(root, "status", "--porcelain", "--untracked-files=no"))
+            changed = bool(_run_git(root, "status", "--porcelain", "--untracked-files=no"))
         except (OSError, subprocess.CalledProcessError):
             return None
-        return f"{fallback}.dev{count}+g{short}{_dirty_suffix(dirty)}"
+        return f"{fallback}.dev{commits}+g{short}{_dirty_suffix(changed)}"
     match = _DESCRIBE.match(described)
     if match is None:
         return None
