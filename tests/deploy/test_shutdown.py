@@ -172,8 +172,9 @@ def test_a_restart_ends_streams_at_once_and_clients_resume_without_loss_or_dupli
         # lands there again is sent straight back with another hint.
         assert client.hints
         assert set(client.hints) == {": server restarting: reconnect"}
-    # The old workers left as soon as their streams had ended, long before the timeout.
-    assert restart.old_workers_gone_after < GRACEFUL_TIMEOUT
+    # Every stream of the old workers ended with the hint, none was cut by the timeout (a cut
+    # stream gets none: see the negative control). How soon the old workers left is a figure,
+    # not an assertion: on a loaded machine a gevent worker's one-second polls add up.
     assert "Worker graceful timeout" not in restart.log
     # Negative control: without Last-Event-ID the stream starts over, and events come twice.
     assert restart.ignoring.finished
