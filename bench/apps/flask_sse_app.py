@@ -9,7 +9,7 @@ from __future__ import annotations
 import os
 
 from flask import Flask, request
-from flask_sse import sse  # type: ignore[import-untyped]
+from flask_sse import sse
 
 app = Flask(__name__)
 app.config["REDIS_URL"] = os.environ["REDIS_URL"]

@@ -73,9 +73,15 @@ class Module:
     imports: dict[str, str] = field(default_factory=dict, repr=False)
     parents: dict[ast.AST, ast.AST] = field(default_factory=dict, repr=False)
     constants: dict[str, ast.expr] = field(default_factory=dict, repr=False)
+    # Function definitions by the function they are nested in (None: the module's top level).
+    definitions: dict[Function | None, dict[str, Function]] = field(
+        default_factory=dict, repr=False
+    )
+    nodes: list[ast.AST] = field(default_factory=list, repr=False)  # every node, walked once
 
     def __post_init__(self) -> None:
-        for node in ast.walk(self.tree):
+        self.nodes = list(ast.walk(self.tree))
+        for node in self.nodes:
             for child in ast.iter_child_nodes(node):
                 self.parents[child] = node
             if isinstance(node, ast.ImportFrom | ast.Import):
@@ -89,6 +95,11 @@ class Module:
                 continue
             if isinstance(target, ast.Name):
                 self.constants[target.id] = value
+        for node in self.nodes:
+            if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
+                owner = self.enclosing_function(node)
+                if owner is not None or self.parents.get(node) is self.tree:
+                    self.definitions.setdefault(owner, {}).setdefault(node.name, node)
 
     def origin(self, node: ast.AST) -> str | None:
         """Where a name or attribute chain comes from: ``flask.request`` for ``request``."""
@@ -244,7 +255,7 @@ class Project:
         self.modules = modules
         self.functions: dict[str, list[tuple[Module, Function]]] = {}
         for module in modules:
-            for node in ast.walk(module.tree):
+            for node in module.nodes:
                 if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
                     self.functions.setdefault(node.name, []).append((module, node))
         self.routes = self._routes()
@@ -270,7 +281,7 @@ class Project:
             if self._decorated(f, names)
         ]
         for module in self.modules:
-            for node in ast.walk(module.tree):
+            for node in module.nodes:
                 if (
                     isinstance(node, ast.Call)
                     and isinstance(node.func, ast.Attribute)
@@ -294,22 +305,13 @@ class Project:
             return None
         if isinstance(node, ast.Name):
             current = scope
-            while current is not None:
-                for statement in ast.walk(current):
-                    if (
-                        isinstance(statement, ast.FunctionDef | ast.AsyncFunctionDef)
-                        and statement.name == name
-                        and statement is not current
-                        and module.enclosing_function(statement) is current
-                    ):
-                        return module, statement
+            while True:
+                found = module.definitions.get(current, {}).get(name)
+                if found is not None:
+                    return module, found
+                if current is None:
+                    break
                 current = module.enclosing_function(current)
-            for statement in module.tree.body:
-                if (
-                    isinstance(statement, ast.FunctionDef | ast.AsyncFunctionDef)
-                    and statement.name == name
-                ):
-                    return module, statement
             if name not in module.imports or module.imports[name].startswith(
                 ("flask.", "werkzeug.")
             ):
@@ -345,7 +347,7 @@ class Project:
         prefixes = self._registered_prefixes()
         routes: dict[Function, list[Route]] = {}
         for module in self.modules:
-            for node in ast.walk(module.tree):
+            for node in module.nodes:
                 if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
                     for decorator in self._decorated(node, _ROUTE_METHODS):
                         if isinstance(decorator, ast.Call) and decorator.args:
@@ -389,7 +391,7 @@ class Project:
         """``register_blueprint(bp, url_prefix="/api")``: blueprint name to prefix."""
         prefixes: dict[str, str] = {}
         for module in self.modules:
-            for node in ast.walk(module.tree):
+            for node in module.nodes:
                 if (
                     isinstance(node, ast.Call)
                     and last_name(node.func) == "register_blueprint"
@@ -593,8 +595,9 @@ class Project:
         return None
 
     def _template_generate(self, module: Module, scope: Function | None, node: ast.Call) -> bool:
-        """``env.get_template(name).generate(...)``: a Jinja stream that sees the request."""
-        if not (isinstance(node.func, ast.Attribute) and node.func.attr == "generate"):
+        """``env.get_template(name).generate(...)`` (or ``.stream(...)``): a Jinja stream that
+        sees the request through the template context."""
+        if not (isinstance(node.func, ast.Attribute) and node.func.attr in ("generate", "stream")):
             return False
         source: ast.AST | None = node.func.value
         if isinstance(source, ast.Name) and scope is not None:
@@ -789,7 +792,7 @@ def _target_name(target: ast.expr) -> str | None:
 def _named_values(module: Module) -> Iterator[tuple[str, ast.expr]]:
     """Every ``NAME = value``, ``NAME=value`` keyword, ``{"NAME": value}`` and
     ``x["NAME"] = value`` in *module*: how Flask settings are written."""
-    for node in ast.walk(module.tree):
+    for node in module.nodes:
         if isinstance(node, ast.Assign):
             for target in node.targets:
                 name = _target_name(target)

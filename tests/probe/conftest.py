@@ -8,6 +8,7 @@ One gunicorn (heartbeats every 5 s, so an idle gap of 2 s is silent) serves them
   ``proxy_ignore_headers X-Accel-Buffering``, so the app's header cannot save the stream;
 * ``gzip``: the project's config plus gzip for every stream type;
 * ``cut``: the project's config with a 1 s proxy_read_timeout;
+* ``h2c``: the project's config speaking HTTP/2 in the clear (prior knowledge);
 * ``h2``: the project's config on TLS with HTTP/2 (a self-signed certificate).
 
 Every process is started by tests/deploy/stack.py and stopped by its pid.
@@ -58,6 +59,12 @@ def gzip(text: str) -> str:
     return text
 
 
+def cleartext_http2(text: str) -> str:
+    text, count = re.subn(r"(?m)^(\s*)listen ([^;]+);", r"\1listen \2 http2;", text)
+    assert count == 1
+    return text
+
+
 def tls(certificate: Path, key: Path) -> Callable[[str], str]:
     def edit(text: str) -> str:
         text, count = re.subn(
@@ -79,6 +86,7 @@ class Servers:
     undone: Process
     gzip: Process
     cut: Process
+    h2c: Process
     h2: Process | None
 
     def url(self, via: str, path: str) -> str:
@@ -146,6 +154,7 @@ def servers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Servers]:
             undone=proxy("undone", undone),
             gzip=proxy("gzip", gzip),
             cut=proxy("cut", with_read_timeout("1s")),
+            h2c=proxy("h2c", cleartext_http2),
             h2=None if keys is None else proxy("h2", tls(*keys)),
         )
     finally:
