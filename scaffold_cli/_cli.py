@@ -58,7 +58,8 @@ def _warn(message: str) -> None:
 def _guard(action: Callable[[], T]) -> T:
     """Run ``action``; turn a `ScaffoldError` into ``Error: ...`` and exit status 1, and
     Ctrl-C (at a prompt too) into ``Aborted.`` and exit status 130."""
-    # A prompt turns Ctrl-C into typer's Abort.
+    # A prompt turns Ctrl-C into typer's Abort (typer carries its own click: the click
+    # package is not a dependency of this one, nor of typer).
     aborted = (KeyboardInterrupt, typer.Abort)
     try:
         return action()

@@ -81,7 +81,7 @@ PROJECTS: dict[str, dict[str, Any]] = {
         "server": "gevent",
         "nginx": True,
         "endpoints": [
-            {**endpoint, "name": f"channel_{endpoint['name']}", "source": "channel"}
+            {**endpoint, "name": f"ch_{endpoint['name']}", "source": "channel"}
             for endpoint in every_endpoint_kind()
             if endpoint["format"] != "text"
         ]

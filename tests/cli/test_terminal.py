@@ -59,7 +59,8 @@ def test_new_asks_on_a_terminal_and_asks_again_after_a_bad_answer(tmp_path: Path
             read_until(primary, prompt, seen)
             seen.append("")  # the next prompt must appear after this answer
             os.write(primary, answer.encode() + b"\r")
-        read_until(primary, "Created", seen)
+        # Rendering and committing take longest; under load, give them time.
+        read_until(primary, "Created", seen, timeout=120)
         assert process.wait(timeout=60) == 0, "".join(seen)
 
     transcript = "".join(seen)
