@@ -174,11 +174,18 @@ def new(  # noqa: PLR0917  (one parameter per command-line option)
             help="gunicorn worker class: gthread or gevent.", rich_help_panel=_PROJECT_PANEL
         ),
     ] = None,
+    proxy: Annotated[
+        str | None,
+        typer.Option(
+            help="Reverse proxy config in deploy/: nginx, caddy, apache or none.",
+            rich_help_panel=_PROJECT_PANEL,
+        ),
+    ] = None,
     nginx: Annotated[
         bool | None,
         typer.Option(
             "--nginx/--no-nginx",
-            help="Generate an nginx config that does not buffer.",
+            help="Same as --proxy nginx / --proxy none (kept from earlier versions).",
             rich_help_panel=_PROJECT_PANEL,
         ),
     ] = None,
@@ -288,7 +295,13 @@ def new(  # noqa: PLR0917  (one parameter per command-line option)
             _choice("server", _names.SERVERS),
             interactive,
         )
-        proxy = _flag(nginx, "Generate an nginx config?", True, interactive)
+        front = _value(
+            _names.proxy_option(proxy, nginx),
+            "Reverse proxy (nginx|caddy|apache|none)",
+            "nginx",
+            _choice("proxy", _names.PROXIES),
+            interactive,
+        )
         first_name = _value(
             endpoint, "Endpoint name", "events", _names.check_endpoint_name, interactive
         )
@@ -319,7 +332,7 @@ def new(  # noqa: PLR0917  (one parameter per command-line option)
             session=_flag(session, "Read and write the session?", True, interactive),
         )
         endpoints = _ask_more_endpoints(first, first_style) if interactive else [first]
-        return ProjectSpec(project_name, package_name, about, worker_class, proxy, endpoints)
+        return ProjectSpec(project_name, package_name, about, worker_class, front, endpoints)
 
     spec = _guard(build)
     worker = Worker(

@@ -16,6 +16,7 @@ from ._errors import ScaffoldError
 STYLES = ("decorator", "wrapper")
 FORMATS = ("sse", "ndjson", "text")
 SERVERS = ("gthread", "gevent")
+PROXIES = ("nginx", "caddy", "apache", "none")
 
 _PROJECT_NAME = re.compile(r"^[A-Za-z0-9]([A-Za-z0-9._-]*[A-Za-z0-9])?$")
 _PACKAGE_NAME = re.compile(r"^[a-z_][a-z0-9_]*$")
@@ -117,3 +118,17 @@ def check_choice(what: str, value: str, choices: Iterable[str]) -> str:
     if value not in allowed:
         raise ScaffoldError(f"unknown {what} {value!r}: choose one of {', '.join(allowed)}")
     return value
+
+
+def proxy_option(proxy: str | None, nginx: bool | None) -> str | None:
+    """The proxy asked for by ``--proxy``, or by the older ``--nginx/--no-nginx`` alias.
+
+    Returns None when neither was given; refuses the two when they disagree.
+    """
+    if nginx is None:
+        return proxy
+    alias = "nginx" if nginx else "none"
+    if proxy is not None and proxy != alias:
+        flag = "--nginx" if nginx else "--no-nginx"
+        raise ScaffoldError(f"{flag} means --proxy {alias}, which contradicts --proxy {proxy}")
+    return alias

@@ -43,7 +43,7 @@ class ProjectSpec:
     package_name: str
     description: str
     server: str
-    nginx: bool
+    proxy: str
     endpoints: list[Endpoint]
 
     def to_data(self) -> dict[str, Any]:
@@ -53,7 +53,7 @@ class ProjectSpec:
             "package_name": self.package_name,
             "description": self.description,
             "server": self.server,
-            "nginx": self.nginx,
+            "proxy": self.proxy,
             "endpoints": [endpoint.to_record() for endpoint in self.endpoints],
         }
 

@@ -8,6 +8,7 @@ project root.
 from __future__ import annotations
 
 import itertools
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -36,20 +37,20 @@ def every_endpoint_kind() -> list[dict[str, Any]]:
     ]
 
 
-# Every style x format x session combination runs under both servers; nginx on and off; a
-# project with one session-less endpoint; and Copier's defaults.
+# Every style x format x session combination runs under both servers; each proxy config
+# (nginx, Apache, Caddy); a project with one session-less endpoint; and Copier's defaults.
 PROJECTS: dict[str, dict[str, Any]] = {
     "defaults": {},
     "gthread-every-kind": {
         "project_name": "live-gthread",
         "server": "gthread",
-        "nginx": True,
+        "proxy": "nginx",
         "endpoints": every_endpoint_kind(),
     },
     "gevent-every-kind": {
         "project_name": "Live.Gevent",
         "server": "gevent",
-        "nginx": False,
+        "proxy": "apache",
         "endpoints": every_endpoint_kind(),
     },
     "single-plain-endpoint": {
@@ -57,7 +58,7 @@ PROJECTS: dict[str, dict[str, Any]] = {
         "package_name": "log_tail",
         "description": 'Tails a "log"',
         "server": "gevent",
-        "nginx": True,
+        "proxy": "caddy",
         "endpoints": [
             {
                 "name": "lines",
@@ -115,9 +116,14 @@ def test_one_module_and_one_test_file_per_endpoint(rendered: dict[str, Path], pr
         "test_app",
         "test_sse",
         "test_streaming",
+        "test_proxy",
     }
     assert sorted(endpoint_tests) == [f"test_{name}" for name in names]
-    assert (root / "deploy" / "nginx.conf").exists() == answers["nginx"]
+    configs = {"nginx": "nginx.conf", "caddy": "Caddyfile", "apache": "apache.conf"}
+    deploy = {p.name for p in (root / "deploy").iterdir()}
+    assert deploy == {"gunicorn.conf.py", "dev-cert.sh", configs[answers["proxy"]]}
+    assert os.access(root / "deploy" / "dev-cert.sh", os.X_OK)
+    assert (root / "tests" / "test_proxy.py").is_file()
     assert answers["endpoints"] == PROJECTS[project].get("endpoints", answers["endpoints"])
 
 

@@ -211,9 +211,23 @@ OLD_SERVER_CHOICES = (
 def test_migration_is_idempotent() -> None:
     text = "nginx: true\nserver: gevent (thousands of streams per worker)\n"
     once = migrate(text)
-    assert once == "nginx: true\nserver: gevent\n"
+    assert once == "proxy: nginx\nserver: gevent\n"
     assert migrate(once) == once
     assert migrate("server: gthread\n") == "server: gthread\n"
+
+
+@pytest.mark.parametrize(
+    ("recorded", "migrated"),
+    [
+        ("nginx: true\n", "proxy: nginx\n"),
+        ("nginx: false\n", "proxy: none\n"),
+        # A project already answering `proxy` keeps its answer.
+        ("proxy: caddy\nnginx: true\n", "proxy: caddy\nnginx: true\n"),
+    ],
+)
+def test_the_nginx_answer_becomes_the_proxy_answer(recorded: str, migrated: str) -> None:
+    assert migrate(recorded) == migrated
+    assert migrate(migrated) == migrated
 
 
 @pytest.mark.slow

@@ -118,7 +118,7 @@ def render_project(
     server: str = "gthread",
     endpoints: Iterable[Mapping[str, Any]] = DEFAULT_ENDPOINTS,
     project_name: str = "stream-demo",
-    nginx: bool = True,
+    proxy: str = "nginx",
 ) -> Project:
     """Render the template of this checkout (uncommitted changes included) into *dest*."""
     from copier import run_copy
@@ -133,7 +133,7 @@ def render_project(
             data={
                 "project_name": project_name,
                 "server": server,
-                "nginx": nginx,
+                "proxy": proxy,
                 "endpoints": endpoint_list,
             },
             defaults=True,
