@@ -24,7 +24,7 @@ from hatchling.builders.hooks.plugin.interface import BuildHookInterface
 _DESTINATION = "scaffold_cli/_template"
 # What the template is made of; a build with uncommitted changes here ships files that differ
 # from the commit projects record, so it is worth a warning.
-_TEMPLATE_PATHS = ("copier.yml", "template", "scaffold_cli/_migrations.py")
+_TEMPLATE_PATHS = ("copier.yml", "template", "migrations")
 
 
 class TemplateHistoryHook(BuildHookInterface):  # type: ignore[type-arg]

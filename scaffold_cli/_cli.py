@@ -18,11 +18,13 @@ import typer
 from . import __version__, _names
 from ._answers import Endpoint
 from ._errors import ScaffoldError
+from ._help import Group
+from ._names import ConflictMode, Format, Proxy, Server, Style
 
 app = typer.Typer(
     name="stream-scaffold",
+    cls=Group,
     no_args_is_help=True,
-    add_completion=False,
     rich_markup_mode="rich",
     pretty_exceptions_enable=False,
 )
@@ -136,8 +138,12 @@ def _ask_more_endpoints(first: Endpoint, style: str) -> list[Endpoint]:
             Endpoint(
                 name=name,
                 path=path,
-                style=_ask("Style (decorator|wrapper)", style, _choice("style", _names.STYLES)),
-                format=_ask("Format (sse|ndjson|text)", "sse", _choice("format", _names.FORMATS)),
+                style=_ask(
+                    f"Style ({'|'.join(_names.STYLES)})", style, _choice("style", _names.STYLES)
+                ),
+                format=_ask(
+                    f"Format ({'|'.join(_names.FORMATS)})", "sse", _choice("format", _names.FORMATS)
+                ),
                 session=typer.confirm("Read and write the session?", default=False),
             )
         )
@@ -166,18 +172,18 @@ def new(  # noqa: PLR0917  (one parameter per command-line option)
     ] = None,
     description: Annotated[
         str | None,
-        typer.Option(help="One-line description.", rich_help_panel=_PROJECT_PANEL),
+        typer.Option(metavar="TEXT", help="One-line description.", rich_help_panel=_PROJECT_PANEL),
     ] = None,
     server: Annotated[
-        str | None,
+        Server | None,
         typer.Option(
-            help="gunicorn worker class: gthread or gevent.", rich_help_panel=_PROJECT_PANEL
+            help="gunicorn worker class for long-lived streams.", rich_help_panel=_PROJECT_PANEL
         ),
     ] = None,
     proxy: Annotated[
-        str | None,
+        Proxy | None,
         typer.Option(
-            help="Reverse proxy config in deploy/: nginx, caddy, apache or none.",
+            help="Reverse proxy config in deploy/ (TLS + HTTP/2, no buffering).",
             rich_help_panel=_PROJECT_PANEL,
         ),
     ] = None,
@@ -193,19 +199,25 @@ def new(  # noqa: PLR0917  (one parameter per command-line option)
         str | None,
         typer.Option(
             "--endpoint",
+            metavar="NAME",
             help="Name of the first endpoint (snake_case).",
             rich_help_panel=_ENDPOINT_PANEL,
         ),
     ] = None,
     style: Annotated[
-        str | None,
+        Style | None,
         typer.Option(
-            help="decorator (@stream_with_context) or wrapper.", rich_help_panel=_ENDPOINT_PANEL
+            help="@stream_with_context on the generator, or wrapping it in the Response.",
+            rich_help_panel=_ENDPOINT_PANEL,
         ),
     ] = None,
     format_: Annotated[
-        str | None,
-        typer.Option("--format", help="sse, ndjson or text.", rich_help_panel=_ENDPOINT_PANEL),
+        Format | None,
+        typer.Option(
+            "--format",
+            help="Server-Sent Events, JSON lines or text.",
+            rich_help_panel=_ENDPOINT_PANEL,
+        ),
     ] = None,
     path: Annotated[
         str | None,
@@ -250,6 +262,7 @@ def new(  # noqa: PLR0917  (one parameter per command-line option)
     template: Annotated[
         str | None,
         typer.Option(
+            metavar="SRC",
             help="Template location (git repository, path or URL) instead of the installed one.",
             rich_help_panel=_ADVANCED_PANEL,
         ),
@@ -257,9 +270,12 @@ def new(  # noqa: PLR0917  (one parameter per command-line option)
     vcs_ref: Annotated[
         str | None,
         typer.Option(
-            help="Template version (tag or commit) to render.", rich_help_panel=_ADVANCED_PANEL
+            metavar="REF",
+            help="Template version (tag or commit) to render.",
+            rich_help_panel=_ADVANCED_PANEL,
         ),
     ] = None,
+    trust: TrustOption = False,
 ) -> None:
     """Create a new Flask project with streaming endpoints, and commit it to git."""
     from ._worker import ProjectSpec, Worker  # noqa: PLC0415
@@ -290,14 +306,14 @@ def new(  # noqa: PLR0917  (one parameter per command-line option)
         )
         worker_class = _value(
             server,
-            "gunicorn worker (gthread|gevent)",
+            f"gunicorn worker ({'|'.join(_names.SERVERS)})",
             "gthread",
             _choice("server", _names.SERVERS),
             interactive,
         )
         front = _value(
             _names.proxy_option(proxy, nginx),
-            "Reverse proxy (nginx|caddy|apache|none)",
+            f"Reverse proxy ({'|'.join(_names.PROXIES)})",
             "nginx",
             _choice("proxy", _names.PROXIES),
             interactive,
@@ -307,7 +323,7 @@ def new(  # noqa: PLR0917  (one parameter per command-line option)
         )
         first_style = _value(
             style,
-            "Style (decorator|wrapper)",
+            f"Style ({'|'.join(_names.STYLES)})",
             "decorator",
             _choice("style", _names.STYLES),
             interactive,
@@ -324,7 +340,7 @@ def new(  # noqa: PLR0917  (one parameter per command-line option)
             style=first_style,
             format=_value(
                 format_,
-                "Format (sse|ndjson|text)",
+                f"Format ({'|'.join(_names.FORMATS)})",
                 "sse",
                 _choice("format", _names.FORMATS),
                 interactive,
@@ -336,7 +352,12 @@ def new(  # noqa: PLR0917  (one parameter per command-line option)
 
     spec = _guard(build)
     worker = Worker(
-        pretend=pretend, git_init=not no_git, template=template, vcs_ref=vcs_ref, warn=_warn
+        pretend=pretend,
+        git_init=not no_git,
+        template=template,
+        vcs_ref=vcs_ref,
+        trust=trust,
+        warn=_warn,
     )
     result = _guard(lambda: worker.run_new(destination, spec))
     if pretend:
@@ -364,7 +385,9 @@ ProjectOption = Annotated[
     typer.Option(
         "--project",
         "-p",
+        metavar="DIR",
         help="The generated project. Default: the current directory.",
+        show_default=False,
         file_okay=False,
     ),
 ]
@@ -373,6 +396,14 @@ PretendOption = Annotated[
 ]
 NoCommitOption = Annotated[
     bool, typer.Option("--no-commit", help="Leave the changes uncommitted in the working tree.")
+]
+TrustOption = Annotated[
+    bool,
+    typer.Option(
+        "--trust",
+        help="Let a template other than the installed one run its tasks and migrations.",
+        rich_help_panel=_ADVANCED_PANEL,
+    ),
 ]
 
 
@@ -406,12 +437,10 @@ def add_endpoint(  # noqa: PLR0917  (one parameter per command-line option)
     name: Annotated[str, typer.Argument(help="Endpoint name (snake_case).")],
     project: ProjectOption = Path(),
     style: Annotated[
-        str | None,
-        typer.Option(help="decorator or wrapper. Default: the style the project uses."),
+        Style | None,
+        typer.Option(help="Default: the style the project's last endpoint uses."),
     ] = None,
-    format_: Annotated[
-        str | None, typer.Option("--format", help="sse, ndjson or text. Default: sse.")
-    ] = None,
+    format_: Annotated[Format | None, typer.Option("--format", help="Default: sse.")] = None,
     path: Annotated[
         str | None, typer.Option(help="URL path. Default: /NAME with '_' as '-'.")
     ] = None,
@@ -424,11 +453,12 @@ def add_endpoint(  # noqa: PLR0917  (one parameter per command-line option)
     ] = None,
     pretend: PretendOption = False,
     no_commit: NoCommitOption = False,
+    trust: TrustOption = False,
 ) -> None:
     """Add a streaming endpoint, keeping every edit you made (3-way merge)."""
     from ._worker import EndpointRequest, Worker  # noqa: PLC0415
 
-    worker = Worker(project=project, pretend=pretend, commit=not no_commit, warn=_warn)
+    worker = Worker(project=project, pretend=pretend, commit=not no_commit, trust=trust, warn=_warn)
     request = EndpointRequest(name=name, path=path, style=style, format=format_, session=session)
     changes = _guard(lambda: worker.run_add_endpoint(request))
     _report_changes(changes, pretend)
@@ -438,7 +468,7 @@ def add_endpoint(  # noqa: PLR0917  (one parameter per command-line option)
 
 
 @app.command("remove-endpoint")
-def remove_endpoint(
+def remove_endpoint(  # noqa: PLR0917  (one parameter per command-line option)
     name: Annotated[str, typer.Argument(help="Endpoint to remove.")],
     project: ProjectOption = Path(),
     force: Annotated[
@@ -446,11 +476,19 @@ def remove_endpoint(
     ] = False,
     pretend: PretendOption = False,
     no_commit: NoCommitOption = False,
+    trust: TrustOption = False,
 ) -> None:
     """Remove a streaming endpoint: its module and test go, the app stops registering it."""
     from ._worker import Worker  # noqa: PLC0415
 
-    worker = Worker(project=project, pretend=pretend, commit=not no_commit, force=force, warn=_warn)
+    worker = Worker(
+        project=project,
+        pretend=pretend,
+        commit=not no_commit,
+        force=force,
+        trust=trust,
+        warn=_warn,
+    )
     changes = _guard(lambda: worker.run_remove_endpoint(name))
     _report_changes(changes, pretend)
     if not pretend:
@@ -476,31 +514,33 @@ def list_(project: ProjectOption = Path()) -> None:
 
 
 @app.command()
-def update(
+def update(  # noqa: PLR0917  (one parameter per command-line option)
     project: ProjectOption = Path(),
     to: Annotated[
         str | None,
         typer.Option(
             "--to",
+            metavar="REF",
             help="Template version (tag) to move to. Default: the version "
             "that ships with this CLI.",
         ),
     ] = None,
     pretend: PretendOption = False,
     conflict: Annotated[
-        str, typer.Option(help="Leave conflicts as inline markers or as .rej files: inline|rej.")
+        ConflictMode, typer.Option(help="Leave conflicts as inline markers or as .rej files.")
     ] = "inline",
     no_commit: NoCommitOption = False,
+    trust: TrustOption = False,
 ) -> None:
     """Re-render the project at a newer template version, keeping your edits."""
     from ._worker import Worker  # noqa: PLC0415
 
-    mode = _guard(lambda: _names.check_choice("conflict mode", conflict, ("inline", "rej")))
     worker = Worker(
         project=project,
         pretend=pretend,
         commit=not no_commit,
-        conflict="rej" if mode == "rej" else "inline",
+        conflict=conflict,
+        trust=trust,
         warn=_warn,
     )
     result = _guard(lambda: worker.run_update(to))

@@ -19,7 +19,7 @@ from ._errors import ScaffoldError
 @contextlib.contextmanager
 def _quiet(warn: Callable[[str], None], what: str) -> Iterator[None]:
     """Silence Copier's own printing, pass its warnings on, and translate its errors."""
-    from copier.errors import CopierError  # noqa: PLC0415
+    from copier.errors import CopierError, UnsafeTemplateError  # noqa: PLC0415
     from jinja2 import TemplateError  # noqa: PLC0415
     from plumbum.commands.processes import ProcessExecutionError  # noqa: PLC0415
 
@@ -29,6 +29,12 @@ def _quiet(warn: Callable[[str], None], what: str) -> Iterator[None]:
         try:
             with contextlib.redirect_stdout(captured), contextlib.redirect_stderr(captured):
                 yield
+        except UnsafeTemplateError as error:
+            features = _first_line(error).partition(": ")[2].rstrip(".")
+            raise ScaffoldError(
+                f"{what} refused: the template is not the one that ships with stream-scaffold "
+                f"and would run its own code ({features}); pass --trust if you trust it"
+            ) from None
         except ProcessExecutionError as error:
             detail = _last_line(str(error.stderr) or str(error.stdout)) or f"exit {error.retcode}"
             raise ScaffoldError(f"{what} failed: {detail}") from None
@@ -56,8 +62,14 @@ def copy(
     data: Mapping[str, Any],
     vcs_ref: str | None,
     warn: Callable[[str], None],
+    *,
+    unsafe: bool,
 ) -> None:
-    """Render ``src_path`` at ``vcs_ref`` into ``dst_path``, asking nothing."""
+    """Render ``src_path`` at ``vcs_ref`` into ``dst_path``, asking nothing.
+
+    ``unsafe`` lets the template run its tasks; without it Copier refuses a template that has
+    any, and `ScaffoldError` says how to opt in.
+    """
     import copier  # noqa: PLC0415
 
     with _quiet(warn, "rendering the template"):
@@ -69,9 +81,7 @@ def copy(
             defaults=True,
             overwrite=True,
             quiet=True,
-            # The template's own migrations and tasks are part of the product the user
-            # installed (or explicitly pointed --template at).
-            unsafe=True,
+            unsafe=unsafe,
         )
 
 
@@ -82,12 +92,14 @@ def update(
     conflict: Literal["inline", "rej"],
     warn: Callable[[str], None],
     *,
+    unsafe: bool,
     current: bool = False,
 ) -> None:
     """Re-render ``project`` with ``data`` merged into its answers, 3-way merging user edits.
 
     ``current`` keeps the template version the project is on (`VcsRef.CURRENT`); otherwise
-    ``vcs_ref`` is the version to move to (``None``: the template's latest tag).
+    ``vcs_ref`` is the version to move to (``None``: the template's latest tag). ``unsafe``
+    lets the template run its tasks and migrations, as in `copy`.
     """
     import copier  # noqa: PLC0415
     from copier import VcsRef  # noqa: PLC0415
@@ -102,5 +114,5 @@ def update(
             defaults=True,
             quiet=True,
             conflict=conflict,
-            unsafe=True,
+            unsafe=unsafe,
         )

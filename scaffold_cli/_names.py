@@ -10,13 +10,21 @@ import keyword
 import re
 import sys
 from collections.abc import Iterable
+from typing import Literal, get_args
 
 from ._errors import ScaffoldError
 
-STYLES = ("decorator", "wrapper")
-FORMATS = ("sse", "ndjson", "text")
-SERVERS = ("gthread", "gevent")
-PROXIES = ("nginx", "caddy", "apache", "none")
+# The choices copier.yml offers; tests/test_copier_config.py keeps them in step with it.
+Style = Literal["decorator", "wrapper"]
+Format = Literal["sse", "ndjson", "text"]
+Server = Literal["gthread", "gevent"]
+Proxy = Literal["nginx", "caddy", "apache", "none"]
+ConflictMode = Literal["inline", "rej"]
+
+STYLES: tuple[Style, ...] = get_args(Style)
+FORMATS: tuple[Format, ...] = get_args(Format)
+SERVERS: tuple[Server, ...] = get_args(Server)
+PROXIES: tuple[Proxy, ...] = get_args(Proxy)
 
 _PROJECT_NAME = re.compile(r"^[A-Za-z0-9]([A-Za-z0-9._-]*[A-Za-z0-9])?$")
 _PACKAGE_NAME = re.compile(r"^[a-z_][a-z0-9_]*$")

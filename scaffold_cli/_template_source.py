@@ -37,7 +37,7 @@ _BUNDLE = _PACKAGED / "history.bundle"
 _BUILD_INFO = _PACKAGED / "build.json"
 _CHECKOUT = _PACKAGE_DIR.parent
 # What a source checkout renders from: Copier's configuration, the template and its migrations.
-_TEMPLATE_FILES = ("copier.yml", "template", "scaffold_cli/_migrations.py")
+_TEMPLATE_FILES = ("copier.yml", "template", "migrations")
 # Refs under which each installed build's commit is kept in the managed repository, so that a
 # commit stays reachable (and is never garbage-collected) even when it carries no tag.
 _BUILD_REFS = "refs/flask-stream-scaffold/builds"
@@ -132,6 +132,22 @@ def source_for_new(template: str | None, vcs_ref: str | None) -> TemplateSource:
     if vcs_ref:
         return TemplateSource(src_path=installed.src_path, vcs_ref=vcs_ref, kind=installed.kind)
     return installed
+
+
+def is_installed(src_path: str) -> bool:
+    """Whether ``src_path`` is the template this installation ships (or the one
+    `TEMPLATE_ENV` puts in its place): the only template whose tasks and migrations run
+    without ``--trust``.
+    """
+    if is_managed(src_path):
+        return True
+    location = normalize(src_path)
+    if is_checkout() and location == str(_CHECKOUT):
+        return True
+    if (_PACKAGED / "copier.yml").is_file() and location == str(_PACKAGED):
+        return True
+    from_env = os.environ.get(TEMPLATE_ENV)
+    return from_env is not None and location == normalize(from_env)
 
 
 def require_committed_checkout() -> None:

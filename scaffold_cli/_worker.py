@@ -23,12 +23,13 @@ from ._errors import ScaffoldError
 from ._template_source import (
     TemplateSource,
     default_update_ref,
+    is_installed,
     is_managed,
     managed_repository,
     source_for_new,
 )
 
-Conflict = Literal["inline", "rej"]
+Conflict = _names.ConflictMode
 
 
 def _ignore(message: str) -> None:
@@ -134,6 +135,7 @@ class Worker:
         force: For `remove-endpoint`: remove even files the user edited.
         template: For `new`: the template location (``--template``).
         vcs_ref: For `new`: the template version (``--vcs-ref``).
+        trust: Let a template other than the installed one run its tasks and migrations.
         warn: Where non-fatal warnings go.
     """
 
@@ -145,6 +147,7 @@ class Worker:
     force: bool = False
     template: str | None = None
     vcs_ref: str | None = None
+    trust: bool = False
     warn: Callable[[str], None] = _ignore
 
     # ---------------------------------------------------------------- new
@@ -166,13 +169,13 @@ class Worker:
         if self.pretend:
             with tempfile.TemporaryDirectory(prefix="stream-scaffold-") as scratch:
                 rendered = Path(scratch) / destination.name
-                _copier.copy(source.src_path, rendered, spec.to_data(), source.vcs_ref, self.warn)
+                self._copy(source.src_path, rendered, spec.to_data(), source.vcs_ref)
                 files = _list_files(rendered)
             return NewResult(destination, files, source, committed=False)
 
         existed = destination.exists()
         try:
-            _copier.copy(source.src_path, destination, spec.to_data(), source.vcs_ref, self.warn)
+            self._copy(source.src_path, destination, spec.to_data(), source.vcs_ref)
             committed = False
             if self.git_init:
                 _git.init(destination)
@@ -282,10 +285,8 @@ class Worker:
         with tempfile.TemporaryDirectory(prefix="stream-scaffold-") as scratch:
             before, after = Path(scratch) / "with", Path(scratch) / "without"
             commit = answers.require_commit()
-            _copier.copy(answers.src_path, before, data, commit, self.warn)
-            _copier.copy(
-                answers.src_path, after, {**data, "endpoints": remaining}, commit, self.warn
-            )
+            self._copy(answers.src_path, before, data, commit)
+            self._copy(answers.src_path, after, {**data, "endpoints": remaining}, commit)
             only_before = sorted(set(_list_files(before)) - set(_list_files(after)))
             edited = [
                 relative
@@ -377,6 +378,16 @@ class Worker:
         return ref if parse_version(ref) is not None else None
 
     # ------------------------------------------------------------ helpers
+    def _unsafe(self, src_path: str) -> bool:
+        """Whether the template at ``src_path`` may run its tasks and migrations: the
+        installed template may, any other only with ``--trust``."""
+        return self.trust or is_installed(src_path)
+
+    def _copy(
+        self, src_path: str, destination: Path, data: dict[str, Any], vcs_ref: str | None
+    ) -> None:
+        _copier.copy(src_path, destination, data, vcs_ref, self.warn, unsafe=self._unsafe(src_path))
+
     def _project_dir(self) -> Path:
         project = self.project.resolve()
         if not project.is_dir():
@@ -414,7 +425,15 @@ class Worker:
         then report, commit, or report conflicts."""
 
         def apply(project: Path) -> None:
-            _copier.update(project, data, vcs_ref, self.conflict, self.warn, current=current)
+            _copier.update(
+                project,
+                data,
+                vcs_ref,
+                self.conflict,
+                self.warn,
+                unsafe=self._unsafe(answers.src_path),
+                current=current,
+            )
             if after is not None:
                 after(project)
 

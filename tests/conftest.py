@@ -48,8 +48,11 @@ def snapshot_template(destination: Path) -> Path:
     destination.mkdir(parents=True)
     shutil.copy2(ROOT / "copier.yml", destination / "copier.yml")
     shutil.copytree(ROOT / "template", destination / "template")
-    (destination / "scaffold_cli").mkdir()
-    shutil.copy2(ROOT / "scaffold_cli" / "_migrations.py", destination / "scaffold_cli")
+    shutil.copytree(
+        ROOT / "migrations",
+        destination / "migrations",
+        ignore=shutil.ignore_patterns("__pycache__"),
+    )
     return destination
 
 

@@ -45,6 +45,15 @@ def test_reserved_package_names_cover_the_standard_library() -> None:
     assert {"flask", "werkzeug", "jinja2", "gunicorn", "gevent"} <= reserved
 
 
+def test_cli_choices_are_the_templates_choices() -> None:
+    from scaffold_cli import _names
+
+    assert tuple(QUESTIONS["server"]["choices"].values()) == _names.SERVERS
+    assert tuple(QUESTIONS["proxy"]["choices"].values()) == _names.PROXIES
+    assert tuple(QUESTIONS["endpoint_styles"]["default"]) == _names.STYLES
+    assert tuple(QUESTIONS["endpoint_formats"]["default"]) == _names.FORMATS
+
+
 def test_keywords_match_python() -> None:
     assert sorted(QUESTIONS["python_keywords"]["default"]) == sorted(keyword.kwlist)
 

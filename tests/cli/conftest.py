@@ -114,6 +114,16 @@ def assert_user_error(result: Result, *fragments: str) -> None:
         assert fragment in errors[0], (fragment, result)
 
 
+def assert_bad_choice(result: Result, option: str, value: str, choices: tuple[str, ...]) -> None:
+    """A usage error (exit 2) naming the option, the value and every choice; no traceback."""
+    assert result.exit_code == 2, result
+    assert "Traceback" not in result.stderr + result.stdout, result
+    message = " ".join(result.stderr.replace("│", " ").split())
+    listed = ", ".join(repr(choice) for choice in choices)
+    assert f"Invalid value for '{option}'" in message, result
+    assert f"{value!r} is not one of {listed}" in message, result
+
+
 def tree_state(path: Path) -> dict[str, str]:
     """A fingerprint of a project: every file outside .git, HEAD, and git status."""
     state = {

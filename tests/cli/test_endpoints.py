@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from .conftest import assert_user_error, check_project, git, invoke, tree_state
+from .conftest import assert_bad_choice, assert_user_error, check_project, git, invoke, tree_state
 
 PACKAGE = "live_demo"
 
@@ -160,8 +160,6 @@ BAD_ADD = [
     (["events"], "already exists"),
     (["ticks", "--path", "/events"], "already used"),
     (["ticks", "--path", "ticks"], "must start with '/'"),
-    (["ticks", "--style", "fancy"], "unknown style 'fancy'"),
-    (["ticks", "--format", "csv"], "unknown format 'csv'"),
 ]
 
 
@@ -170,6 +168,22 @@ def test_add_endpoint_bad_input(base_project: Path, args: list[str], message: st
     before = tree_state(base_project)
     result = invoke("add-endpoint", *args, "--project", base_project)
     assert_user_error(result, message)
+    assert tree_state(base_project) == before
+
+
+@pytest.mark.parametrize(
+    ("option", "value", "choices"),
+    [
+        ("--style", "fancy", ("decorator", "wrapper")),
+        ("--format", "csv", ("sse", "ndjson", "text")),
+    ],
+)
+def test_add_endpoint_bad_choice(
+    base_project: Path, option: str, value: str, choices: tuple[str, ...]
+) -> None:
+    before = tree_state(base_project)
+    result = invoke("add-endpoint", "ticks", option, value, "--project", base_project)
+    assert_bad_choice(result, option, value, choices)
     assert tree_state(base_project) == before
 
 

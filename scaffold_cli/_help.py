@@ -1,0 +1,78 @@
+"""Help pages that read like prose: option values named, never ``<bool>`` or ``{destination}``.
+
+Typer labels every parameter with its Python type (``<str>``, ``<bool>``, ``<path>``) and wraps
+required arguments in braces. The `Command` and `Group` classes here relabel the parameters
+they show: a flag gets no label, a choice lists its values (``decorator|wrapper``), any other
+option shows its metavar (``NAME``), and arguments are written in capitals (``DESTINATION``).
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from typer.core import TyperArgument, TyperCommand, TyperGroup, TyperOption
+
+if TYPE_CHECKING:
+    # Typer carries its own copy of Click; these are its classes, not the click package's.
+    from typer._click import Command as ClickCommand
+    from typer._click import Context, Parameter
+
+
+class _Argument(TyperArgument):
+    def _usage_display_name(self) -> str:
+        name = self.display_name_raw.upper()
+        name = name if self.required else f"[{name}]"
+        return name if self.nargs == 1 else f"{name}..."
+
+    def _rich_display_name(self) -> str:
+        return self.display_name_raw.upper()
+
+    @property
+    def display_name_raw(self) -> str:
+        return (self.metavar or self.name or "").upper()
+
+    def display_type_rich(self, ctx: Context) -> str | None:
+        return None
+
+
+class _Option(TyperOption):
+    def display_type_rich(self, ctx: Context) -> str | None:
+        if self.is_flag:
+            return None
+        if self.metavar is not None:
+            return self.metavar
+        if self.type_descriptor.is_choice:
+            return self.display_type(ctx).removeprefix("<").removesuffix(">")
+        return (self.name or "value").upper()
+
+
+def _relabel(params: list[Parameter]) -> list[Parameter]:
+    for param in params:
+        if isinstance(param, TyperArgument) and not isinstance(param, _Argument):
+            param.__class__ = _Argument
+        elif isinstance(param, TyperOption) and not isinstance(param, _Option):
+            param.__class__ = _Option
+    return params
+
+
+class Command(TyperCommand):
+    """A command whose help and usage line name values instead of Python types."""
+
+    def get_params(self, ctx: Context) -> list[Parameter]:
+        """The parameters, relabelled for the help page."""
+        return _relabel(super().get_params(ctx))
+
+
+class Group(TyperGroup):
+    """The root command, relabelled like `Command`; every subcommand becomes a `Command`."""
+
+    def get_params(self, ctx: Context) -> list[Parameter]:
+        """The parameters, relabelled for the help page."""
+        return _relabel(super().get_params(ctx))
+
+    def get_command(self, ctx: Context, cmd_name: str) -> ClickCommand | None:
+        """The subcommand, relabelled like this group (whichever way it was declared)."""
+        command = super().get_command(ctx, cmd_name)
+        if isinstance(command, TyperCommand) and not isinstance(command, Command):
+            command.__class__ = Command
+        return command
