@@ -20,6 +20,7 @@ from ._answers import Endpoint
 from ._errors import ScaffoldError
 from ._help import Group
 from ._names import ConflictMode, Format, Proxy, Server, Style
+from .check import OutputFormat
 
 app = typer.Typer(
     name="stream-scaffold",
@@ -566,6 +567,128 @@ def check_update(project: ProjectOption = Path()) -> None:
         typer.echo("An update is available: run 'stream-scaffold update'.")
         raise typer.Exit(1)
     typer.echo("Up to date.")
+
+
+# ------------------------------------------------------------ check and probe
+def _codes(values: list[str] | None) -> list[str]:
+    """``--select FS1 --select FS301,FS302``: the codes, validated against the rules."""
+    from .check import CheckError, check_selector  # noqa: PLC0415
+
+    codes = [code for value in values or [] for code in value.split(",") if code.strip()]
+    try:
+        return [check_selector(code) for code in codes]
+    except ValueError as error:
+        raise CheckError(str(error)) from None
+
+
+@app.command()
+def check(
+    paths: Annotated[
+        list[Path] | None,
+        typer.Argument(help="Files or directories to check. Default: the current directory."),
+    ] = None,
+    output: Annotated[
+        OutputFormat,
+        typer.Option(
+            "--format", help="text (path:line:col: CODE message), json, or github annotations."
+        ),
+    ] = "text",
+    select: Annotated[
+        list[str] | None,
+        typer.Option(help="Report only these codes or prefixes (FS1, FS301); repeatable."),
+    ] = None,
+    ignore: Annotated[
+        list[str] | None, typer.Option(help="Leave out these codes or prefixes; repeatable.")
+    ] = None,
+) -> None:
+    """Find streaming mistakes in a Flask project: its code, gunicorn and nginx configs.
+
+    Exit status 0 when clean, 1 with findings, 2 when the check could not run.
+    Silence one line with a comment: [b]# stream-scaffold: ignore[FS101][/b].
+    """
+    from .check import CheckError, check_paths, render  # noqa: PLC0415
+
+    try:
+        findings = check_paths(paths or [Path()], select=_codes(select), ignore=_codes(ignore))
+    except CheckError as error:
+        typer.echo(f"Error: {error}", err=True)
+        raise typer.Exit(2) from None
+    typer.echo(render(findings, output), nl=False)
+    raise typer.Exit(1 if findings else 0)
+
+
+@app.command()
+def probe(  # noqa: PLR0917  (one parameter per command-line option)
+    urls: Annotated[
+        list[str], typer.Argument(help="Stream URLs (http or https); one per format to compare.")
+    ],
+    header: Annotated[
+        list[str] | None,
+        typer.Option("--header", "-H", help="Extra request header 'Name: value'; repeatable."),
+    ] = None,
+    last_event_id: Annotated[
+        str | None, typer.Option(help="Send Last-Event-ID, as a reconnecting EventSource does.")
+    ] = None,
+    timeout: Annotated[
+        float, typer.Option(help="Seconds to listen, in all (headers included).", min=0.1)
+    ] = 30.0,
+    events: Annotated[int, typer.Option(help="Stop after this many events.", min=1)] = 20,
+    http2: Annotated[
+        bool, typer.Option("--http2", help="Offer HTTP/2 (over TLS; prior knowledge on http).")
+    ] = False,
+    insecure: Annotated[
+        bool, typer.Option("--insecure", "-k", help="Do not verify the TLS certificate.")
+    ] = False,
+    json_: Annotated[bool, typer.Option("--json", help="Print the measurements as JSON.")] = False,
+) -> None:
+    """Tell whether a deployed stream arrives live, buffered or cut.
+
+    Exit status 0 live, 1 buffered, 3 cut (the worst of several URLs), 2 when it could not
+    probe (bad URL, connection refused, no headers in time).
+    """
+    import json  # noqa: PLC0415
+
+    from rich.console import Console  # noqa: PLC0415
+
+    from ._probe import ProbeOptions, ProbeResult, describe, worst  # noqa: PLC0415
+    from ._probe import probe as run_probe  # noqa: PLC0415
+
+    def parse_headers() -> dict[str, str]:
+        parsed: dict[str, str] = {}
+        for item in header or []:
+            name, colon, value = item.partition(":")
+            if not colon or not name.strip():
+                raise ScaffoldError(f"bad --header {item!r}: write it as 'Name: value'")
+            parsed[name.strip()] = value.strip()
+        return parsed
+
+    try:
+        options = ProbeOptions(
+            headers=parse_headers(),
+            last_event_id=last_event_id,
+            timeout=timeout,
+            max_events=events,
+            http2=http2,
+            verify=not insecure,
+        )
+        console = Console(stderr=True)
+
+        def run_one(url: str) -> ProbeResult:
+            if not console.is_terminal or json_:
+                return run_probe(url, options)  # quiet: no progress display off a terminal
+            with console.status(f"{url}: connecting") as status:
+                return run_probe(url, options, lambda text: status.update(f"{url}: {text}"))
+
+        results = [run_one(url) for url in urls]
+    except ScaffoldError as error:
+        typer.echo(f"Error: {error}", err=True)
+        raise typer.Exit(2) from None
+    if json_:
+        data = [result.to_json() for result in results]
+        typer.echo(json.dumps(data[0] if len(data) == 1 else data, indent=2))
+    else:
+        typer.echo("\n\n".join("\n".join(describe(result)) for result in results))
+    raise typer.Exit(worst([result.verdict for result in results]))
 
 
 def main() -> None:

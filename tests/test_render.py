@@ -7,10 +7,13 @@ project root.
 
 from __future__ import annotations
 
+import importlib.metadata
 import itertools
 import os
+import re
 import subprocess
 import sys
+import tomllib
 from pathlib import Path
 from typing import Any
 
@@ -104,7 +107,9 @@ def test_generated_project_passes_its_own_checks(
 
 
 @pytest.mark.parametrize("project", PROJECTS)
-def test_one_module_and_one_test_file_per_endpoint(rendered: dict[str, Path], project: str) -> None:
+def test_one_module_per_endpoint_and_one_test_module_for_all(
+    rendered: dict[str, Path], project: str
+) -> None:
     root = rendered[project]
     answers = yaml.safe_load((root / ".copier-answers.yml").read_text())
     package = root / "src" / answers["package_name"]
@@ -112,18 +117,22 @@ def test_one_module_and_one_test_file_per_endpoint(rendered: dict[str, Path], pr
     assert sorted(p.stem for p in (package / "endpoints").glob("*.py")) == sorted(
         [*names, "__init__"]
     )
-    endpoint_tests = {p.stem for p in (root / "tests").glob("test_*.py")} - {
-        "test_app",
-        "test_sse",
-        "test_streaming",
-        "test_proxy",
-    }
-    assert sorted(endpoint_tests) == [f"test_{name}" for name in names]
+    # No test file per endpoint: one parametrized module covers them all, so no endpoint
+    # name can collide with another test module.
+    assert sorted(p.name for p in (root / "tests").glob("test_*.py")) == [
+        "test_app.py",
+        "test_endpoints.py",
+        "test_proxy.py",
+        "test_sse.py",
+        "test_streaming.py",
+    ]
+    table = (root / "tests" / "test_endpoints.py").read_text()
+    for endpoint in answers["endpoints"]:
+        assert f'Kind("{endpoint["name"]}", "{endpoint["path"]}", ' in table
     configs = {"nginx": "nginx.conf", "caddy": "Caddyfile", "apache": "apache.conf"}
     deploy = {p.name for p in (root / "deploy").iterdir()}
     assert deploy == {"gunicorn.conf.py", "dev-cert.sh", configs[answers["proxy"]]}
     assert os.access(root / "deploy" / "dev-cert.sh", os.X_OK)
-    assert (root / "tests" / "test_proxy.py").is_file()
     assert answers["endpoints"] == PROJECTS[project].get("endpoints", answers["endpoints"])
 
 
@@ -154,8 +163,11 @@ def test_endpoint_modules_use_the_chosen_style(rendered: dict[str, Path], projec
     for endpoint in answers["endpoints"]:
         module = root / "src" / answers["package_name"] / "endpoints" / f"{endpoint['name']}.py"
         source = module.read_text()
-        decorated = "    @stream_with_context\n    def generate() -> Iterator[str]:" in source
-        wrapped = "stream_response(stream_with_context(generate(ticks" in source
+        decorated = (
+            re.search(r"\n    @stream_with_context\b.*\n    def generate\(\) -> ", source)
+            is not None
+        )
+        wrapped = "events = stream_with_context(generate(ticks" in source
         assert (decorated, wrapped) == (
             endpoint["style"] == "decorator",
             endpoint["style"] == "wrapper",
@@ -172,4 +184,16 @@ def test_github_workflow_is_valid_and_runs_every_check(rendered: dict[str, Path]
     commands = "\n".join(step.get("run", "") for step in steps)
     for command in ("ruff check", "ruff format --check", "mypy", "python -m pytest"):
         assert command in commands
-    assert workflow[True] == {"push": None, "pull_request": None}  # YAML 1.1 reads "on" as True
+    # Pull-request branches run once, as pull requests; pushes only on the default branch.
+    assert workflow[True] == {"push": {"branches": ["main"]}, "pull_request": None}  # "on" is True
+
+
+@pytest.mark.parametrize("tool", ["ruff", "mypy"])
+def test_generated_project_pins_the_linters_it_is_checked_with(
+    rendered: dict[str, Path], tool: str
+) -> None:
+    # The checks above run this suite's own ruff and mypy: the pins must name those versions,
+    # or a user's CI would run linters that no test of the template ever ran.
+    pyproject = tomllib.loads((rendered["defaults"] / "pyproject.toml").read_text())
+    pins = [d for d in pyproject["project"]["optional-dependencies"]["dev"] if d.startswith(tool)]
+    assert pins == [f"{tool}=={importlib.metadata.version(tool)}"]

@@ -74,7 +74,7 @@ def test_add_every_style_and_format_keeps_user_edits(project: Path) -> None:
         )
         assert result.exit_code == 0, result
         assert (project / "src" / PACKAGE / "endpoints" / f"{name}.py").is_file()
-        assert (project / "tests" / f"test_{name}.py").is_file()
+        assert f'Kind("{name}", ' in (project / "tests" / "test_endpoints.py").read_text()
         assert_edits_kept(edits)
         assert git(project, "status", "--porcelain") == ""
         assert name in git(project, "log", "-1", "--format=%s")
@@ -96,7 +96,7 @@ def test_add_then_remove_restores_the_endpoint_set(project: Path) -> None:
     assert result.exit_code == 0, result
     assert endpoints(project) == before
     assert not module.exists()
-    assert not (project / "tests" / "test_progress.py").exists()
+    assert 'Kind("progress", ' not in (project / "tests" / "test_endpoints.py").read_text()
     registered = (project / "src" / PACKAGE / "endpoints" / "__init__.py").read_text("utf-8")
     assert "progress" not in registered
     assert_edits_kept(edits)
@@ -125,7 +125,7 @@ def test_add_endpoint_pretend_changes_nothing(base_project: Path) -> None:
     assert result.exit_code == 0, result
     assert tree_state(base_project) == before
     assert f"src/{PACKAGE}/endpoints/ticks.py" in result.stdout
-    assert "tests/test_ticks.py" in result.stdout
+    assert "tests/test_endpoints.py" in result.stdout
     # A unified diff of the modified files, e.g. the answers file gaining the record.
     assert "--- a/.copier-answers.yml" in result.stdout
     assert "+    name: ticks" in result.stdout

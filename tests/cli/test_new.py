@@ -53,7 +53,7 @@ def test_new_defaults_renders_and_commits(base_project: Path, template_repo: Pat
     assert recorded["package_name"] == "live_demo"
     package = base_project / "src" / "live_demo"
     assert (package / "endpoints" / "events.py").is_file()
-    assert (base_project / "tests" / "test_events.py").is_file()
+    assert (base_project / "tests" / "test_endpoints.py").is_file()
     log = git(base_project, "log", "--format=%s").splitlines()
     assert len(log) == 1
     assert "live-demo" in log[0]
@@ -150,7 +150,7 @@ def test_new_pretend_writes_nothing(tmp_path: Path) -> None:
     assert result.exit_code == 0, result
     assert not destination.exists()
     assert "src/ghost/endpoints/ticks.py" in result.stdout
-    assert "tests/test_ticks.py" in result.stdout
+    assert "tests/test_endpoints.py" in result.stdout
 
 
 def test_new_no_git(tmp_path: Path) -> None:

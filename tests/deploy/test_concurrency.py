@@ -19,44 +19,75 @@ pytestmark = [pytest.mark.deploy, requires_nginx]
 GEVENT_STREAMS = 500
 
 
-def test_a_gthread_worker_holds_as_many_streams_as_threads_and_queues_the_next(
-    servers: Servers,
+def stream_cap(servers: Servers) -> int:
+    """STREAM_MAX_OPEN as the generated app sets it by default."""
+    conf = (servers.project("gthread").root / "src").glob("*/__init__.py")
+    [match] = {m for path in conf for m in re.findall(r"STREAM_MAX_OPEN=(\d+)", path.read_text())}
+    return int(match)
+
+
+@pytest.mark.parametrize("capped", [True, False], ids=["default-cap", "cap-at-threads"])
+def test_a_full_gthread_worker_refuses_streams_and_still_serves_pages(
+    servers: Servers, capped: bool
 ) -> None:
     threads = int(servers.project("gthread").gunicorn_settings()["threads"])
-    # One worker, so that every stream competes for the same `threads` threads.
-    app = servers.gunicorn("gthread", "gunicorn-gthread-capacity", extra_args=["--workers", "1"])
+    cap = stream_cap(servers)
+    assert cap < threads
+    # One worker, so that every stream competes for the same threads. The negative control
+    # raises the cap to the thread count: the streams then take every thread.
+    held_streams = cap if capped else threads
+    app = servers.gunicorn(
+        "gthread",
+        f"gunicorn-gthread-cap-{capped}",
+        env={} if capped else {"FLASK_STREAM_MAX_OPEN": str(threads)},
+        extra_args=["--workers", "1"],
+    )
+    token = f"held-{capped}"
     confirm_dir = servers.root / "confirm"
 
-    async def scenario() -> tuple[list[bytes], bytes, bool]:
+    async def scenario() -> tuple[list[bytes], bytes | None, bool]:
         held = [
-            await open_stream(app.port, "/probe/sse?token=held&count=2") for _ in range(threads)
+            await open_stream(app.port, f"/probe/sse?token={token}&count=2")
+            for _ in range(held_streams)
         ]
         firsts = await asyncio.wait_for(
             asyncio.gather(*(read_until(r, b'"seq":0') for r, _ in held)), timeout=20
         )
-        # Every thread is now inside a stream: one more client has to wait for a free one.
-        reader, writer = await open_stream(app.port, "/probe/sse?token=extra&count=1")
-        extra = asyncio.ensure_future(read_until(reader, b'"seq":0'))
-        done, _ = await asyncio.wait([extra], timeout=1.0)
-        served_while_full = bool(done)
-        (confirm_dir / "held.0").touch()
+        refused = None
+        if capped:
+            # Every place is taken: the next stream is refused before it starts.
+            reader, writer = await open_stream(app.port, f"/probe/sse?token={token}&count=2")
+            refused = await asyncio.wait_for(reader.read(), timeout=10)
+            writer.close()
+        # A page request while the streams are open: answered only if a thread is free.
+        reader, writer = await open_stream(app.port, "/")
+        page = asyncio.ensure_future(read_until(reader, b"</html>"))
+        done, _ = await asyncio.wait([page], timeout=3.0)
+        page_served = bool(done)
+        (confirm_dir / f"{token}.0").touch()
         rests = await asyncio.wait_for(
             asyncio.gather(
                 *(read_until(r, b'"status"', d) for (r, _), d in zip(held, firsts, strict=True))
             ),
             timeout=20,
         )
-        extra_body = await asyncio.wait_for(read_until(reader, b'"status"', await extra), 20)
+        await asyncio.wait_for(page, timeout=20)
         for _, w in [*held, (reader, writer)]:
             w.close()
-        return rests, extra_body, served_while_full
+        return rests, refused, page_served
 
-    bodies, extra_body, served_while_full = run_async(scenario(), timeout=60)
+    bodies, refused, page_served = run_async(scenario(), timeout=90)
 
-    assert len(bodies) == threads
-    assert all(b'"seq":1' in body and b'"status":"confirmed"' in body for body in bodies)
-    assert not served_while_full, "a stream beyond the thread count was served at once"
-    assert b'"seq":0' in extra_body and b'"status":"confirmed"' in extra_body
+    assert len(bodies) == held_streams
+    assert all(b'"status":"confirmed"' in body for body in bodies)
+    if capped:
+        assert refused is not None
+        assert refused.startswith(b"HTTP/1.1 503 ")
+        assert re.search(rb"(?im)^Retry-After: \d+\r$", refused)
+        assert b'"error":"this server holds %d open streams' % cap in refused
+        assert page_served, "the page waited although the stream cap left threads free"
+    else:
+        assert not page_served, "a page was served while every thread held a stream"
 
 
 @pytest.mark.parametrize("stack", ["gevent"], indirect=True)

@@ -141,7 +141,7 @@ def test_generated_endpoints_stream_line_by_line_through_nginx(
     arrivals: list[tuple[float, str]] = []
     with Stream(stack.proxy.port, f"{path}?count=4&interval=0.3&topic=nginx") as stream:
         assert stream.headers["Content-Type"].startswith(MEDIA_TYPES[fmt])
-        assert stream.headers["Cache-Control"] == "no-cache"
+        assert stream.headers["Cache-Control"] == "no-store, no-transform"
         for line in stream.lines():
             if line and not line.startswith(":"):
                 arrivals.append((time.monotonic(), line))

@@ -15,6 +15,8 @@ The rules that naive encoders get wrong, and that this module enforces:
 * An id of ``"0"`` is a real id, and so is an empty one (it resets the client's last id).
 * ``retry`` is honoured only when it is ASCII digits: it must be a non-negative ``int``.
 * The stream is UTF-8: a string with a lone surrogate cannot be sent and raises ``ValueError``.
+* JSON payloads are real JSON: ``NaN`` and ``Infinity``, which ``json.dumps`` writes by
+  default and ``JSON.parse`` in the browser rejects, raise ``ValueError``.
 """
 
 from __future__ import annotations
@@ -22,13 +24,13 @@ from __future__ import annotations
 import json
 import re
 
-__all__ = ["format_comment", "format_event", "format_json_event"]
+__all__ = ["format_comment", "format_event", "format_json_event", "format_retry"]
 
 # The only line terminators of the event-stream grammar.
 _LINE_BREAK = re.compile(r"\r\n|[\r\n]")
 
 # One encoder for every event: json.dumps() with options builds a new one on each call.
-_JSON = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"))
+_JSON = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), allow_nan=False)
 
 
 def format_event(
@@ -64,7 +66,10 @@ def format_json_event(
     JSON escapes line breaks inside strings, so the data never needs splitting; the client
     reads it back with ``JSON.parse(event.data)``.
     """
-    data = _JSON.encode(payload)
+    try:
+        data = _JSON.encode(payload)
+    except ValueError as error:
+        raise ValueError(f"an SSE JSON payload must be valid JSON: {error}") from None
     # ensure_ascii=False lets a lone surrogate through: check, as format_event does.
     _check_utf8("data", data)
     return f"{_head(event, id, retry)}data: {data}\n\n"
@@ -80,6 +85,16 @@ def format_comment(text: str = "") -> str:
     """
     _check_utf8("comment", text)
     return "".join(f": {line}\n" if line else ":\n" for line in _LINE_BREAK.split(text))
+
+
+def format_retry(retry: int) -> str:
+    """Encode a block that only sets the reconnection time, in milliseconds.
+
+    It dispatches no event. Sent first, it tells EventSource how long to wait before
+    reconnecting; sent last, before the server closes the stream on purpose, it asks the
+    client to come back after that long (EventSource does, with ``Last-Event-ID``).
+    """
+    return f"{_head(None, None, retry)}\n"
 
 
 def _head(event: str | None, id: str | None, retry: int | None) -> str:

@@ -1,20 +1,30 @@
-"""Helpers shared by the streaming endpoints: response headers, framing, pacing, input checks.
+"""What every streaming endpoint shares: framing, pacing, limits, headers and input checks.
 
 A streamed response sends its status line and headers before the first chunk of the body.
 Everything that shapes them (the status, the session cookie, caching and buffering headers)
 must therefore be settled in the view, before it returns; the helpers here make that the
 easy path.
+
+An endpoint describes *what* to send as an iterator of `Event` and `Pause` items;
+`event_stream` decides *how*: the first byte at once, heartbeats while the source is quiet,
+a lifetime cap, an end with a reconnection hint on shutdown, and a cap on the streams one
+worker holds open.
 """
 
 from __future__ import annotations
 
 import json
+import math
 import re
+import secrets
+import threading
 import time
 from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass
 from typing import Literal, NoReturn
 
-from flask import Response, abort, request
+from flask import Blueprint, Flask, Response, abort, current_app, request
+from werkzeug.exceptions import ServiceUnavailable
 
 from . import sse
 
@@ -26,10 +36,6 @@ MEDIA_TYPES: Mapping[StreamFormat, str] = {
     "text": "text/plain",
 }
 
-# Plain ASCII decimals only: int() and float() also accept "1_000", " 7 ", "nan" and "inf".
-_INTEGER = re.compile(r"-?[0-9]{1,18}")
-_NUMBER = re.compile(r"-?[0-9]{1,18}(\.[0-9]{1,18})?")
-
 # Written while a stream has nothing to say. An SSE comment is ignored by EventSource;
 # NDJSON and line-oriented text readers skip blank lines.
 HEARTBEATS: Mapping[StreamFormat, str] = {
@@ -38,28 +44,277 @@ HEARTBEATS: Mapping[StreamFormat, str] = {
     "text": "\n",
 }
 
+# Plain ASCII decimals only: int() and float() also accept "1_000", " 7 ", "nan" and "inf".
+_INTEGER = re.compile(r"-?[0-9]{1,18}")
+_NUMBER = re.compile(r"-?[0-9]{1,18}(\.[0-9]{1,18})?")
+
+# One encoder for every record, refusing NaN and Infinity: JSON has no such values, and
+# JSON.parse() in a browser rejects the whole line.
+_JSON = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), allow_nan=False)
+
+# Set once, when the server asks this process to stop (deploy/gunicorn.conf.py does it on
+# SIGTERM). Every open stream then ends at once with a reconnection hint, instead of being
+# cut when gunicorn's graceful_timeout runs out. Under gevent, gunicorn patches threading
+# before the app is imported, so this is a gevent event there.
+shutting_down = threading.Event()
+
+# Pauses are added up in floating point: a schedule that ends within a millisecond of the
+# lifetime cap is taken to end on it.
+_SLACK = 0.001
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    """A streaming endpoint: its blueprint, whose view is named ``stream``, and its format."""
+
+    blueprint: Blueprint
+    format: StreamFormat
+
+    @property
+    def view(self) -> str:
+        """The endpoint name to pass to ``url_for``."""
+        return f"{self.blueprint.name}.stream"
+
+
+@dataclass(frozen=True)
+class Event:
+    """One event to send: a JSON-ready record (a line of text for text streams).
+
+    *id* and *event* are SSE fields; the other formats ignore them.
+    """
+
+    data: object
+    id: str | None = None
+    event: str | None = None
+
+
+@dataclass(frozen=True)
+class Pause:
+    """Nothing to send for *seconds*, counted from the end of the previous pause.
+
+    The stream stays alive meanwhile: heartbeats go out, and a shutdown or the lifetime cap
+    ends the wait at once. Pauses keep a steady cadence: time spent producing an event does
+    not add to the next pause. A source that blocks by itself (a queue) should block for at
+    most a second at a time and yield ``Pause(0)`` when nothing came.
+    """
+
+    seconds: float
+
+
+Source = Iterable[Event | Pause]
+
+
+@dataclass(frozen=True)
+class StreamSettings:
+    """The app's stream settings, checked by ``check_settings`` at start-up."""
+
+    heartbeat: float
+    retry_ms: int
+    max_seconds: float
+    max_open: int
+
+    @classmethod
+    def from_config(cls, config: Mapping[str, object]) -> StreamSettings:
+        """Read and check the ``STREAM_*`` settings; a bad one raises ``RuntimeError``."""
+        return cls(
+            heartbeat=_positive(config, "STREAM_HEARTBEAT_SECONDS"),
+            retry_ms=_whole(config, "STREAM_RETRY_MS", low=0),
+            max_seconds=_positive(config, "STREAM_MAX_SECONDS"),
+            max_open=_whole(config, "STREAM_MAX_OPEN", low=1),
+        )
+
+
+def _positive(config: Mapping[str, object], name: str) -> float:
+    value = config[name]
+    if isinstance(value, bool) or not isinstance(value, int | float) or not value > 0:
+        raise RuntimeError(f"{name} must be a positive number of seconds, not {value!r}")
+    if math.isinf(value):
+        raise RuntimeError(f"{name} must be a finite number of seconds, not {value!r}")
+    return float(value)
+
+
+def _whole(config: Mapping[str, object], name: str, *, low: int) -> int:
+    value = config[name]
+    if isinstance(value, bool) or not isinstance(value, int) or value < low:
+        raise RuntimeError(f"{name} must be a whole number of at least {low}, not {value!r}")
+    return value
+
+
+class OpenStreams:
+    """Counts the streams this process holds open, up to a fixed number.
+
+    Each open stream holds a gthread thread (or a gevent greenlet) for as long as its client
+    listens. Without a cap, a handful of long streams takes every thread and the worker stops
+    answering anything else; with it, the next stream gets a 503 with ``Retry-After`` before
+    it starts, and ordinary requests still find a thread.
+    """
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self.count = 0
+        self._lock = threading.Lock()
+
+    def try_open(self) -> bool:
+        """Take a place if one is free."""
+        with self._lock:
+            if self.count >= self.limit:
+                return False
+            self.count += 1
+            return True
+
+    def close(self) -> None:
+        """Give a place back (the stream ended or its client left)."""
+        with self._lock:
+            self.count -= 1
+
+
+def init_app(app: Flask) -> None:
+    """Check the stream settings and give *app* its open-stream counter."""
+    settings = StreamSettings.from_config(app.config)
+    app.extensions["open_streams"] = OpenStreams(settings.max_open)
+
+
+def event_stream(
+    source: Source, stream_format: StreamFormat, *, end: Event | None = None
+) -> Response:
+    """Stream the events of *source* in *stream_format*, sending *end* when it is exhausted.
+
+    Call it in the view, as its last step: it reads the settings and reserves this worker's
+    place for the stream now, while a 503 can still be sent. *source* must be wrapped by
+    ``stream_with_context`` when it reads ``request``, ``session`` or ``g``.
+    """
+    settings = StreamSettings.from_config(current_app.config)
+    chunks = _pump(iter(source), stream_format, settings, end)
+    try:
+        return stream_response(chunks, stream_format)
+    except ServiceUnavailable:
+        # Never started: close it so that its finally blocks (and context) are released now.
+        close = getattr(source, "close", None)
+        if close is not None:
+            close()
+        raise
+
+
+def _pump(
+    source: Iterator[Event | Pause],
+    stream_format: StreamFormat,
+    settings: StreamSettings,
+    end: Event | None,
+) -> Iterator[str]:
+    """The chunks of the response: what *source* says, plus everything that keeps it alive."""
+    heartbeat = HEARTBEATS[stream_format]
+    try:
+        # Several proxies and platforms forward nothing, not even the headers, until the first
+        # body byte: send one at once. For SSE it is the reconnection time.
+        yield sse.format_retry(settings.retry_ms) if stream_format == "sse" else heartbeat
+        started = last_write = scheduled = time.monotonic()
+        deadline = started + settings.max_seconds
+        for item in source:
+            if isinstance(item, Event):
+                # A source that never pauses is cut here, one heartbeat interval past the
+                # deadline at the latest, so an event due right at the deadline still goes out.
+                if shutting_down.is_set() or time.monotonic() >= deadline + settings.heartbeat:
+                    break
+                yield frame(item, stream_format)
+                last_write = time.monotonic()
+                continue
+            # A pause ends at its place in the schedule, or at the deadline, whichever is first.
+            scheduled = max(scheduled + item.seconds, time.monotonic())
+            until = min(scheduled, deadline)
+            while (left := until - time.monotonic()) > 0:
+                silent_for = time.monotonic() - last_write
+                if shutting_down.wait(min(left, settings.heartbeat - silent_for)):
+                    break
+                if time.monotonic() - last_write >= settings.heartbeat:
+                    # Also how a departed client is noticed: only a write can fail. The first
+                    # write after the client left usually still succeeds (the kernel takes it),
+                    # so its worker is freed after up to two heartbeat intervals, not one.
+                    yield heartbeat
+                    last_write = time.monotonic()
+            # Checked before asking the source for more, so no event is taken and dropped.
+            if shutting_down.is_set() or scheduled > deadline + _SLACK:
+                break
+        else:
+            if end is not None:
+                yield frame(end, stream_format)
+            return
+        # Cut short by a shutdown or by the lifetime cap: tell the client to come back. An
+        # EventSource reconnects by itself, with Last-Event-ID; the random part spreads the
+        # reconnections of many clients after a restart.
+        if stream_format == "sse":
+            reason = "server restarting" if shutting_down.is_set() else "stream lifetime reached"
+            jitter = secrets.randbelow(settings.retry_ms + 1)
+            yield sse.format_comment(f"{reason}: reconnect") + sse.format_retry(
+                settings.retry_ms + jitter
+            )
+    finally:
+        # Ends the endpoint's generator too, so its finally block runs.
+        close = getattr(source, "close", None)
+        if close is not None:
+            close()
+
+
+def frame(event: Event, stream_format: StreamFormat) -> str:
+    """Encode *event* as one chunk of *stream_format*."""
+    if stream_format == "sse":
+        if isinstance(event.data, str):
+            return sse.format_event(event.data, event=event.event, id=event.id)
+        return sse.format_json_event(event.data, event=event.event, id=event.id)
+    if stream_format == "ndjson":
+        return ndjson_line(event.data)
+    return text_line(str(event.data))
+
 
 def stream_response(chunks: Iterable[str], stream_format: StreamFormat) -> Response:
-    """Wrap *chunks* in a response that no cache or proxy holds back.
+    """Wrap *chunks* in a response that no cache or proxy holds back or rewrites.
 
-    *chunks* must already be wrapped by ``stream_with_context`` when it reads ``request``,
-    ``session`` or ``g``: the response is iterated after the view has returned.
+    Takes one of this worker's places for open streams, given back when the server closes
+    the response; when none is free, *chunks* is closed unread and the client gets a 503
+    with ``Retry-After``. *chunks* must already be wrapped by ``stream_with_context`` when
+    it reads ``request``, ``session`` or ``g``: the response is iterated after the view has
+    returned.
     """
+    open_streams: OpenStreams = current_app.extensions["open_streams"]
+    if not open_streams.try_open():
+        close = getattr(chunks, "close", None)
+        if close is not None:
+            close()
+        retry_ms: int = current_app.config["STREAM_RETRY_MS"]
+        raise ServiceUnavailable(
+            f"this server holds {open_streams.limit} open streams, its limit: retry later",
+            retry_after=max(1, math.ceil(retry_ms / 1000)),
+        )
     response = Response(chunks, mimetype=MEDIA_TYPES[stream_format])
-    # A live stream must not be stored or replayed by a cache.
-    response.headers["Cache-Control"] = "no-cache"
+    response.call_on_close(open_streams.close)
+    # A live stream must not be stored (no-cache would still allow it, next to a Set-Cookie)
+    # nor compressed or rewritten by an intermediary.
+    response.headers["Cache-Control"] = "no-store, no-transform"
+    # Browsers must take the media type as sent: a text/plain stream is never sniffed as HTML.
+    response.headers["X-Content-Type-Options"] = "nosniff"
     # nginx stops buffering a response that carries this header (and does not pass it on).
     response.headers["X-Accel-Buffering"] = "no"
     # No "Connection: keep-alive" here: it is hop-by-hop, WSGI forbids it and HTTP/2 rejects it.
     return response
 
 
+def end_of_stream() -> Response:
+    """``204 No Content``: how a server tells EventSource to stop reconnecting."""
+    response = Response(status=204)
+    # There is no body, so no media type either.
+    del response.headers["Content-Type"]
+    return response
+
+
 def ndjson_line(record: object) -> str:
     """Encode *record* as one line of newline-delimited JSON.
 
-    ``json.dumps`` escapes line breaks inside strings, so a record is always exactly one line.
+    JSON escapes line breaks inside strings, so a record is always exactly one line. NaN and
+    Infinity raise ``ValueError``: they are not JSON and browsers refuse them.
     """
-    return json.dumps(record, ensure_ascii=False, separators=(",", ":")) + "\n"
+    try:
+        return _JSON.encode(record) + "\n"
+    except ValueError as error:
+        raise ValueError(f"a stream record must be valid JSON: {error}") from None
 
 
 def text_line(text: str) -> str:
@@ -69,35 +324,13 @@ def text_line(text: str) -> str:
     return text + "\n"
 
 
-def wait_with_heartbeats(seconds: float, *, every: float, beat: str) -> Iterator[str]:
-    """Wait *seconds*, yielding *beat* each time *every* seconds pass in silence.
-
-    A generator that sleeps (or blocks on a queue) cannot notice that its client has gone:
-    the server only finds out when a write fails, and then ends the generator with
-    ``GeneratorExit`` at its next ``yield``. Each beat is such a write, so a departed client
-    frees its worker within *every* seconds, and proxies see traffic before their read timeout.
-    Under gevent ``time.sleep`` yields to other greenlets; under gthread it blocks only this
-    stream's thread.
-    """
-    if every <= 0:
-        raise ValueError(f"the heartbeat interval must be positive, not {every!r}")
-    deadline = time.monotonic() + seconds
-    while (remaining := deadline - time.monotonic()) > 0:
-        if remaining <= every:
-            time.sleep(remaining)
-            return
-        time.sleep(every)
-        yield beat
-
-
 def reject(message: str) -> NoReturn:
     """End the request with ``400 Bad Request`` and a JSON ``{"error": message}`` body.
 
     Call it only in the view, before streaming starts: once the first chunk is out, the
     status is sent and an error can only cut the stream short.
     """
-    body = json.dumps({"error": message})
-    abort(Response(body, status=400, mimetype="application/json"))
+    abort(400, description=message)
 
 
 def int_arg(name: str, *, default: int, low: int, high: int) -> int:
@@ -131,7 +364,7 @@ def str_arg(name: str, *, default: str, max_length: int) -> str:
 def last_event_id(*, high: int) -> int | None:
     """Read the ``Last-Event-ID`` header that EventSource sends when it reconnects.
 
-    The endpoints here number their events 0, 1, 2, ...; a reconnecting browser sends the
+    The ticks endpoints number their events 0, 1, 2, ...; a reconnecting browser sends the
     last number it received, and the stream resumes after it. Anything that is not such a
     number is a 400: guessing would silently replay or skip events.
     """

@@ -1,0 +1,462 @@
+"""FS1xx: mistakes in the Flask code that streams (see docs/check.md for each rule)."""
+
+from __future__ import annotations
+
+import ast
+from collections.abc import Iterator
+
+from ._findings import Finding, finding
+from ._model import (
+    Function,
+    Module,
+    Project,
+    Stream,
+    StreamSite,
+    all_function_nodes,
+    function_nodes,
+    last_name,
+    literal,
+)
+
+_SESSION_WRITERS = frozenset({"pop", "clear", "update", "setdefault", "popitem"})
+_RESPONSE_ATTRIBUTES = frozenset({"status_code", "status", "mimetype", "content_type"})
+_COOKIE_METHODS = frozenset({"set_cookie", "delete_cookie"})
+_HEADER_METHODS = frozenset({"add", "set", "setdefault", "update", "extend", "add_header"})
+_HOP_BY_HOP = ("connection", "content-length", "transfer-encoding")
+_CANONICAL = {"connection": "Connection", "content-length": "Content-Length"}
+_COMPRESSORS = ("gzip", "compress", "deflate", "brotli", "zstd")
+_REDIS_CLIENTS = frozenset(
+    {"Redis", "StrictRedis", "from_url", "ConnectionPool", "BlockingConnectionPool"}
+)
+# Blocking reads: command name to (argument that holds the wait, its unit in seconds).
+_BLOCKING_READS = {
+    "xread": ("block", 0.001),
+    "xreadgroup": ("block", 0.001),
+    "blpop": ("timeout", 1.0),
+    "brpop": ("timeout", 1.0),
+    "brpoplpush": ("timeout", 1.0),
+    "blmove": ("timeout", 1.0),
+    "bzpopmin": ("timeout", 1.0),
+    "bzpopmax": ("timeout", 1.0),
+}
+REDIS_DEFAULT_SOCKET_TIMEOUT = 5.0
+
+
+def _at(module: Module, node: ast.AST, code: str, **details: object) -> Finding:
+    return finding(
+        code,
+        module.path,
+        getattr(node, "lineno", 1),
+        getattr(node, "col_offset", 0) + 1,
+        **details,
+    )
+
+
+def check_code(project: Project) -> Iterator[Finding]:
+    """Every FS1xx finding in *project*."""
+    for site in project.sites:
+        yield from _site_findings(project, site)
+    yield from _outside_request(project)
+    if project.sites:
+        yield from _compression(project)
+    yield from _redis(project)
+
+
+def _body_nodes(stream: Stream) -> Iterator[ast.AST]:
+    if isinstance(stream.node, ast.FunctionDef | ast.AsyncFunctionDef):
+        yield from all_function_nodes(stream.node)
+    elif isinstance(stream.node, ast.GeneratorExp):
+        yield from ast.walk(stream.node)
+
+
+def _site_findings(project: Project, site: StreamSite) -> Iterator[Finding]:
+    stream = site.stream
+    if stream is None:
+        if isinstance(site.node, ast.Call | ast.Name):
+            name = _not_called_name(project, site)
+            yield _at(site.module, site.node, "FS102", name=name)
+        return
+    if not stream.wrapped:
+        read = _context_read(project, stream)
+        if read is not None:
+            yield _at(site.module, site.node, "FS101", name=read)
+    yield from _session(project, site, stream)
+    yield from _response_changes(stream)
+    yield from _teardown_resources(project, site, stream)
+    for header in site.headers:
+        if header.name in _HOP_BY_HOP:
+            name = _CANONICAL.get(header.name, "Transfer-Encoding")
+            yield _at(header.module, header.node, "FS120", header=name)
+    if site.mimetype is not None and site.mimetype.startswith("text/event-stream"):
+        missing = [
+            text
+            for name, text in (
+                ("x-accel-buffering", "X-Accel-Buffering: no"),
+                ("cache-control", "Cache-Control: no-cache"),
+            )
+            if site.header(name) is None
+        ]
+        if missing:
+            yield _at(site.module, site.node, "FS121", missing=" and ".join(missing))
+
+
+def _not_called_name(project: Project, site: StreamSite) -> str:
+    node = site.node
+    if isinstance(node, ast.Name):
+        return node.id
+    assert isinstance(node, ast.Call)
+    return last_name(node.args[0]) or "generate"
+
+
+def _context_read(project: Project, stream: Stream) -> str | None:
+    """The first Flask context name the generator reads, directly or in a function it calls."""
+    if stream.kind == "template":
+        return "`request`, `session` or `g` through the template context"
+    for node in _body_nodes(stream):
+        name = stream.module.context_name(node)
+        if name is not None:
+            return f"`{name}`"
+    scope = stream.node if isinstance(stream.node, ast.FunctionDef | ast.AsyncFunctionDef) else None
+    for node in _body_nodes(stream):
+        if isinstance(node, ast.Call):
+            target = project.resolve_function(stream.module, scope, node.func)
+            if target is not None and target[1] is not stream.node:
+                reads = project.reads_context(*target)
+                if reads:
+                    return f"`{reads[0][0]}` (in `{target[1].name}()`)"
+    return None
+
+
+def _session(project: Project, site: StreamSite, stream: Stream) -> Iterator[Finding]:
+    module = stream.module
+    read: ast.AST | None = None
+    for node in _body_nodes(stream):
+        how = _session_write(module, node)
+        if how is not None:
+            yield _at(module, node, "FS110", how=how)
+        elif read is None and module.context_name(node) == "session":
+            read = node
+    if read is None:
+        return
+    views = [site.function] if site.function is not None else []
+    views += site.views
+    generator = stream.node
+    for view in views:
+        for node in function_nodes(view):
+            if node is not generator and site.module.context_name(node) == "session":
+                return
+    yield _at(module, read, "FS111")
+
+
+def _session_write(module: Module, node: ast.AST) -> str | None:
+    def is_session(target: ast.AST) -> bool:
+        return module.context_name(target) == "session"
+
+    if isinstance(node, ast.Assign | ast.AugAssign | ast.Delete):
+        targets = node.targets if isinstance(node, ast.Assign | ast.Delete) else [node.target]
+        for target in targets:
+            if isinstance(target, ast.Subscript) and is_session(target.value):
+                return "del session[...]" if isinstance(node, ast.Delete) else "session[...] ="
+            if isinstance(target, ast.Attribute) and is_session(target.value):
+                return f"session.{target.attr} ="
+    if (
+        isinstance(node, ast.Call)
+        and isinstance(node.func, ast.Attribute)
+        and node.func.attr in _SESSION_WRITERS
+        and is_session(node.func.value)
+    ):
+        return f"session.{node.func.attr}()"
+    return None
+
+
+def _response_changes(stream: Stream) -> Iterator[Finding]:
+    module = stream.module
+    for node in _body_nodes(stream):
+        what: str | None = None
+        if isinstance(node, ast.Assign | ast.AugAssign):
+            targets = node.targets if isinstance(node, ast.Assign) else [node.target]
+            for target in targets:
+                if (
+                    isinstance(target, ast.Subscript)
+                    and isinstance(target.value, ast.Attribute)
+                    and target.value.attr == "headers"
+                ):
+                    what = "headers[...]"
+                elif (
+                    isinstance(target, ast.Attribute)
+                    and target.attr in _RESPONSE_ATTRIBUTES
+                    and module.context_name(target.value) is None
+                ):
+                    what = target.attr
+        elif isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute):
+            if node.func.attr in _COOKIE_METHODS:
+                what = f"{node.func.attr}()"
+            elif (
+                node.func.attr in _HEADER_METHODS
+                and isinstance(node.func.value, ast.Attribute)
+                and node.func.value.attr == "headers"
+                and module.context_name(node.func.value.value) is None
+            ):
+                what = f"headers.{node.func.attr}()"
+        if what is not None:
+            yield _at(module, node, "FS112", what=what)
+
+
+# ------------------------------------------------------------------ teardown resources
+def _closed_in_teardown(project: Project) -> set[str]:
+    """Names of ``g`` attributes the teardown functions touch (they exist to close them)."""
+    names: set[str] = set()
+    for module, function in project.teardowns:
+        for node in all_function_nodes(function):
+            if isinstance(node, ast.Attribute) and module.context_name(node.value) == "g":
+                if node.attr in ("pop", "get", "setdefault"):
+                    parent = module.parents.get(node)
+                    if isinstance(parent, ast.Call) and parent.args:
+                        key = literal(parent.args[0])
+                        if isinstance(key, str):
+                            names.add(key)
+                else:
+                    names.add(node.attr)
+            elif (
+                isinstance(node, ast.Call)
+                and last_name(node.func) == "getattr"
+                and len(node.args) > 1
+                and module.context_name(node.args[0]) == "g"
+            ):
+                key = literal(node.args[1])
+                if isinstance(key, str):
+                    names.add(key)
+    return names
+
+
+def _getters(project: Project, closed: set[str]) -> dict[str, str]:
+    """Functions that open or return such a ``g`` attribute: function name to attribute."""
+    getters: dict[str, str] = {}
+    teardowns = {function for _, function in project.teardowns}
+    for entries in project.functions.values():
+        for module, function in entries:
+            if function in teardowns:
+                continue
+            for node in function_nodes(function):
+                if (
+                    isinstance(node, ast.Attribute)
+                    and node.attr in closed
+                    and module.context_name(node.value) == "g"
+                ):
+                    getters[function.name] = node.attr
+    return getters
+
+
+def _teardown_resources(project: Project, site: StreamSite, stream: Stream) -> Iterator[Finding]:
+    closed = _closed_in_teardown(project)
+    if not closed:
+        return
+    getters = _getters(project, closed)
+    module = stream.module
+    generator = stream.node
+    reported: set[str] = set()
+
+    def uses(node: ast.AST, in_module: Module) -> str | None:
+        if (
+            isinstance(node, ast.Attribute)
+            and node.attr in closed
+            and in_module.context_name(node.value) == "g"
+        ):
+            return f"g.{node.attr}"
+        if isinstance(node, ast.Call) and last_name(node.func) in getters:
+            return f"{last_name(node.func)}()"
+        return None
+
+    # Inside the generator: g.db, get_db(), or a name the view bound to one of them.
+    view_bound: dict[str, str] = {}
+    if site.function is not None and site.function is not generator:
+        for node in function_nodes(site.function):
+            if isinstance(node, ast.Assign) and len(node.targets) == 1:
+                target = node.targets[0]
+                used = uses(node.value, site.module)
+                if isinstance(target, ast.Name) and used is not None:
+                    view_bound[target.id] = used
+    for node in _body_nodes(stream):
+        name = uses(node, module)
+        if (
+            name is None
+            and isinstance(node, ast.Name)
+            and isinstance(node.ctx, ast.Load)
+            and node.id in view_bound
+            and isinstance(generator, ast.FunctionDef | ast.AsyncFunctionDef)
+            and _is_free(generator, node.id)
+        ):
+            name = node.id
+        if name is not None and name not in reported:
+            reported.add(name)
+            yield _at(module, node, "FS130", name=name)
+    # Passed in as an argument: Response(generate(get_db())).
+    for argument in stream.args:
+        name = uses(argument, site.module)
+        if name is None and isinstance(argument, ast.Name):
+            name = argument.id if argument.id in view_bound else None
+        if name is not None and name not in reported:
+            reported.add(name)
+            yield _at(site.module, argument, "FS130", name=name)
+
+
+def _is_free(function: Function, name: str) -> bool:
+    """Whether *name* is neither a parameter of nor assigned in *function*."""
+    arguments = function.args
+    params = {a.arg for a in (*arguments.posonlyargs, *arguments.args, *arguments.kwonlyargs)}
+    if name in params:
+        return False
+    return not any(
+        isinstance(node, ast.Name) and node.id == name and isinstance(node.ctx, ast.Store)
+        for node in function_nodes(function)
+    )
+
+
+# ------------------------------------------------------------------ outside a request
+def _outside_request(project: Project) -> Iterator[Finding]:
+    """stream_with_context called (or a decorated generator called) where no request is."""
+    threads = _thread_targets(project)
+    for module in project.modules:
+        decorated = {
+            function.name
+            for entries in project.functions.values()
+            for defined_in, function in entries
+            if defined_in is module and project.decorated_with_context(module, function)
+        }
+        for node in ast.walk(module.tree):
+            if not isinstance(node, ast.Call):
+                continue
+            wraps = project.wraps(module, node.func)
+            calls_decorated = isinstance(node.func, ast.Name) and node.func.id in decorated
+            if not (wraps or calls_decorated):
+                continue
+            if module.parents.get(node) is not None and isinstance(
+                module.parents[node], ast.FunctionDef | ast.AsyncFunctionDef
+            ):
+                continue  # a decorator: applied at definition, captures nothing yet
+            function = module.enclosing_function(node)
+            where: str | None = None
+            if function is None:
+                where = "at module level"
+            elif function.name in threads:
+                where = f"in `{function.name}`, which runs in a thread"
+            elif any(last_name(_decorator_target(d)) == "command" for d in function.decorator_list):
+                where = f"in the command `{function.name}`"
+            if where is not None:
+                yield _at(module, node, "FS103", where=where)
+
+
+def _decorator_target(decorator: ast.expr) -> ast.expr:
+    return decorator.func if isinstance(decorator, ast.Call) else decorator
+
+
+def _thread_targets(project: Project) -> set[str]:
+    names: set[str] = set()
+    for module in project.modules:
+        for node in ast.walk(module.tree):
+            if isinstance(node, ast.Call) and last_name(node.func) in ("Thread", "Timer", "submit"):
+                candidates = [k.value for k in node.keywords if k.arg in ("target", "function")]
+                if last_name(node.func) == "submit" and node.args:
+                    candidates.append(node.args[0])
+                names.update(n.id for n in candidates if isinstance(n, ast.Name))
+    return names
+
+
+# ------------------------------------------------------------------ compression
+def _compression(project: Project) -> Iterator[Finding]:
+    streams_off = project.setting_false("COMPRESS_STREAMS")
+    for module in project.modules:
+        for node in ast.walk(module.tree):
+            if not isinstance(node, ast.Call):
+                continue
+            origin = module.origin(node.func) or ""
+            if origin.startswith("flask_compress."):
+                if origin.endswith(".Compress") and not streams_off:
+                    yield _at(module, node, "FS140")
+                continue
+            name = last_name(node.func) or ""
+            if not any(word in name.lower() for word in _COMPRESSORS):
+                continue
+            parent = module.parents.get(node)
+            wraps_app = any(last_name(a) == "wsgi_app" for a in node.args) or (
+                isinstance(parent, ast.Assign)
+                and any(last_name(t) == "wsgi_app" for t in parent.targets)
+            )
+            if wraps_app:
+                yield _at(module, node, "FS141", name=name)
+
+
+# ------------------------------------------------------------------ Redis
+def _redis(project: Project) -> Iterator[Finding]:
+    for module in project.modules:
+        clients = _redis_clients(module)
+        if not clients:
+            continue
+        for node in ast.walk(module.tree):
+            if not (
+                isinstance(node, ast.Call)
+                and isinstance(node.func, ast.Attribute)
+                and node.func.attr in _BLOCKING_READS
+            ):
+                continue
+            client = clients.get(last_name(node.func.value) or "")
+            if client is None:
+                continue
+            argument, unit = _BLOCKING_READS[node.func.attr]
+            value = next((k.value for k in node.keywords if k.arg == argument), None)
+            if value is None and argument == "timeout" and len(node.args) > 1:
+                value = node.args[1]
+            wait = module.constant(value)
+            if isinstance(wait, bool) or not isinstance(wait, int | float):
+                continue
+            timeout = _socket_timeout(module, client, clients)
+            if timeout is None or isinstance(timeout, str):
+                continue
+            block = wait * unit
+            if block == 0 or timeout <= block:
+                explicit = any(k.arg == "socket_timeout" for k in client.keywords)
+                yield _at(
+                    module,
+                    node,
+                    "FS150",
+                    command=node.func.attr,
+                    wait=f"{block:g} s" if block else "forever",
+                    timeout=f"{timeout:g} s" if explicit else "5 s (redis-py 8's default)",
+                )
+
+
+def _redis_clients(module: Module) -> dict[str, ast.Call]:
+    """Names (variables or attributes) bound to a redis client or pool made in *module*."""
+    clients: dict[str, ast.Call] = {}
+    for node in ast.walk(module.tree):
+        if not (isinstance(node, ast.Assign | ast.AnnAssign) and isinstance(node.value, ast.Call)):
+            continue
+        call = node.value
+        origin = module.origin(call.func) or ""
+        if last_name(call.func) not in _REDIS_CLIENTS or not origin.startswith("redis"):
+            continue
+        targets = node.targets if isinstance(node, ast.Assign) else [node.target]
+        for target in targets:
+            name = last_name(target)
+            if name is not None:
+                clients[name] = call
+    return clients
+
+
+def _socket_timeout(
+    module: Module, client: ast.Call, clients: dict[str, ast.Call]
+) -> float | str | None:
+    """The client's socket timeout in seconds; None when it has none; "?" when unknown."""
+    given = next((k.value for k in client.keywords if k.arg == "socket_timeout"), None)
+    if given is None:
+        pool = next((k.value for k in client.keywords if k.arg == "connection_pool"), None)
+        if pool is not None:
+            source = clients.get(last_name(pool) or "")
+            return "?" if source is None else _socket_timeout(module, source, clients)
+        return REDIS_DEFAULT_SOCKET_TIMEOUT
+    value = module.constant(given)
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return "?"
+    return float(value)

@@ -1,0 +1,102 @@
+"""FS3xx: nginx configuration in front of the app's streaming routes.
+
+Each streaming route found in the code is matched to the location nginx would choose for
+it, in every ``server`` block; the settings in force there (inherited from ``server`` and
+``http`` as nginx does) are checked against what the app sends.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+from ._findings import Finding, finding
+from ._model import Project
+from ._nginx import Directive, Location, match_location, seconds, servers
+
+NGINX_DEFAULT_READ_TIMEOUT = 60.0
+_CONVERTER = re.compile(r"<(?:(\w+)(?:\([^)]*\))?:)?\w+>")
+_SAMPLE = {
+    "int": "1",
+    "float": "1.0",
+    "path": "x/y",
+    "uuid": "00000000-0000-0000-0000-000000000000",
+}
+
+
+def looks_like_nginx(path: Path, text: str) -> bool:
+    """A ``.conf`` file (or one named after nginx) with locations, servers or proxy_pass."""
+    named = path.suffix == ".conf" or "nginx" in path.name
+    return named and re.search(r"(?m)^\s*(location|server|proxy_pass|http)\b", text) is not None
+
+
+@dataclass(frozen=True)
+class StreamRoute:
+    """A route whose view streams, and whether the app sends ``X-Accel-Buffering: no``."""
+
+    rule: str
+    no_buffering_header: bool
+
+    @property
+    def sample(self) -> str:
+        """A request path this rule matches: converters replaced by sample values."""
+        return _CONVERTER.sub(lambda m: _SAMPLE.get(m.group(1) or "", "x"), self.rule)
+
+
+def stream_routes(project: Project) -> list[StreamRoute]:
+    """The streaming routes of *project*, each once."""
+    found: dict[str, bool] = {}
+    for site in project.sites:
+        if site.stream is None:
+            continue
+        header = site.header("x-accel-buffering")
+        sends = header is not None and (header.value is None or header.value.lower() == "no")
+        for view in site.views:
+            for route in project.routes.get(view, []):
+                found[route.rule] = found.get(route.rule, False) or sends
+    return [StreamRoute(rule, sends) for rule, sends in found.items()]
+
+
+def check_nginx(
+    directives: list[Directive], routes: list[StreamRoute], heartbeat: float | None
+) -> Iterator[Finding]:
+    """Every FS3xx finding for one nginx configuration (its includes spliced in)."""
+    for chain in servers(directives):
+        for route in routes:
+            location = match_location(chain, route.sample)
+            if location is None or location.own("proxy_pass") is None:
+                continue
+            yield from _location_findings(location, route, heartbeat)
+
+
+def _at(code: str, location: Location, directive: Directive | None, **details: object) -> Finding:
+    where = directive or location.directive
+    return finding(code, where.path, where.line, where.column, **details)
+
+
+def _location_findings(
+    location: Location, route: StreamRoute, heartbeat: float | None
+) -> Iterator[Finding]:
+    label = f"{route.rule} ({location.label})"
+    buffering = location.setting("proxy_buffering")
+    buffered = buffering is None or (buffering.args[:1] != ["off"])
+    if buffered:
+        ignored = location.setting("proxy_ignore_headers")
+        if ignored is not None and any(a.lower() == "x-accel-buffering" for a in ignored.args):
+            yield _at("FS302", location, ignored, route=label)
+        elif not route.no_buffering_header:
+            how = "on" if buffering is not None else "on by default"
+            yield _at("FS301", location, buffering, route=label, how=how)
+    timeout_directive = location.setting("proxy_read_timeout")
+    timeout = NGINX_DEFAULT_READ_TIMEOUT
+    if timeout_directive is not None and timeout_directive.args:
+        timeout = seconds(timeout_directive.args[0]) or NGINX_DEFAULT_READ_TIMEOUT
+    if heartbeat is not None and timeout <= heartbeat:
+        yield _at(
+            "FS303", location, timeout_directive, timeout=timeout, heartbeat=heartbeat, route=label
+        )
+    cache = location.setting("proxy_cache")
+    if cache is not None and cache.args[:1] != ["off"]:
+        yield _at("FS304", location, cache, zone=" ".join(cache.args), route=label)

@@ -1,0 +1,59 @@
+"""Generators that read the request context after the view has returned."""
+
+from flask import Flask, Response, current_app, g, request, session
+
+app = Flask(__name__)
+
+
+@app.get("/wrapper")
+def wrapper_style():
+    def generate():
+        yield request.args.get("q", "")
+
+    return Response(generate(), mimetype="text/plain")
+
+
+def module_generator():
+    yield f"{g.user}\n"
+
+
+@app.get("/returned")
+def returned():
+    return module_generator()
+
+
+def current_user():
+    return session.get("user", "anonymous")
+
+
+@app.get("/helper")
+def through_helper():
+    session.get("user")
+
+    def generate():
+        yield current_user()
+
+    return Response(generate(), mimetype="text/plain")
+
+
+def make_stream():
+    def generate():
+        yield current_app.name
+
+    return generate()
+
+
+@app.get("/made")
+def made_by_helper():
+    return Response(make_stream(), mimetype="text/plain")
+
+
+@app.get("/genexp")
+def generator_expression():
+    return Response((f"{request.path} {n}\n" for n in range(3)), mimetype="text/plain")
+
+
+@app.get("/template")
+def template():
+    page = app.jinja_env.get_template("page.html")
+    return Response(page.generate(), mimetype="text/html")

@@ -1,0 +1,2 @@
+wsgi_app = "app:app"
+workers = 4

@@ -1,0 +1,3 @@
+wsgi_app = "app:app"
+worker_class = "sync"
+timeout = 120

@@ -1,0 +1,3 @@
+wsgi_app = "app:app"
+workers = 4
+threads = 32

@@ -1,0 +1,143 @@
+"""``stream-scaffold check`` as a user runs it: output formats, exit status, bad input."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from scaffold_cli._cli import app
+
+from .test_rules import CORPUS
+
+runner = CliRunner()
+
+
+def run(*args: str, cwd: Path = CORPUS, monkeypatch: pytest.MonkeyPatch) -> tuple[int, str, str]:
+    monkeypatch.chdir(cwd)
+    result = runner.invoke(app, ["check", *args])
+    return result.exit_code, result.stdout, result.stderr
+
+
+def test_text_is_path_line_column_code_message(monkeypatch: pytest.MonkeyPatch) -> None:
+    status, out, err = run("FS121/bad", monkeypatch=monkeypatch)
+    assert status == 1
+    assert err == ""
+    assert out.splitlines() == [
+        "FS121/bad/app.py:14:21: FS121 event stream without X-Accel-Buffering: no and "
+        "Cache-Control: no-cache: add it so proxies and caches pass events on live",
+        "FS121/bad/app.py:19:21: FS121 event stream without X-Accel-Buffering: no: "
+        "add it so proxies and caches pass events on live",
+        "Found 2 findings (2 info).",
+    ]
+
+
+def test_clean_is_exit_zero(monkeypatch: pytest.MonkeyPatch) -> None:
+    assert run("FS101/good", "FS150/good", monkeypatch=monkeypatch) == (
+        0,
+        "All checks passed.\n",
+        "",
+    )
+
+
+def test_json_lists_every_finding_with_its_rule(monkeypatch: pytest.MonkeyPatch) -> None:
+    status, out, _ = run("--format", "json", "FS150/bad", monkeypatch=monkeypatch)
+    assert status == 1
+    records = json.loads(out)
+    assert [(r["code"], r["line"], r["column"]) for r in records] == [
+        ("FS150", 12, 33),
+        ("FS150", 19, 12),
+    ]
+    assert records[0]["path"] == "FS150/bad/reader.py"
+    assert records[0]["level"] == "error"
+    assert records[0]["name"] == "redis-socket-timeout"
+    assert "socket_timeout is 5 s" in records[0]["message"]
+
+
+def test_json_of_a_clean_project_is_an_empty_list(monkeypatch: pytest.MonkeyPatch) -> None:
+    assert run("--format", "json", "FS150/good", monkeypatch=monkeypatch)[:2] == (0, "[]\n")
+
+
+def test_github_format_is_workflow_annotations(monkeypatch: pytest.MonkeyPatch) -> None:
+    status, out, _ = run("--format", "github", "FS202/bad", "FS121/bad", monkeypatch=monkeypatch)
+    assert status == 1
+    lines = out.splitlines()
+    assert lines[0] == (
+        "::notice file=FS121/bad/app.py,line=14,col=21,title=FS121::FS121 event stream without "
+        "X-Accel-Buffering: no and Cache-Control: no-cache: add it so proxies and caches pass "
+        "events on live"
+    )
+    assert lines[2].startswith(
+        "::warning file=FS202/bad/gunicorn.conf.py,line=2,col=1,title=FS202::FS202 gthread"
+    )
+    assert len(lines) == 4
+
+
+def test_select_and_ignore_on_the_command_line(monkeypatch: pytest.MonkeyPatch) -> None:
+    status, out, _ = run(
+        "--select",
+        "FS2,FS3",
+        "--ignore",
+        "FS201",
+        "FS201/bad",
+        "FS301/bad",
+        "FS110/bad",
+        monkeypatch=monkeypatch,
+    )
+    assert status == 1
+    assert {line.split()[1] for line in out.splitlines()[:-1]} == {"FS301"}
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["missing/dir"], "Error: missing/dir: no such file or directory"),
+        (["--select", "FS9", "."], "Error: unknown rule code 'FS9': use one of FS101"),
+        (["--ignore", "E501", "."], "Error: unknown rule code 'E501'"),
+    ],
+)
+def test_could_not_run_is_exit_two_with_one_line(
+    args: list[str], message: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    status, out, err = run(*args, monkeypatch=monkeypatch)
+    assert status == 2
+    assert out == ""
+    assert err.startswith(message)
+    assert len(err.splitlines()) == 1
+
+
+def test_an_unknown_format_is_a_usage_error_listing_the_formats(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    status, out, err = run("--format", "xml", ".", monkeypatch=monkeypatch)
+    message = " ".join(err.replace("│", " ").split())
+    assert (status, out) == (2, "")
+    assert "Invalid value for '--format'" in message
+    assert "'xml' is not one of 'text', 'json', 'github'" in message
+    assert "Traceback" not in err
+
+
+@pytest.mark.parametrize(
+    ("name", "text", "message"),
+    [
+        ("app.py", "def view(:\n    pass\n", "app.py:1: cannot parse: "),
+        ("nginx.conf", "http {\n    server {\n        location / {\n}\n", "unexpected end of file"),
+        ("site.conf", 'server {\n    location / { return 200 "x; }\n}\n', "unterminated quoted"),
+        (
+            "nginx.conf",
+            "server {\n    listen 80\n}\n",
+            "nginx.conf:2: directive 'listen' has no ';'",
+        ),
+    ],
+)
+def test_a_file_that_cannot_be_parsed_is_exit_two(
+    tmp_path: Path, name: str, text: str, message: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (tmp_path / name).write_text(text)
+    status, out, err = run(".", cwd=tmp_path, monkeypatch=monkeypatch)
+    assert (status, out) == (2, "")
+    assert message in err
+    assert len(err.splitlines()) == 1
+    assert "Traceback" not in err

@@ -1,0 +1,90 @@
+"""The probe's timing model on recorded arrivals: how each verdict is drawn, and framing."""
+
+from __future__ import annotations
+
+import pytest
+
+from scaffold_cli._probe import (
+    Arrival,
+    ProbeOptions,
+    ProbeResult,
+    Verdict,
+    _Framer,
+    judge,
+    stream_format,
+)
+
+
+def result(
+    times: list[float],
+    *,
+    ended: str = "complete",
+    duration: float | None = None,
+    beats: tuple[float, ...] = (),
+) -> ProbeResult:
+    arrivals = [Arrival(t, 10) for t in times] + [Arrival(t, 2, heartbeat=True) for t in beats]
+    arrivals.sort(key=lambda a: a.at)
+    probe = ProbeResult(
+        url="http://127.0.0.1/x",
+        http_version="HTTP/1.1",
+        status=200,
+        headers={"content-type": "text/event-stream", "cache-control": "no-cache"},
+        stream_format="sse",
+        time_to_headers=0.01,
+        arrivals=arrivals,
+        ended=ended,
+        duration=duration if duration is not None else (max(times, default=0.0) + 0.001),
+        error="peer closed connection" if ended == "closed" else None,
+    )
+    judge(probe, ProbeOptions(timeout=5))
+    return probe
+
+
+@pytest.mark.parametrize(
+    ("times", "verdict"),
+    [
+        ([0.01, 0.21, 0.41, 0.61, 0.61], Verdict.LIVE),  # spread out, end marker right after
+        ([0.0, 0.0, 0.0, 0.0], Verdict.LIVE),  # sent together at once: nothing held back
+        ([1.0, 1.0, 1.0, 1.0, 1.0], Verdict.BUFFERED),  # all at the end
+        ([0.01, 2.0, 2.0, 2.0, 4.0, 4.0, 4.0, 4.0], Verdict.BUFFERED),  # bursts after silences
+        ([0.01, 2.0, 2.0, 4.0, 4.01, 6.0], Verdict.LIVE),  # pairs are not bursts
+    ],
+)
+def test_verdict_from_arrivals(times: list[float], verdict: Verdict) -> None:
+    assert result(times).verdict is verdict
+
+
+def test_a_connection_closed_mid_body_is_cut() -> None:
+    probe = result([0.01], ended="closed", duration=1.02)
+    assert probe.verdict is Verdict.CUT
+    assert probe.reason.startswith("the connection closed before the stream's end after 1 event")
+
+
+def test_no_event_in_time_is_buffered_and_an_empty_body_is_cut() -> None:
+    waiting = result([], ended="limit", duration=5.0, beats=(1.0, 2.0))
+    assert waiting.verdict is Verdict.BUFFERED
+    assert "(2 heartbeat(s) did)" in waiting.reason
+    assert result([], ended="complete").verdict is Verdict.CUT
+
+
+def test_framing_across_chunks_with_every_line_ending() -> None:
+    framer = _Framer("sse")
+    records = framer.feed(": hi\r\ndata: a\r")  # a CR at the end may be half of a CRLF
+    records += framer.feed("\n\r\ndata: b\rdata: c\n\n")
+    assert [heartbeat for _, heartbeat in records] == [True, False, False]
+    lines = _Framer("ndjson")
+    assert [hb for _, hb in lines.feed('{"a":1}\n\n{"b"')] == [False, True]
+    assert [hb for _, hb in lines.feed(":2}\n")] == [False]
+
+
+@pytest.mark.parametrize(
+    ("content_type", "fmt"),
+    [
+        ("text/event-stream; charset=utf-8", "sse"),
+        ("application/x-ndjson", "ndjson"),
+        ("text/plain", "text"),
+        ("application/octet-stream", "chunks"),
+    ],
+)
+def test_stream_format_from_the_content_type(content_type: str, fmt: str) -> None:
+    assert stream_format(content_type) == fmt
