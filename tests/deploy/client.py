@@ -75,11 +75,15 @@ class Stream:
 
 
 def parse_sse(lines: Iterator[str]) -> Iterator[dict[str, Any]]:
-    """Events as dicts of their fields (``data`` joined, JSON decoded when it parses)."""
+    """Events as dicts of their fields (``data`` joined, JSON decoded when it parses).
+
+    Like EventSource, only blocks with data are events: a block that only sets ``retry:``
+    (or only ``id:``) dispatches nothing.
+    """
     event: dict[str, Any] = {}
     for line in lines:
         if line == "":
-            if event:
+            if "data" in event:
                 if "data" in event:
                     with contextlib.suppress(ValueError):
                         event["json"] = json.loads(event["data"])

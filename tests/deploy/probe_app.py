@@ -15,11 +15,16 @@ holds the first record back, the test can never confirm it, and the stream ends
 ``"unconfirmed"``: the check is lock-step, not timed. Clients sharing a token wait for the
 same files, which makes a barrier for concurrency tests. ``accel=0`` removes the app's
 ``X-Accel-Buffering: no`` header.
+
+``GET /probe/endless/<format>`` streams numbered events 0.1 s apart through the generated
+``streaming.event_stream`` and never ends by itself: only the app's limits (the lifetime cap,
+a shutdown) end it.
 """
 
 from __future__ import annotations
 
 import importlib
+import itertools
 import os
 import threading
 import time
@@ -94,6 +99,20 @@ def create_app() -> Flask:
         response: Response = streaming.stream_response(generate(), fmt)
         if request.args.get("accel", "1") == "0":
             del response.headers["X-Accel-Buffering"]
+        return response
+
+    @probe.get("/probe/endless/<fmt>")
+    def endless(fmt: str) -> Response:
+        if fmt not in ("sse", "ndjson", "text"):
+            abort(404)
+
+        def events() -> Iterator[Any]:
+            for seq in itertools.count():
+                if seq:
+                    yield streaming.Pause(0.1)
+                yield streaming.Event({"seq": seq} if fmt != "text" else f"seq={seq}", id=str(seq))
+
+        response: Response = streaming.event_stream(events(), fmt)
         return response
 
     app.register_blueprint(probe)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import http.client
+import time
 from dataclasses import dataclass
 
 import pytest
@@ -80,3 +81,22 @@ def test_without_heartbeats_nginx_cuts_the_idle_stream(
     assert events == ["id: 0"]
     assert beats == []
     stack.proxy.wait_for_log(r"upstream timed out .* while reading upstream", timeout=5)
+
+
+def test_a_client_that_leaves_an_idle_stream_frees_its_worker_within_two_heartbeats(
+    heartbeat_stacks: dict[str, Proxied], record_property: pytest.RecordProperty
+) -> None:
+    # The next event is 60 s away; only heartbeats (every 0.3 s) can find out that the client
+    # has gone. The first write after it left usually succeeds, the second one fails.
+    app = heartbeat_stacks["beating"].app
+    since = len(app.log())
+    with Stream(app.port, "/events?count=2&interval=60") as stream:
+        lines = stream.lines()
+        while next(lines) != "id: 0":
+            pass
+        left = time.monotonic()
+    app.wait_for_log(r"/events closed after 1 of 2 events", since=since, timeout=10)
+    freed_after = time.monotonic() - left
+    record_property("freed_after_seconds", round(freed_after, 3))
+    # Not before one heartbeat: nothing is written, so nothing can fail, before then.
+    assert freed_after >= 0.3
