@@ -74,6 +74,28 @@ class Stream:
         self.close()
 
 
+def events_and_heartbeats(
+    port: int, path: str = "/events?count=2&interval=2"
+) -> tuple[list[str], list[str]]:
+    """An SSE stream's ``id:`` and ``event:`` lines and its heartbeat comments, to its end.
+
+    A stream that a proxy cuts ends early, without ``event: end``, possibly in the middle of
+    the chunked body.
+    """
+    events: list[str] = []
+    beats: list[str] = []
+    with (
+        Stream(port, path, timeout=10) as stream,
+        contextlib.suppress(http.client.IncompleteRead),
+    ):
+        for line in stream.lines():
+            if line.startswith(":"):
+                beats.append(line)
+            elif line.startswith(("id:", "event:")):
+                events.append(line)
+    return events, beats
+
+
 def parse_sse(lines: Iterator[str]) -> Iterator[dict[str, Any]]:
     """Events as dicts of their fields (``data`` joined, JSON decoded when it parses).
 

@@ -216,13 +216,10 @@ for (let i = 0; i < %(streams)d; i++) {
 </script>"""
 
 
-def open_ten_streams(
-    browser: object, page_stack: PageStack, origin: str, prefix: str
-) -> tuple[object, object]:
+def open_ten_streams(context: object, page_stack: PageStack, origin: str, prefix: str) -> object:
     """A page at *origin* (served by the test) holding ten EventSource streams to nginx."""
     confirm_dir = page_stack.app.log_path.parent / "confirm"
-    context = browser.new_context(ignore_https_errors=True)  # type: ignore[attr-defined]
-    page = context.new_page()
+    page = context.new_page()  # type: ignore[attr-defined]
     page.expose_function(
         "confirmRecord", lambda token, seq: (confirm_dir / f"{token}.{seq}").touch()
     )
@@ -232,7 +229,13 @@ def open_ten_streams(
         lambda route: route.fulfill(body=html, content_type="text/html"),  # type: ignore[attr-defined]
     )
     page.goto(f"{origin}/ten-streams", timeout=10_000)
-    return context, page
+    return page
+
+
+def wait_until_every_stream_ended(page: object) -> None:
+    page.wait_for_function(  # type: ignore[attr-defined]
+        "() => Object.values(window.streams).every((s) => s.status !== null)", timeout=30_000
+    )
 
 
 def stream_states(page: object) -> list[dict[str, object]]:
@@ -257,12 +260,10 @@ def test_ten_eventsource_streams_over_http2_all_run_live(
     browser: object, page_stack: PageStack
 ) -> None:
     prefix = f"h2-{page_stack.app.port}-"
-    context, page = open_ten_streams(browser, page_stack, page_stack.https, prefix)
+    context = browser.new_context(ignore_https_errors=True)  # type: ignore[attr-defined]
     try:
-        page.wait_for_function(  # type: ignore[attr-defined]
-            "() => Object.values(window.streams).every((s) => s.status !== null)",
-            timeout=30_000,
-        )
+        page = open_ten_streams(context, page_stack, page_stack.https, prefix)
+        wait_until_every_stream_ended(page)
         states = stream_states(page)
     finally:
         context.close()
@@ -276,12 +277,17 @@ def test_ten_eventsource_streams_over_http2_all_run_live(
 def test_over_http1_the_seventh_eventsource_stream_waits_for_a_connection(
     browser: object, page_stack: PageStack
 ) -> None:
-    """The control: the same page over plain HTTP/1.1 gets six streams, the rest wait."""
+    """The control: the same page over plain HTTP/1.1 gets six streams, the rest wait; the demo
+    page, open in another tab, then says why its stream does not connect."""
     prefix = f"h1-{page_stack.app.port}-"
     origin = f"http://{HOST}:{page_stack.proxy.port}"
-    context, page = open_ten_streams(browser, page_stack, origin, prefix)
     confirm_dir = page_stack.app.log_path.parent / "confirm"
+    context = browser.new_context()  # type: ignore[attr-defined]
     try:
+        demo = context.new_page()
+        demo.goto(f"{origin}/", timeout=10_000)
+        assert "HTTP/1.1" in demo.locator("#protocol").inner_text()
+        page = open_ten_streams(context, page_stack, origin, prefix)
         # Six streams open and get their first record; the other four never open, so the
         # record is never confirmed and the six stay open.
         page.wait_for_function(  # type: ignore[attr-defined]
@@ -290,15 +296,22 @@ def test_over_http1_the_seventh_eventsource_stream_waits_for_a_connection(
         )
         page.wait_for_timeout(1000)  # type: ignore[attr-defined]
         held = stream_states(page)
+        # Never a silent hang: the demo page's stream waits too, and the page says why.
+        demo.locator("#events button").click()
+        demo.wait_for_function(
+            "() => document.querySelector('#events .why').textContent"
+            ".startsWith('waiting for a connection')",
+            timeout=10_000,
+        )
+        why = demo.locator("#events .why").inner_text()
+        assert status(demo, "events") == "connecting"
+        assert "allows 6 connections to this host" in why, why
         # Release the six: they end, and the waiting streams get their connections.
         for token, state in zip([f"{prefix}{i}" for i in range(STREAMS)], held, strict=True):
             if state["seqs"]:
                 for seq in range(3):
                     (confirm_dir / f"{token}.{seq}").touch()
-        page.wait_for_function(  # type: ignore[attr-defined]
-            "() => Object.values(window.streams).every((s) => s.status !== null)",
-            timeout=30_000,
-        )
+        wait_until_every_stream_ended(page)
         final = stream_states(page)
     finally:
         context.close()

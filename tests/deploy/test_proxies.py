@@ -10,14 +10,13 @@ within the timeout), the control that shows the proxy does cut a silent stream.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import http.client
 import re
 from dataclasses import dataclass
 
 import pytest
 
-from .client import HOST, Stream, read_until, run_async
+from .client import HOST, events_and_heartbeats, read_until, run_async
 from .conftest import Servers, Stack, require_proxy, with_read_timeout
 from .stack import Process
 
@@ -66,30 +65,11 @@ def short_timeouts(
     }
 
 
-def read_all(port: int) -> tuple[list[str], list[str]]:
-    """The stream's event ids and types and its heartbeat comments, until the body ends.
-
-    A stream that the proxy cuts ends early: without ``event: end``.
-    """
-    events: list[str] = []
-    beats: list[str] = []
-    with (
-        Stream(port, "/events?count=2&interval=2", timeout=10) as stream,
-        contextlib.suppress(http.client.IncompleteRead),
-    ):
-        for line in stream.lines():
-            if line.startswith(":"):
-                beats.append(line)
-            elif line.startswith(("id:", "event:")):
-                events.append(line)
-    return events, beats
-
-
 def test_heartbeats_keep_an_idle_stream_open_past_each_proxys_read_timeout(
     short_timeouts: tuple[str, dict[str, Proxied]],
 ) -> None:
     _, stacks = short_timeouts
-    events, beats = read_all(stacks["beating"].proxy.port)
+    events, beats = events_and_heartbeats(stacks["beating"].proxy.port)
 
     assert events == ["id: 0", "id: 1", "event: end"]
     assert len(beats) >= 4
@@ -101,7 +81,7 @@ def test_without_heartbeats_each_proxy_cuts_the_idle_stream(
 ) -> None:
     kind, stacks = short_timeouts
     silent = stacks["silent"]
-    events, beats = read_all(silent.proxy.port)
+    events, beats = events_and_heartbeats(silent.proxy.port)
 
     assert events == ["id: 0"]
     assert beats == []
