@@ -47,7 +47,7 @@ def test_undoing_each_safeguard_is_caught(
     if answers["server"] == "gthread":
         edit(gunicorn_conf, r"\nthreads = \d+", "")  # a sync worker with threads is gthread
     expected = Counter({"FS101": len(endpoints), "FS201": 1})
-    if answers["nginx"]:
+    if answers["proxy"] == "nginx":
         edit(root / "deploy" / "nginx.conf", r"proxy_read_timeout \w+;", "proxy_read_timeout 15s;")
         edit(root / "deploy" / "nginx.conf", r"proxy_buffering off;", "proxy_buffering on;")
         edit(package / "streaming.py", r'\n *response\.headers\["X-Accel-Buffering"\] = "no"', "")

@@ -102,6 +102,22 @@ def apache_holds_output(text: str) -> str:
     return text + filters
 
 
+def without_client_limits(streams: int) -> Callable[[str], str]:
+    """Let one client open *streams* at once through nginx: a load test opens hundreds of
+    streams from one address, far beyond the generated per-client connection limit, and at a
+    rate its request-rate limit refuses (NDJSON requests are not exempt, SSE ones are)."""
+
+    def edit(text: str) -> str:
+        text, conns = re.subn(
+            r"limit_conn per_client \d+;", f"limit_conn per_client {streams};", text
+        )
+        text, rates = re.subn(r"\n\s*limit_req zone=[^;]+;", "", text)
+        assert conns == rates == 1, "the generated nginx.conf changed shape"
+        return text
+
+    return edit
+
+
 # The negative control of each proxy: the same config with its stream-keeping undone.
 BUFFERING_CONTROLS: Mapping[str, Callable[[str], str]] = {
     "nginx": nginx_defaults,
