@@ -11,6 +11,7 @@ import os
 import sys
 import time
 from collections.abc import Callable, Iterator
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -52,7 +53,7 @@ def first_event(
                 query = "count=1&interval=0"
                 loadgen.first_events(server.port, server.path, query, samples=5)  # warm up
                 got = loadgen.first_events(server.port, server.path, query, samples=samples)
-            row = {
+            row: dict[str, Any] = {
                 "server": f"generated, gunicorn {worker_class}",
                 "path": "nginx" if via_nginx else "direct",
                 "p50 ms": _ms(got.from_stamp_ns, 50),
@@ -314,11 +315,11 @@ def concurrency(
     for size in sizes:
         connections = max(1000, size + 100)
         makers: dict[str, Callable[[], Any]] = {
-            "generated/gevent": lambda c=connections: servers.generated(
-                gevent, logs, stamp=True, workers=1, connections=c
+            "generated/gevent": partial(
+                servers.generated, gevent, logs, stamp=True, workers=1, connections=connections
             ),
-            "bare Flask/gevent": lambda c=connections: servers.bare_flask(
-                gevent, logs, stamp=True, workers=1, connections=c
+            "bare Flask/gevent": partial(
+                servers.bare_flask, gevent, logs, stamp=True, workers=1, connections=connections
             ),
             "sse-starlette/uvicorn": lambda: servers.starlette(logs, stamp=True),
         }

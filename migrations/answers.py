@@ -10,6 +10,7 @@ Usage: ``python _migrations.py ANSWERS_FILE``
 
 from __future__ import annotations
 
+import itertools
 import re
 import sys
 from pathlib import Path
@@ -44,7 +45,35 @@ def migrate_nginx_to_proxy(text: str) -> str:
     )
 
 
-MIGRATIONS = (migrate_server_labels, migrate_nginx_to_proxy)
+# Endpoint records gained a ``source`` (ticks or channel) with channels; every record written
+# before that is a ticks endpoint. A record is a "- " line and the indented lines under it;
+# the key goes right after its ``session:`` line, with the same indentation.
+_RECORD = re.compile(r"^(?P<dash>[ \t]*-[ \t]+)(?=\S)", re.MULTILINE)
+_SESSION_LINE = re.compile(r"^(?P<indent>[ \t]*(?:-[ \t]+)?)session:[^\n]*\n", re.MULTILINE)
+
+
+def migrate_endpoint_source(text: str) -> str:
+    """Add ``source: ticks`` to every ``endpoints`` record that lacks a source."""
+    start = re.search(r"^endpoints:[ \t]*\n", text, re.MULTILINE)
+    if start is None:
+        return text
+    # The block ends at the next top-level key (records may start at column 0 with "- ").
+    end = re.search(r"^[^\s-]", text[start.end() :], re.MULTILINE)
+    stop = start.end() + (end.start() if end else len(text) - start.end())
+    block = text[start.end() : stop]
+    records = [m.start() for m in _RECORD.finditer(block)] + [len(block)]
+    out = [block[: records[0]]]
+    for begin, finish in itertools.pairwise(records):
+        record = block[begin:finish]
+        session = _SESSION_LINE.search(record)
+        if session is not None and not re.search(r"^[ \t]*(?:-[ \t]+)?source:", record, re.M):
+            indent = " " * len(session["indent"].expandtabs())
+            record = f"{record[: session.end()]}{indent}source: ticks\n{record[session.end() :]}"
+        out.append(record)
+    return text[: start.end()] + "".join(out) + text[stop:]
+
+
+MIGRATIONS = (migrate_server_labels, migrate_nginx_to_proxy, migrate_endpoint_source)
 
 
 def migrate(text: str) -> str:

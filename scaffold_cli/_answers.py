@@ -2,15 +2,11 @@
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from ._errors import ScaffoldError
-
-if TYPE_CHECKING:
-    from packaging.version import Version
 
 ANSWERS_FILE = ".copier-answers.yml"
 # Questions only this template asks: an answers file without them belongs to another template.
@@ -26,6 +22,7 @@ class Endpoint:
     style: str
     format: str
     session: bool
+    source: str = "ticks"
 
     def to_record(self) -> dict[str, Any]:
         """The record as Copier stores it in the answers file."""
@@ -35,6 +32,7 @@ class Endpoint:
             "style": self.style,
             "format": self.format,
             "session": self.session,
+            "source": self.source,
         }
 
     @classmethod
@@ -49,6 +47,8 @@ class Endpoint:
                 style=str(record["style"]),
                 format=str(record["format"]),
                 session=bool(record["session"]),
+                # Recorded since channels came; older answers are ticks endpoints.
+                source=str(record.get("source", "ticks")),
             )
         except KeyError as missing:
             raise ScaffoldError(
@@ -125,30 +125,3 @@ def load_answers(project: Path) -> Answers:
             f"{ANSWERS_FILE} records no template source (_src_path); it cannot be re-rendered"
         )
     return Answers(project=project, raw=raw)
-
-
-_DESCRIBE = re.compile(r"^(?P<base>.+)-(?P<count>\d+)-g(?P<hash>[0-9a-f]+)$")
-
-
-def version_label(commit: str) -> str:
-    """A readable version for a recorded ``_commit``: ``v0.2.0`` stays, a describe string
-    ``v0.2.0-3-gabc123`` reads as ``0.2.0.post3+gabc123`` (Copier's own interpretation)."""
-    parsed = parse_version(commit)
-    return commit if parsed is None else str(parsed)
-
-
-def parse_version(commit: str) -> Version | None:
-    """The PEP 440 version Copier derives from a ``_commit`` value, or None.
-
-    ``packaging`` (a Copier dependency) is imported only when versions are compared.
-    """
-    from packaging.version import InvalidVersion, Version  # noqa: PLC0415
-
-    match = _DESCRIBE.match(commit)
-    candidate = commit
-    if match:
-        candidate = f"{match['base']}.post{match['count']}+g{match['hash']}"
-    try:
-        return Version(candidate)
-    except InvalidVersion:
-        return None

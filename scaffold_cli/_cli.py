@@ -9,9 +9,8 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Callable
-from functools import partial
 from pathlib import Path
-from typing import Annotated, NoReturn, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any, NoReturn, TypeVar
 
 import typer
 
@@ -19,8 +18,11 @@ from . import __version__, _names
 from ._answers import Endpoint
 from ._errors import ScaffoldError
 from ._help import Group
-from ._names import ConflictMode, Format, Proxy, Server, Style
+from ._names import ConflictMode, Format, Proxy, Server, Source, Style
 from .check import OutputFormat
+
+if TYPE_CHECKING:
+    from ._worker import Worker
 
 app = typer.Typer(
     name="stream-scaffold",
@@ -32,6 +34,9 @@ app = typer.Typer(
 
 _PROJECT_PANEL = "Project"
 _ENDPOINT_PANEL = "First endpoint"
+_SOURCE_HELP = (
+    "ticks: events computed in the request; channel: events published elsewhere (sse or ndjson)."
+)
 _BEHAVIOUR_PANEL = "Behaviour"
 _ADVANCED_PANEL = "Advanced"
 
@@ -124,16 +129,56 @@ def _flag(given: bool | None, label: str, default: bool, interactive: bool) -> b
     return default
 
 
-def _ask_more_endpoints(first: Endpoint, style: str) -> list[Endpoint]:
+class _Answers:
+    """The answers `new` has so far. On a terminal each one is checked as it is given, by the
+    template's own validators (`Worker.check_new_answers`), so a bad one is asked again; the
+    render checks them all in any case."""
+
+    def __init__(self, worker: Worker, interactive: bool) -> None:
+        self.worker = worker
+        self.interactive = interactive
+        self.data: dict[str, Any] = {}
+
+    def checker(self, question: str) -> Callable[[str], str]:
+        """A check for ``_value``: the answer to ``question``, as typed."""
+        return lambda value: self._check(question, value, value)
+
+    def endpoint_checker(
+        self, prior: list[Endpoint], name: str | None = None
+    ) -> Callable[[str], str]:
+        """A check for a new endpoint's name, or (given the ``name``) for its path."""
+
+        def check(value: str) -> str:
+            endpoint = Endpoint(
+                name=value if name is None else name,
+                path=_names.default_path(value) if name is None else value,
+                style=_names.STYLES[0],
+                format=_names.FORMATS[0],
+                session=False,
+            )
+            records = [e.to_record() for e in (*prior, endpoint)]
+            return self._check("endpoints", records, value)
+
+        return check
+
+    def default(self, question: str) -> str:
+        """The template's default for ``question`` given the answers so far ("" if unknown)."""
+        recorded = self.worker.check_new_answers(self.data) if self.interactive else None
+        return str((recorded or {}).get(question, ""))
+
+    def _check(self, question: str, answer: object, value: str) -> str:
+        if self.interactive:
+            self.worker.check_new_answers({**self.data, question: answer})
+        self.data[question] = answer
+        return value
+
+
+def _ask_more_endpoints(first: Endpoint, style: str, answers: _Answers) -> list[Endpoint]:
     endpoints = [first]
     while typer.confirm("Add another endpoint?", default=False):
-        names = [e.name for e in endpoints]
-        paths = [e.path for e in endpoints]
-        name = _ask("Endpoint name", "", partial(_names.check_endpoint_name, taken=names))
+        name = _ask("Endpoint name", "", answers.endpoint_checker(endpoints))
         path = _ask(
-            "URL path",
-            _names.default_path(name),
-            partial(_names.check_endpoint_path, taken=paths),
+            "URL path", _names.default_path(name), answers.endpoint_checker(endpoints, name=name)
         )
         endpoints.append(
             Endpoint(
@@ -226,6 +271,10 @@ def new(  # noqa: PLR0917  (one parameter per command-line option)
             help="URL path. Default: /NAME with '_' as '-'.", rich_help_panel=_ENDPOINT_PANEL
         ),
     ] = None,
+    source: Annotated[
+        Source | None,
+        typer.Option(help=_SOURCE_HELP, rich_help_panel=_ENDPOINT_PANEL),
+    ] = None,
     session: Annotated[
         bool | None,
         typer.Option(
@@ -282,27 +331,40 @@ def new(  # noqa: PLR0917  (one parameter per command-line option)
     from ._worker import ProjectSpec, Worker  # noqa: PLC0415
 
     interactive = _interactive(defaults)
+    worker = Worker(
+        pretend=pretend,
+        git_init=not no_git,
+        template=template,
+        vcs_ref=vcs_ref,
+        trust=trust,
+        warn=_warn,
+    )
+    answers = _Answers(worker, interactive)
 
     def build() -> ProjectSpec:
         project_name = _value(
             name,
             "Project name",
             destination.name or "stream-demo",
-            _names.check_project_name,
+            answers.checker("project_name"),
             interactive,
         )
-        package_name = _value(
-            package,
-            "Package name",
-            _names.package_from_project(project_name),
-            _names.check_package_name,
-            interactive,
+        package_name = (
+            _value(
+                package,
+                "Package name",
+                answers.default("package_name"),
+                answers.checker("package_name"),
+                interactive,
+            )
+            if package is not None or interactive
+            else None
         )
         about = _value(
             description,
             "Description",
             "Streaming endpoints done right with Flask",
-            str,
+            answers.checker("description"),
             interactive,
         )
         worker_class = _value(
@@ -320,7 +382,7 @@ def new(  # noqa: PLR0917  (one parameter per command-line option)
             interactive,
         )
         first_name = _value(
-            endpoint, "Endpoint name", "events", _names.check_endpoint_name, interactive
+            endpoint, "Endpoint name", "events", answers.endpoint_checker([]), interactive
         )
         first_style = _value(
             style,
@@ -335,7 +397,7 @@ def new(  # noqa: PLR0917  (one parameter per command-line option)
                 path,
                 "URL path",
                 _names.default_path(first_name),
-                _names.check_endpoint_path,
+                answers.endpoint_checker([], name=first_name),
                 interactive,
             ),
             style=first_style,
@@ -347,19 +409,12 @@ def new(  # noqa: PLR0917  (one parameter per command-line option)
                 interactive,
             ),
             session=_flag(session, "Read and write the session?", True, interactive),
+            source=source or "ticks",
         )
-        endpoints = _ask_more_endpoints(first, first_style) if interactive else [first]
+        endpoints = _ask_more_endpoints(first, first_style, answers) if interactive else [first]
         return ProjectSpec(project_name, package_name, about, worker_class, front, endpoints)
 
     spec = _guard(build)
-    worker = Worker(
-        pretend=pretend,
-        git_init=not no_git,
-        template=template,
-        vcs_ref=vcs_ref,
-        trust=trust,
-        warn=_warn,
-    )
     result = _guard(lambda: worker.run_new(destination, spec))
     if pretend:
         typer.echo(f"Would create {destination} with {len(result.files)} files:")
@@ -375,7 +430,7 @@ def new(  # noqa: PLR0917  (one parameter per command-line option)
     typer.echo("  python -m venv .venv && . .venv/bin/activate")
     typer.echo("  pip install -e '.[dev]'")
     typer.echo("  python -m pytest")
-    typer.echo(f"  flask --app {spec.package_name} run --debug")
+    typer.echo(f"  flask --app {result.package_name} run --debug")
     if not result.committed and not no_git:
         typer.echo("  git init && git add -A && git commit -m 'Scaffold'")
 
@@ -442,6 +497,7 @@ def add_endpoint(  # noqa: PLR0917  (one parameter per command-line option)
         typer.Option(help="Default: the style the project's last endpoint uses."),
     ] = None,
     format_: Annotated[Format | None, typer.Option("--format", help="Default: sse.")] = None,
+    source: Annotated[Source | None, typer.Option(help=_SOURCE_HELP + " Default: ticks.")] = None,
     path: Annotated[
         str | None, typer.Option(help="URL path. Default: /NAME with '_' as '-'.")
     ] = None,
@@ -449,7 +505,8 @@ def add_endpoint(  # noqa: PLR0917  (one parameter per command-line option)
         bool | None,
         typer.Option(
             "--session/--no-session",
-            help="Read and write the session before streaming. Default: no.",
+            help="Read and write the session before streaming. "
+            "Default: yes if one of the project's endpoints does.",
         ),
     ] = None,
     pretend: PretendOption = False,
@@ -460,7 +517,9 @@ def add_endpoint(  # noqa: PLR0917  (one parameter per command-line option)
     from ._worker import EndpointRequest, Worker  # noqa: PLC0415
 
     worker = Worker(project=project, pretend=pretend, commit=not no_commit, trust=trust, warn=_warn)
-    request = EndpointRequest(name=name, path=path, style=style, format=format_, session=session)
+    request = EndpointRequest(
+        name=name, path=path, style=style, format=format_, session=session, source=source
+    )
     changes = _guard(lambda: worker.run_add_endpoint(request))
     _report_changes(changes, pretend)
     if not pretend:
@@ -506,11 +565,10 @@ def list_(project: ProjectOption = Path()) -> None:
     from ._worker import Worker  # noqa: PLC0415
 
     endpoints = _guard(Worker(project=project).list_endpoints)
-    table = Table("name", "path", "style", "format", "session")
+    table = Table("name", "path", "style", "format", "session", "source")
     for item in endpoints:
-        table.add_row(
-            item.name, item.path, item.style, item.format, "yes" if item.session else "no"
-        )
+        session = "yes" if item.session else "no"
+        table.add_row(item.name, item.path, item.style, item.format, session, item.source)
     Console().print(table)
 
 

@@ -73,14 +73,12 @@ def changed_files(path: Path) -> list[str]:
     return _porcelain_paths(output)
 
 
-def ignored_files(path: Path, pattern: str) -> list[str]:
-    """Ignored files under ``path`` matching the pathspec ``pattern``."""
-    output = git(
-        ["status", "--porcelain=v1", "-z", "--ignored", "--untracked-files=all", "--", pattern],
-        path,
-    ).stdout
-    entries = output.split("\0")
-    return [entry[3:] for entry in entries if entry.startswith("!! ")]
+def restore_head(path: Path) -> None:
+    """Put ``path`` back as ``HEAD`` has it: staged and unstaged changes undone, untracked
+    files removed (ignored ones are left alone). Only for a tree that was clean before."""
+    git(["reset", "--quiet", "--", "."], path)
+    git(["checkout", "--quiet", "HEAD", "--", "."], path)
+    git(["clean", "-d", "--force", "--quiet", "--", "."], path)
 
 
 def _porcelain_paths(output: str) -> list[str]:

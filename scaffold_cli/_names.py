@@ -1,123 +1,40 @@
-"""Validation of the names and choices a user types.
+"""The naming rules, as ``copier.yml`` states them, and the few defaults Copier does not know.
 
-The rules mirror the validators in ``copier.yml`` so that bad input is refused before Copier
-runs (and before anything is written), with a message that names the offending value.
+``copier.yml``'s validators are the one statement of what a project name, package name,
+description or endpoint may be. Plain ``copier copy`` applies them, and the command line asks
+Copier to apply them too (`check_answers`, and every render), so both refuse the same inputs
+with the same message. What lives here is only what Copier has no question for: the choices as
+types for the command line's options, and the URL path a new endpoint gets when none is given.
+Defaults that ``copier.yml`` derives (the package name) come from Copier too.
 """
 
 from __future__ import annotations
 
-import keyword
-import re
-import sys
-from collections.abc import Iterable
-from typing import Literal, get_args
+import tempfile
+from collections.abc import Callable, Iterable, Mapping
+from pathlib import Path
+from typing import Any, Literal, get_args
 
 from ._errors import ScaffoldError
 
 # The choices copier.yml offers; tests/test_copier_config.py keeps them in step with it.
 Style = Literal["decorator", "wrapper"]
 Format = Literal["sse", "ndjson", "text"]
+Source = Literal["ticks", "channel"]
 Server = Literal["gthread", "gevent"]
 Proxy = Literal["nginx", "caddy", "apache", "none"]
 ConflictMode = Literal["inline", "rej"]
 
 STYLES: tuple[Style, ...] = get_args(Style)
 FORMATS: tuple[Format, ...] = get_args(Format)
+SOURCES: tuple[Source, ...] = get_args(Source)
 SERVERS: tuple[Server, ...] = get_args(Server)
 PROXIES: tuple[Proxy, ...] = get_args(Proxy)
-
-_PROJECT_NAME = re.compile(r"^[A-Za-z0-9]([A-Za-z0-9._-]*[A-Za-z0-9])?$")
-_PACKAGE_NAME = re.compile(r"^[a-z_][a-z0-9_]*$")
-_ENDPOINT_NAME = re.compile(r"^[a-z][a-z0-9_]*$")
-_ENDPOINT_PATH = re.compile(r"^/[A-Za-z0-9._~/-]*$")
-
-# Modules a generated project imports at run time (Flask's stack and the gunicorn workers),
-# plus its own ``tests`` folder: a package of one of these names would shadow it on sys.path.
-_DEPENDENCY_MODULES = frozenset(
-    {
-        "blinker",
-        "click",
-        "flask",
-        "gevent",
-        "greenlet",
-        "gunicorn",
-        "itsdangerous",
-        "jinja2",
-        "markupsafe",
-        "tests",
-        "werkzeug",
-    }
-)
-# Endpoint modules sit beside these in <package>/endpoints/.
-_RESERVED_ENDPOINT_NAMES = frozenset({"demo"})
-
-
-def check_project_name(name: str) -> str:
-    """Return ``name`` if it is a valid distribution name, else raise `ScaffoldError`."""
-    if not _PROJECT_NAME.match(name):
-        raise ScaffoldError(
-            f"project name {name!r} is not a valid distribution name: use letters, digits, "
-            "'-', '_' or '.', starting and ending with a letter or digit"
-        )
-    return name
-
-
-def package_from_project(project_name: str) -> str:
-    """Derive the import package name from a project name, as ``copier.yml`` does."""
-    lowered = re.sub(r"[^a-z0-9]+", "_", project_name.lower())
-    return lowered.strip("_")
-
-
-def check_package_name(name: str) -> str:
-    """Return ``name`` if it can be the project's import package, else raise `ScaffoldError`."""
-    if not _PACKAGE_NAME.match(name):
-        raise ScaffoldError(
-            f"package name {name!r} is not a lowercase Python identifier "
-            "(letters, digits and '_', not starting with a digit); choose one with --package"
-        )
-    if keyword.iskeyword(name):
-        raise ScaffoldError(f"package name {name!r} is a Python keyword; choose another")
-    if name in sys.stdlib_module_names or name in _DEPENDENCY_MODULES:
-        raise ScaffoldError(
-            f"package name {name!r} would shadow the module of that name "
-            "(standard library or Flask's stack); choose another with --package"
-        )
-    return name
-
-
-def check_endpoint_name(name: str, taken: Iterable[str] = ()) -> str:
-    """Return ``name`` if it is a free snake_case endpoint name, else raise `ScaffoldError`."""
-    if not _ENDPOINT_NAME.match(name):
-        raise ScaffoldError(
-            f"endpoint name {name!r} is not snake_case "
-            "(lowercase letters, digits and '_', starting with a letter)"
-        )
-    if keyword.iskeyword(name):
-        raise ScaffoldError(f"endpoint name {name!r} is a Python keyword; choose another")
-    if name in _RESERVED_ENDPOINT_NAMES:
-        raise ScaffoldError(f"endpoint name {name!r} is reserved by the template; choose another")
-    if name in set(taken):
-        raise ScaffoldError(f"endpoint {name!r} already exists; choose another name")
-    return name
 
 
 def default_path(endpoint_name: str) -> str:
     """The URL path an endpoint gets when none is given: ``/NAME`` with ``_`` as ``-``."""
     return "/" + endpoint_name.replace("_", "-")
-
-
-def check_endpoint_path(path: str, taken: Iterable[str] = ()) -> str:
-    """Return ``path`` if it is a free, well-formed URL path, else raise `ScaffoldError`."""
-    if not path.startswith("/"):
-        raise ScaffoldError(f"endpoint path {path!r} must start with '/'")
-    if not _ENDPOINT_PATH.match(path) or path == "/" or "//" in path:
-        raise ScaffoldError(
-            f"endpoint path {path!r} must be '/' followed by letters, digits and . _ ~ - /"
-            " (not '/' alone, no '//')"
-        )
-    if path in set(taken):
-        raise ScaffoldError(f"endpoint path {path!r} is already used by another endpoint")
-    return path
 
 
 def check_choice(what: str, value: str, choices: Iterable[str]) -> str:
@@ -140,3 +57,33 @@ def proxy_option(proxy: str | None, nginx: bool | None) -> str | None:
         flag = "--nginx" if nginx else "--no-nginx"
         raise ScaffoldError(f"{flag} means --proxy {alias}, which contradicts --proxy {proxy}")
     return alias
+
+
+def check_answers(
+    src_path: str,
+    vcs_ref: str | None,
+    data: Mapping[str, Any],
+    *,
+    unsafe: bool,
+    warn: Callable[[str], None],
+) -> dict[str, Any] | None:
+    """Ask the template's own validators about ``data``; return the answers with defaults.
+
+    Copier checks the answers exactly as ``copier copy --data`` does, in the order of
+    ``copier.yml``; questions missing from ``data`` take their defaults. Only a verdict on a
+    question in ``data`` counts: a default that fails (say, the package name derived from a
+    project name that is a module's name) is for its own question to settle, when it is asked;
+    the answers are then unknown (None). Raises `ScaffoldError` with the validator's message.
+    """
+    from . import _copier  # noqa: PLC0415  (imports Copier)
+
+    with tempfile.TemporaryDirectory(prefix="stream-scaffold-") as scratch:
+        destination = Path(scratch) / "project"
+        try:
+            return _copier.recorded_answers(
+                src_path, destination, data, vcs_ref, warn, unsafe=unsafe
+            )
+        except _copier.AnswerError as error:
+            if error.question in data:
+                raise
+            return None

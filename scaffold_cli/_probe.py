@@ -128,6 +128,7 @@ class _Framer:
         self.pending = ""
         self.event_lines = 0
         self.event_size = 0
+        self.has_data = False
 
     def feed(self, text: str) -> list[tuple[int, bool]]:
         """Complete (size, is_heartbeat) records in *text* plus what came before."""
@@ -147,14 +148,18 @@ class _Framer:
             return [(size, not line.strip())]
         if line == "":
             if self.event_lines:
-                record = (self.event_size + size, False)
+                # Only a block with a data field is dispatched as an event; one with just
+                # retry: or id: (or unknown fields) is control, counted like a heartbeat.
+                record = (self.event_size + size, not self.has_data)
                 self.event_lines = self.event_size = 0
+                self.has_data = False
                 return [record]
             return []
         if line.startswith(":"):
             return [(size, True)]
         self.event_lines += 1
         self.event_size += size
+        self.has_data = self.has_data or line.partition(":")[0] == "data"
         return []
 
 

@@ -45,9 +45,8 @@ _BUILD_REFS = "refs/flask-stream-scaffold/builds"
 
 @dataclass(frozen=True)
 class BuildInfo:
-    """What the wheel was built from: its version, commit and (if tagged) tag."""
+    """What the wheel was built from: its commit and (if tagged) tag."""
 
-    version: str
     commit: str
     tag: str | None
 
@@ -80,7 +79,7 @@ def build_info() -> BuildInfo | None:
     if not (_BUNDLE.is_file() and _BUILD_INFO.is_file()):
         return None
     data = json.loads(_BUILD_INFO.read_text(encoding="utf-8"))
-    return BuildInfo(version=data["version"], commit=data["commit"], tag=data.get("tag"))
+    return BuildInfo(commit=data["commit"], tag=data.get("tag"))
 
 
 def is_checkout() -> bool:

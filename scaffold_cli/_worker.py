@@ -15,19 +15,18 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
-from . import _copier, _git, _names
-from ._answers import ANSWERS_FILE, Answers, Endpoint, load_answers, parse_version, version_label
+from . import _copier, _git, _names, _versions
+from ._answers import ANSWERS_FILE, Answers, Endpoint, load_answers
 from ._errors import ScaffoldError
 from ._template_source import (
     TemplateSource,
     default_update_ref,
     is_installed,
-    is_managed,
-    managed_repository,
     source_for_new,
 )
+from ._versions import version_label
 
 Conflict = _names.ConflictMode
 
@@ -41,7 +40,8 @@ class ProjectSpec:
     """The answers for a new project (already validated by `Worker.run_new`)."""
 
     project_name: str
-    package_name: str
+    package_name: str | None
+    """None: the template derives it from the project name."""
     description: str
     server: str
     proxy: str
@@ -49,7 +49,7 @@ class ProjectSpec:
 
     def to_data(self) -> dict[str, Any]:
         """The answers as Copier's ``data``."""
-        return {
+        data = {
             "project_name": self.project_name,
             "package_name": self.package_name,
             "description": self.description,
@@ -57,6 +57,7 @@ class ProjectSpec:
             "proxy": self.proxy,
             "endpoints": [endpoint.to_record() for endpoint in self.endpoints],
         }
+        return {key: value for key, value in data.items() if value is not None}
 
 
 @dataclass(frozen=True)
@@ -67,6 +68,7 @@ class EndpointRequest:
     path: str | None = None
     style: str | None = None
     format: str | None = None
+    source: str | None = None
     session: bool | None = None
 
 
@@ -93,9 +95,8 @@ class Changes:
 class NewResult:
     """The outcome of `Worker.run_new`."""
 
-    destination: Path
     files: list[str]
-    source: TemplateSource
+    package_name: str
     committed: bool
 
 
@@ -107,10 +108,6 @@ class UpdateResult:
     to_version: str
     changes: Changes
     up_to_date: bool = False
-
-
-Relation = Literal["same", "behind", "ahead", "unknown"]
-"""How a project's template version compares with another version of the template."""
 
 
 @dataclass(frozen=True)
@@ -149,6 +146,7 @@ class Worker:
     vcs_ref: str | None = None
     trust: bool = False
     warn: Callable[[str], None] = _ignore
+    _source: TemplateSource | None = field(default=None, init=False, repr=False)
 
     # ---------------------------------------------------------------- new
     def run_new(self, destination: Path, spec: ProjectSpec) -> NewResult:
@@ -157,10 +155,9 @@ class Worker:
         ``destination`` must not exist or be empty. On any failure everything created is
         removed again.
         """
-        self._validate_spec(spec)
         if destination.exists() and (not destination.is_dir() or any(destination.iterdir())):
             raise ScaffoldError(f"{destination} already exists and is not empty; choose another")
-        source = source_for_new(self.template, self.vcs_ref)
+        source = self._new_source()
         if not source.updatable:
             self.warn(
                 "this installation has no template history: the project will not be able to "
@@ -171,7 +168,8 @@ class Worker:
                 rendered = Path(scratch) / destination.name
                 self._copy(source.src_path, rendered, spec.to_data(), source.vcs_ref)
                 files = _list_files(rendered)
-            return NewResult(destination, files, source, committed=False)
+                package = load_answers(rendered).package_name
+            return NewResult(files, package, committed=False)
 
         existed = destination.exists()
         try:
@@ -186,24 +184,29 @@ class Worker:
         except BaseException:
             _remove_created(destination, existed)
             raise
-        return NewResult(destination, _list_files(destination), source, committed)
+        return NewResult(
+            _list_files(destination), load_answers(destination).package_name, committed
+        )
 
-    @staticmethod
-    def _validate_spec(spec: ProjectSpec) -> None:
-        _names.check_project_name(spec.project_name)
-        _names.check_package_name(spec.package_name)
-        _names.check_choice("server", spec.server, _names.SERVERS)
-        names: list[str] = []
-        paths: list[str] = []
-        for endpoint in spec.endpoints:
-            _names.check_endpoint_name(endpoint.name, names)
-            _names.check_endpoint_path(endpoint.path, paths)
-            _names.check_choice("style", endpoint.style, _names.STYLES)
-            _names.check_choice("format", endpoint.format, _names.FORMATS)
-            names.append(endpoint.name)
-            paths.append(endpoint.path)
-        if not spec.endpoints:
-            raise ScaffoldError("a project needs at least one endpoint")
+    def check_new_answers(self, data: dict[str, Any]) -> dict[str, Any] | None:
+        """Check answers for `run_new` with the template's validators, as they are given;
+        return all the answers with the template's defaults (see `_names.check_answers`).
+
+        Raises `ScaffoldError` with the validator's message for an answer in ``data``.
+        """
+        source = self._new_source()
+        return _names.check_answers(
+            source.src_path,
+            source.vcs_ref,
+            data,
+            unsafe=self._unsafe(source.src_path),
+            warn=self.warn,
+        )
+
+    def _new_source(self) -> TemplateSource:
+        if self._source is None:
+            self._source = source_for_new(self.template, self.vcs_ref)
+        return self._source
 
     # --------------------------------------------------------------- list
     def list_endpoints(self) -> list[Endpoint]:
@@ -218,21 +221,36 @@ class Worker:
         existing = answers.endpoints
         endpoint = self._complete(request, existing)
         records = [*(e.to_record() for e in existing), endpoint.to_record()]
+        _names.check_answers(
+            answers.src_path,
+            answers.require_commit(),
+            {**_answers_data(answers), "endpoints": records},
+            unsafe=self._unsafe(answers.src_path),
+            warn=self.warn,
+        )
         message = f"Add streaming endpoint {endpoint.name} ({endpoint.format}, {endpoint.path})"
         return self._rerender(answers, {"endpoints": records}, message, current=True)
 
     @staticmethod
     def _complete(request: EndpointRequest, existing: list[Endpoint]) -> Endpoint:
-        name = _names.check_endpoint_name(request.name, (e.name for e in existing))
-        path = request.path if request.path is not None else _names.default_path(name)
-        _names.check_endpoint_path(path, (e.path for e in existing))
-        # The style the project already uses reads best beside the existing endpoints.
+        """The endpoint to add: what the request gives, the rest from the project's
+        endpoints. The template's validators judge the result (`run_add_endpoint`)."""
+        path = request.path if request.path is not None else _names.default_path(request.name)
+        # The style and session use of the project's endpoints read best beside them.
         style = request.style or (existing[-1].style if existing else _names.STYLES[0])
-        _names.check_choice("style", style, _names.STYLES)
-        fmt = request.format or "sse"
-        _names.check_choice("format", fmt, _names.FORMATS)
-        session = bool(request.session) if request.session is not None else False
-        return Endpoint(name=name, path=path, style=style, format=fmt, session=session)
+        session = (
+            request.session
+            if request.session is not None
+            else any(endpoint.session for endpoint in existing)
+        )
+        return Endpoint(
+            name=request.name,
+            path=path,
+            style=_names.check_choice("style", style, _names.STYLES),
+            format=_names.check_choice("format", request.format or "sse", _names.FORMATS),
+            session=session,
+            source=_names.check_choice("source", request.source or "ticks", _names.SOURCES),
+        )
 
     # ---------------------------------------------------- remove-endpoint
     def run_remove_endpoint(self, name: str) -> Changes:
@@ -251,10 +269,14 @@ class Worker:
         remaining = [e.to_record() for e in existing if e.name != name]
         endpoint_files, edited = self._endpoint_files(answers, remaining)
         if edited and not self.force:
-            raise ScaffoldError(
+            refusal = (
                 f"endpoint {name!r} has edited files: {', '.join(edited)}; "
                 "keep your work elsewhere, or pass --force to remove them anyway"
             )
+            if not self.pretend:
+                raise ScaffoldError(refusal)
+            # A preview shows what --force would do, with the refusal the real run gives.
+            self.warn(f"without --force this is refused: {refusal}")
 
         def finish(project: Path) -> None:
             # Copier removes files the template no longer renders only when they are absent
@@ -305,8 +327,8 @@ class Worker:
         answers = self._open_project()
         current = answers.require_commit()
         ref = to or default_update_ref(answers.src_path)
-        target = self._describe(answers.src_path, ref)
-        relation = self._relation(answers.src_path, current, target)
+        target = _versions.describe(answers.src_path, ref)
+        relation = _versions.relation(answers.src_path, current, target)
         if relation == "same":
             label = version_label(current)
             return UpdateResult(label, label, Changes(), up_to_date=True)
@@ -333,49 +355,12 @@ class Worker:
         answers = load_answers(self._project_dir())
         current = answers.require_commit()
         ref = default_update_ref(answers.src_path)
-        available = self._describe(answers.src_path, ref)
+        available = _versions.describe(answers.src_path, ref)
         return UpdateStatus(
             current=version_label(current),
             available=version_label(available) if available else None,
-            behind=self._relation(answers.src_path, current, available) == "behind",
+            behind=_versions.relation(answers.src_path, current, available) == "behind",
         )
-
-    def _relation(self, src_path: str, current: str, target: str | None) -> Relation:
-        """Where the project's ``current`` template version stands against ``target``.
-
-        PEP 440 versions (tags and ``git describe`` names) are compared as versions. Untagged
-        commits are compared through the template's history when it is a local repository:
-        the same commit, an ancestor (behind) or a descendant (ahead).
-        """
-        if target is None:
-            return "unknown"
-        current_version, target_version = parse_version(current), parse_version(target)
-        if current_version is not None and target_version is not None:
-            if current_version == target_version:
-                return "same"
-            return "behind" if current_version < target_version else "ahead"
-        repo = managed_repository() if is_managed(src_path) else Path(src_path).expanduser()
-        if not (repo.is_dir() and _git.is_work_tree(repo)):
-            return "same" if current == target else "unknown"
-        return _history_relation(repo, current, target)
-
-    def _describe(self, src_path: str, ref: str | None) -> str | None:
-        """The ``git describe`` name of ``ref`` in the template at ``src_path`` (its latest
-        PEP 440 tag when ``ref`` is None), or None when that cannot be told without Copier."""
-        repo = managed_repository() if is_managed(src_path) else Path(src_path).expanduser()
-        if repo.is_dir() and _git.is_work_tree(repo):
-            if ref is None:
-                # Copier's own choice: the latest PEP 440 tag, or HEAD when there is none.
-                ref = _latest_tag(repo) or "HEAD"
-            described = _git.git(["describe", "--tags", "--always", ref], repo, check=False)
-            if described.returncode:
-                raise ScaffoldError(f"unknown template version {ref!r} in {src_path}")
-            return described.stdout.strip()
-        if ref is None:
-            listing = _git.git(["ls-remote", "--tags", "--refs", src_path], Path.cwd(), check=False)
-            tags = [line.split("refs/tags/", 1)[-1] for line in listing.stdout.splitlines()]
-            return _pick_latest(tags)
-        return ref if parse_version(ref) is not None else None
 
     # ------------------------------------------------------------ helpers
     def _unsafe(self, src_path: str) -> bool:
@@ -422,7 +407,11 @@ class Worker:
         after: Callable[[Path], None] | None = None,
     ) -> Changes:
         """Run Copier's update on the project (or, when pretending, on a scratch clone of it),
-        then report, commit, or report conflicts."""
+        then report, commit, or report conflicts.
+
+        Copier renders the new version straight into the project; if it fails half-way, the
+        project is put back as it was (it was clean: `_open_project` checked).
+        """
 
         def apply(project: Path) -> None:
             _copier.update(
@@ -444,7 +433,11 @@ class Worker:
                 changes = _collect(clone, with_diff=True)
             return changes
 
-        apply(project)
+        try:
+            apply(project)
+        except BaseException:
+            _git.restore_head(project)
+            raise
         changes = _collect(project, with_diff=False)
         if changes.conflicts:
             return changes
@@ -454,31 +447,6 @@ class Worker:
 
 
 # ---------------------------------------------------------------- helpers
-
-
-def _history_relation(repo: Path, current: str, target: str) -> Relation:
-    """Compare two template versions by their commits in ``repo``: the same commit, an
-    ancestor of the target (behind) or a descendant (ahead)."""
-
-    def commit_of(name: str) -> str:
-        result = _git.git(
-            ["rev-parse", "--verify", "--quiet", f"{name}^{{commit}}"], repo, check=False
-        )
-        return result.stdout.strip() if result.returncode == 0 else name
-
-    current_commit, target_commit = commit_of(current), commit_of(target)
-    if current_commit == target_commit:
-        return "same"
-
-    def is_ancestor(ancestor: str, descendant: str) -> bool:
-        check = ["merge-base", "--is-ancestor", ancestor, descendant]
-        return _git.git(check, repo, check=False).returncode == 0
-
-    if is_ancestor(current_commit, target_commit):
-        return "behind"
-    if is_ancestor(target_commit, current_commit):
-        return "ahead"
-    return "unknown"
 
 
 def _answers_data(answers: Answers) -> dict[str, Any]:
@@ -554,17 +522,6 @@ def _collect(project: Path, *, with_diff: bool) -> Changes:
     if with_diff and changes.modified:
         changes.diff = _git.git(["diff", "--no-color", "--no-ext-diff", "--", "."], project).stdout
     return changes
-
-
-def _pick_latest(names: list[str]) -> str | None:
-    """The highest PEP 440 version among tag names, prereleases excluded, as Copier does."""
-    versions = [(parse_version(name), name) for name in names]
-    stable = [(v, name) for v, name in versions if v is not None and not v.is_prerelease]
-    return max(stable)[1] if stable else None
-
-
-def _latest_tag(repo: Path) -> str | None:
-    return _pick_latest(_git.git(["tag", "--list"], repo).stdout.split())
 
 
 __all__ = [

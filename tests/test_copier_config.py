@@ -42,7 +42,7 @@ def test_reserved_package_names_cover_the_standard_library() -> None:
     reserved = set(QUESTIONS["reserved_package_names"]["default"])
     public_stdlib = {name for name in sys.stdlib_module_names if not name.startswith("_")}
     assert public_stdlib <= reserved
-    assert {"flask", "werkzeug", "jinja2", "gunicorn", "gevent"} <= reserved
+    assert "tests" in reserved
 
 
 def test_cli_choices_are_the_templates_choices() -> None:
@@ -52,6 +52,7 @@ def test_cli_choices_are_the_templates_choices() -> None:
     assert tuple(QUESTIONS["proxy"]["choices"].values()) == _names.PROXIES
     assert tuple(QUESTIONS["endpoint_styles"]["default"]) == _names.STYLES
     assert tuple(QUESTIONS["endpoint_formats"]["default"]) == _names.FORMATS
+    assert tuple(QUESTIONS["endpoint_sources"]["default"]) == _names.SOURCES
 
 
 def test_keywords_match_python() -> None:
@@ -70,12 +71,12 @@ def test_keywords_match_python() -> None:
         (
             "endpoints=[{name: a, path: /a, style: decorator, format: sse, session: true},"
             " {name: a, path: /b, style: decorator, format: sse, session: true}]",
-            'endpoint name "a" is used twice',
+            'endpoint name "a" is taken by another endpoint',
         ),
         (
             "endpoints=[{name: a, path: /x, style: decorator, format: sse, session: true},"
             " {name: b, path: /x, style: decorator, format: sse, session: true}]",
-            'endpoint path "/x" is used twice',
+            'endpoint path "/x" is taken by another endpoint',
         ),
         (
             "endpoints=[{name: a, path: x, style: decorator, format: sse, session: true}]",
@@ -87,7 +88,7 @@ def test_keywords_match_python() -> None:
         ),
         (
             "endpoints=[{name: import, path: /x, style: decorator, format: sse, session: true}]",
-            'endpoint name "import" is reserved',
+            'endpoint name "import" is a Python keyword',
         ),
         (
             "endpoints=[{name: a, path: /x, style: inline, format: sse, session: true}]",
@@ -103,7 +104,18 @@ def test_keywords_match_python() -> None:
         ),
         (
             "endpoints=[{name: a, path: /x, style: wrapper, format: sse}]",
-            "endpoint #1 must have exactly the keys name, path, style, format and session",
+            "endpoint #1 must have exactly the keys name, path, style, format and session, "
+            "and may have source",
+        ),
+        (
+            "endpoints=[{name: a, path: /x, style: wrapper, format: sse, session: true,"
+            " source: feed}]",
+            'endpoint "a": source must be ticks or channel, not "feed"',
+        ),
+        (
+            "endpoints=[{name: a, path: /x, style: wrapper, format: text, session: true,"
+            " source: channel}]",
+            'endpoint "a": a channel streams sse or ndjson, not "text"',
         ),
         ("endpoints=[]", "at least one endpoint is needed"),
     ],

@@ -75,6 +75,27 @@ PROJECTS: dict[str, dict[str, Any]] = {
         "proxy": "apache",
         "endpoints": every_endpoint_kind(RISKY_NAMES),
     },
+    # Channels in every style x format x session, beside a ticks endpoint; their tests run
+    # on both brokers against a redis-server of their own.
+    "channels": {
+        "project_name": "live-channels",
+        "server": "gevent",
+        "proxy": "nginx",
+        "endpoints": [
+            {**endpoint, "name": f"channel_{endpoint['name']}", "source": "channel"}
+            for endpoint in every_endpoint_kind()
+            if endpoint["format"] != "text"
+        ]
+        + [
+            {
+                "name": "ticks",
+                "path": "/ticks",
+                "style": "decorator",
+                "format": "sse",
+                "session": False,
+            }
+        ],
+    },
     "single-plain-endpoint": {
         "project_name": "tail",
         "package_name": "log_tail",
@@ -136,18 +157,24 @@ def test_one_module_per_endpoint_and_one_test_module_for_all(
     assert sorted(p.stem for p in (package / "endpoints").glob("*.py")) == sorted(
         [*names, "__init__"]
     )
-    # No test file per endpoint: one parametrized module covers them all, so no endpoint
-    # name can collide with another test module.
-    assert sorted(p.name for p in (root / "tests").glob("test_*.py")) == [
-        "test_app.py",
-        "test_endpoints.py",
-        "test_proxy.py",
-        "test_sse.py",
-        "test_streaming.py",
-    ]
+    # No test file per endpoint: one parametrized module covers the ticks endpoints, so no
+    # endpoint name can collide with another test module; channels share test_channels.
+    channels = [e for e in answers["endpoints"] if e.get("source") == "channel"]
+    assert sorted(p.name for p in (root / "tests").glob("test_*.py")) == sorted(
+        [
+            "test_app.py",
+            "test_endpoints.py",
+            "test_proxy.py",
+            "test_sse.py",
+            "test_streaming.py",
+            *(["test_channels.py"] if channels else []),
+        ]
+    )
+    assert (package / "channels.py").exists() == bool(channels)
     table = (root / "tests" / "test_endpoints.py").read_text()
     for endpoint in answers["endpoints"]:
-        assert f'Kind("{endpoint["name"]}", "{endpoint["path"]}", ' in table
+        listed = f'Kind("{endpoint["name"]}", "{endpoint["path"]}", ' in table
+        assert listed == (endpoint not in channels)
     configs = {"nginx": "nginx.conf", "caddy": "Caddyfile", "apache": "apache.conf"}
     deploy = {p.name for p in (root / "deploy").iterdir()}
     assert deploy == {"gunicorn.conf.py", "dev-cert.sh", configs[answers["proxy"]]}
@@ -164,6 +191,7 @@ def test_defaults_give_one_session_sse_endpoint(rendered: dict[str, Path]) -> No
             "style": "decorator",
             "format": "sse",
             "session": True,
+            "source": "ticks",
         }
     ]
     assert answers["package_name"] == "stream_demo"
@@ -185,7 +213,7 @@ def test_endpoint_modules_use_the_chosen_style(rendered: dict[str, Path], projec
         decorated = bool(
             re.search(r"\n    @stream_with_context\b.*\n    def generate\(\) ", source)
         )
-        wrapped = "events = stream_with_context(generate(ticks" in source
+        wrapped = "events = stream_with_context(generate(" in source
         assert (decorated, wrapped) == (
             endpoint["style"] == "decorator",
             endpoint["style"] == "wrapper",

@@ -11,6 +11,7 @@ from __future__ import annotations
 import importlib
 import os
 import time
+from collections.abc import Callable, Mapping
 from typing import Any
 
 
@@ -18,10 +19,12 @@ def create_app() -> Any:
     package = importlib.import_module(os.environ["BENCH_PACKAGE"])
     if os.environ.get("BENCH_STAMP") == "1":
         sse = importlib.import_module(f"{package.__name__}.sse")
-        encode = sse.format_json_event
+        encode: Callable[..., str] = sse.format_json_event
 
-        def stamped(payload: Any, **fields: Any) -> str:
+        def stamped(payload: Mapping[str, object], **fields: Any) -> str:
             return encode({**payload, "t": time.time_ns()}, **fields)
 
-        sse.format_json_event = stamped
+        # The generated code calls it as sse.format_json_event, so replacing the module's
+        # attribute stamps every event.
+        vars(sse)["format_json_event"] = stamped
     return package.create_app()

@@ -4,7 +4,8 @@
     print(render(findings, "text"))
 
 Python files are read with `ast`; gunicorn configuration files (``gunicorn*.py``) and nginx
-configuration (``*.conf``, files named after nginx) with their own small readers. All paths
+configuration (``*.conf``, ``*.nginx``, ``nginx.conf.*`` with nginx syntax in them) with
+their own small readers. All paths
 given are checked as one project: the nginx rules match locations against the streaming
 routes found in the code. Nothing is imported, run or written.
 """
@@ -19,10 +20,10 @@ from pathlib import Path
 from ._code import check_code
 from ._findings import RULES, Finding, Level, Rule, check_selector, selected, suppressed_codes
 from ._formats import FORMATS, OutputFormat, render
-from ._gunicorn import check_gunicorn, is_gunicorn_config
+from ._gunicorn import check_command_lines, check_gunicorn, is_command_file, is_gunicorn_config
 from ._model import Module, Project
 from ._nginx import Directive, NginxError, included_files, parse
-from ._proxy import check_nginx, looks_like_nginx, stream_routes
+from ._proxy import check_nginx, is_nginx_name, looks_like_nginx, stream_routes
 
 __all__ = [
     "FORMATS",
@@ -84,19 +85,25 @@ def check_paths(
     select, ignore = list(select), list(ignore)
     modules: list[Module] = []
     nginx_files: list[Path] = []
+    command_files: list[Path] = []
     for path in dict.fromkeys(_files(paths)):
-        if path.suffix == ".py":
+        if is_command_file(path):
+            command_files.append(path)
+        elif path.suffix == ".py":
             modules.append(_module(path, _read(path)))
-        elif path.suffix == ".conf" or "nginx" in path.name:
-            text = path.read_text(encoding="utf-8", errors="replace")
-            if looks_like_nginx(path, text):
-                nginx_files.append(path)
+        elif is_nginx_name(path) and looks_like_nginx(
+            path.read_text(encoding="utf-8", errors="replace")
+        ):
+            nginx_files.append(path)
     project = Project(modules)
     findings = list(check_code(project))
     if project.sites:
         for module in modules:
             if is_gunicorn_config(module.path):
                 findings += check_gunicorn(module)
+        for path in command_files:
+            default_config = (path.parent / "gunicorn.conf.py").is_file()
+            findings += check_command_lines(path, _read(path), has_default_config=default_config)
     findings += _nginx_findings(project, nginx_files)
     return _filtered(findings, select, ignore)
 

@@ -21,6 +21,7 @@ from ._model import (
 _SESSION_WRITERS = frozenset({"pop", "clear", "update", "setdefault", "popitem"})
 _RESPONSE_ATTRIBUTES = frozenset({"status_code", "status", "mimetype", "content_type"})
 _COOKIE_METHODS = frozenset({"set_cookie", "delete_cookie"})
+_CLOSERS = frozenset({"close", "release", "remove", "disconnect", "shutdown", "dispose", "quit"})
 _HEADER_METHODS = frozenset({"add", "set", "setdefault", "update", "extend", "add_header"})
 _HOP_BY_HOP = ("connection", "content-length", "transfer-encoding")
 _CANONICAL = {"connection": "Connection", "content-length": "Content-Length"}
@@ -54,8 +55,10 @@ def _at(module: Module, node: ast.AST, code: str, **details: object) -> Finding:
 
 def check_code(project: Project) -> Iterator[Finding]:
     """Every FS1xx finding in *project*."""
+    closed = _closed_in_teardown(project)
+    getters = _getters(project, closed) if closed else {}
     for site in project.sites:
-        yield from _site_findings(project, site)
+        yield from _site_findings(project, site, closed, getters)
     yield from _outside_request(project)
     if project.sites:
         yield from _compression(project)
@@ -69,7 +72,9 @@ def _body_nodes(stream: Stream) -> Iterator[ast.AST]:
         yield from ast.walk(stream.node)
 
 
-def _site_findings(project: Project, site: StreamSite) -> Iterator[Finding]:
+def _site_findings(
+    project: Project, site: StreamSite, closed: set[str], getters: dict[str, str]
+) -> Iterator[Finding]:
     stream = site.stream
     if stream is None:
         if isinstance(site.node, ast.Call | ast.Name):
@@ -81,8 +86,9 @@ def _site_findings(project: Project, site: StreamSite) -> Iterator[Finding]:
         if read is not None:
             yield _at(site.module, site.node, "FS101", name=read)
     yield from _session(project, site, stream)
-    yield from _response_changes(stream)
-    yield from _teardown_resources(project, site, stream)
+    yield from _response_changes(project, site, stream)
+    if closed:
+        yield from _teardown_resources(site, stream, closed, getters)
     for header in site.headers:
         if header.name in _HOP_BY_HOP:
             name = _CANONICAL.get(header.name, "Transfer-Encoding")
@@ -169,8 +175,31 @@ def _session_write(module: Module, node: ast.AST) -> str | None:
     return None
 
 
-def _response_changes(stream: Stream) -> Iterator[Finding]:
+def _response_names(project: Project, site: StreamSite) -> set[str]:
+    """Names that hold the streamed response: bound in the view to ``Response(...)``, to
+    ``make_response(...)`` or to a streaming helper's result, and the usual ``response``."""
+    names = {"response", "resp"}
+    for function in {site.function, *site.views} - {None}:
+        assert function is not None
+        for node in function_nodes(function):
+            if isinstance(node, ast.Assign) and isinstance(node.value, ast.Call):
+                callee = last_name(node.value.func) or ""
+                target = project.resolve_function(site.module, function, node.value.func)
+                if callee in ("Response", "make_response", "response_class") or (
+                    target is not None and target[1] in project.helpers
+                ):
+                    names.update(t.id for t in node.targets if isinstance(t, ast.Name))
+    return names
+
+
+def _response_changes(project: Project, site: StreamSite, stream: Stream) -> Iterator[Finding]:
+    """Headers, cookies or status set on the response object while it streams."""
     module = stream.module
+    names = _response_names(project, site)
+
+    def is_response(node: ast.AST) -> bool:
+        return isinstance(node, ast.Name) and node.id in names
+
     for node in _body_nodes(stream):
         what: str | None = None
         if isinstance(node, ast.Assign | ast.AugAssign):
@@ -180,22 +209,24 @@ def _response_changes(stream: Stream) -> Iterator[Finding]:
                     isinstance(target, ast.Subscript)
                     and isinstance(target.value, ast.Attribute)
                     and target.value.attr == "headers"
+                    and is_response(target.value.value)
                 ):
                     what = "headers[...]"
                 elif (
                     isinstance(target, ast.Attribute)
                     and target.attr in _RESPONSE_ATTRIBUTES
-                    and module.context_name(target.value) is None
+                    and is_response(target.value)
                 ):
                     what = target.attr
         elif isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute):
-            if node.func.attr in _COOKIE_METHODS:
+            receiver = node.func.value
+            if node.func.attr in _COOKIE_METHODS and is_response(receiver):
                 what = f"{node.func.attr}()"
             elif (
                 node.func.attr in _HEADER_METHODS
-                and isinstance(node.func.value, ast.Attribute)
-                and node.func.value.attr == "headers"
-                and module.context_name(node.func.value.value) is None
+                and isinstance(receiver, ast.Attribute)
+                and receiver.attr == "headers"
+                and is_response(receiver.value)
             ):
                 what = f"headers.{node.func.attr}()"
         if what is not None:
@@ -204,29 +235,53 @@ def _response_changes(stream: Stream) -> Iterator[Finding]:
 
 # ------------------------------------------------------------------ teardown resources
 def _closed_in_teardown(project: Project) -> set[str]:
-    """Names of ``g`` attributes the teardown functions touch (they exist to close them)."""
+    """Names of the ``g`` attributes a teardown function closes.
+
+    ``g.db.close()``, or ``db = g.pop("db", None)`` (``g.get``, ``getattr(g, "db")``,
+    ``g.db``) and then ``db.close()`` (or ``release``, ``remove``, ``disconnect``...).
+    """
     names: set[str] = set()
     for module, function in project.teardowns:
+        taken: dict[str, str] = {}  # local variable -> g attribute
         for node in all_function_nodes(function):
-            if isinstance(node, ast.Attribute) and module.context_name(node.value) == "g":
-                if node.attr in ("pop", "get", "setdefault"):
-                    parent = module.parents.get(node)
-                    if isinstance(parent, ast.Call) and parent.args:
-                        key = literal(parent.args[0])
-                        if isinstance(key, str):
-                            names.add(key)
-                else:
-                    names.add(node.attr)
-            elif (
+            if isinstance(node, ast.Assign) and len(node.targets) == 1:
+                key = _g_attribute(module, node.value)
+                if key is not None and isinstance(node.targets[0], ast.Name):
+                    taken[node.targets[0].id] = key
+        for node in all_function_nodes(function):
+            if not (
                 isinstance(node, ast.Call)
-                and last_name(node.func) == "getattr"
-                and len(node.args) > 1
-                and module.context_name(node.args[0]) == "g"
+                and isinstance(node.func, ast.Attribute)
+                and node.func.attr in _CLOSERS
             ):
-                key = literal(node.args[1])
-                if isinstance(key, str):
-                    names.add(key)
+                continue
+            receiver = node.func.value
+            key = _g_attribute(module, receiver)
+            if key is None and isinstance(receiver, ast.Name):
+                key = taken.get(receiver.id)
+            if key is not None:
+                names.add(key)
     return names
+
+
+def _g_attribute(module: Module, node: ast.AST) -> str | None:
+    """``"db"`` for ``g.db``, ``g.pop("db", ...)``, ``g.get("db")``, ``getattr(g, "db", ...)``."""
+    if isinstance(node, ast.Attribute) and module.context_name(node.value) == "g":
+        return node.attr
+    if not isinstance(node, ast.Call) or not node.args:
+        return None
+    func = node.func
+    if (
+        isinstance(func, ast.Attribute)
+        and func.attr in ("pop", "get", "setdefault")
+        and module.context_name(func.value) == "g"
+    ):
+        key = literal(node.args[0])
+    elif last_name(func) == "getattr" and len(node.args) > 1:
+        key = literal(node.args[1]) if module.context_name(node.args[0]) == "g" else None
+    else:
+        return None
+    return key if isinstance(key, str) else None
 
 
 def _getters(project: Project, closed: set[str]) -> dict[str, str]:
@@ -247,11 +302,9 @@ def _getters(project: Project, closed: set[str]) -> dict[str, str]:
     return getters
 
 
-def _teardown_resources(project: Project, site: StreamSite, stream: Stream) -> Iterator[Finding]:
-    closed = _closed_in_teardown(project)
-    if not closed:
-        return
-    getters = _getters(project, closed)
+def _teardown_resources(
+    site: StreamSite, stream: Stream, closed: set[str], getters: dict[str, str]
+) -> Iterator[Finding]:
     module = stream.module
     generator = stream.node
     reported: set[str] = set()
@@ -323,7 +376,7 @@ def _outside_request(project: Project) -> Iterator[Finding]:
             for defined_in, function in entries
             if defined_in is module and project.decorated_with_context(module, function)
         }
-        for node in ast.walk(module.tree):
+        for node in module.nodes:
             if not isinstance(node, ast.Call):
                 continue
             wraps = project.wraps(module, node.func)
@@ -353,7 +406,7 @@ def _decorator_target(decorator: ast.expr) -> ast.expr:
 def _thread_targets(project: Project) -> set[str]:
     names: set[str] = set()
     for module in project.modules:
-        for node in ast.walk(module.tree):
+        for node in module.nodes:
             if isinstance(node, ast.Call) and last_name(node.func) in ("Thread", "Timer", "submit"):
                 candidates = [k.value for k in node.keywords if k.arg in ("target", "function")]
                 if last_name(node.func) == "submit" and node.args:
@@ -366,7 +419,7 @@ def _thread_targets(project: Project) -> set[str]:
 def _compression(project: Project) -> Iterator[Finding]:
     streams_off = project.setting_false("COMPRESS_STREAMS")
     for module in project.modules:
-        for node in ast.walk(module.tree):
+        for node in module.nodes:
             if not isinstance(node, ast.Call):
                 continue
             origin = module.origin(node.func) or ""
@@ -392,7 +445,7 @@ def _redis(project: Project) -> Iterator[Finding]:
         clients = _redis_clients(module)
         if not clients:
             continue
-        for node in ast.walk(module.tree):
+        for node in module.nodes:
             if not (
                 isinstance(node, ast.Call)
                 and isinstance(node.func, ast.Attribute)
@@ -428,7 +481,7 @@ def _redis(project: Project) -> Iterator[Finding]:
 def _redis_clients(module: Module) -> dict[str, ast.Call]:
     """Names (variables or attributes) bound to a redis client or pool made in *module*."""
     clients: dict[str, ast.Call] = {}
-    for node in ast.walk(module.tree):
+    for node in module.nodes:
         if not (isinstance(node, ast.Assign | ast.AnnAssign) and isinstance(node.value, ast.Call)):
             continue
         call = node.value

@@ -21,6 +21,7 @@ _RESPONSE_FACTORIES = frozenset({"Response", "make_response"})
 _ROUTE_METHODS = frozenset({"route", "get", "post", "put", "patch", "delete"})
 _AFTER_REQUEST = frozenset({"after_request", "after_app_request"})
 TEARDOWNS = frozenset({"teardown_request", "teardown_appcontext", "teardown_app_request"})
+_HELPER_DEPTH = 3
 _HEARTBEAT = re.compile(r"heartbeat", re.IGNORECASE)
 
 Function = ast.FunctionDef | ast.AsyncFunctionDef
@@ -72,9 +73,15 @@ class Module:
     imports: dict[str, str] = field(default_factory=dict, repr=False)
     parents: dict[ast.AST, ast.AST] = field(default_factory=dict, repr=False)
     constants: dict[str, ast.expr] = field(default_factory=dict, repr=False)
+    # Function definitions by the function they are nested in (None: the module's top level).
+    definitions: dict[Function | None, dict[str, Function]] = field(
+        default_factory=dict, repr=False
+    )
+    nodes: list[ast.AST] = field(default_factory=list, repr=False)  # every node, walked once
 
     def __post_init__(self) -> None:
-        for node in ast.walk(self.tree):
+        self.nodes = list(ast.walk(self.tree))
+        for node in self.nodes:
             for child in ast.iter_child_nodes(node):
                 self.parents[child] = node
             if isinstance(node, ast.ImportFrom | ast.Import):
@@ -88,6 +95,11 @@ class Module:
                 continue
             if isinstance(target, ast.Name):
                 self.constants[target.id] = value
+        for node in self.nodes:
+            if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
+                owner = self.enclosing_function(node)
+                if owner is not None or self.parents.get(node) is self.tree:
+                    self.definitions.setdefault(owner, {}).setdefault(node.name, node)
 
     def origin(self, node: ast.AST) -> str | None:
         """Where a name or attribute chain comes from: ``flask.request`` for ``request``."""
@@ -194,6 +206,23 @@ class Header:
     value: str | None
 
 
+@dataclass(frozen=True, eq=False)
+class Helper:
+    """A function that passes its parameter *name* (at *index*) on as a streamed body.
+
+    *call* is where it passes it on; *sink* the ``Response(...)`` at the end of the *chain*
+    of helpers (this one first), in *sink_module*.
+    """
+
+    module: Module
+    index: int
+    name: str
+    call: ast.Call
+    sink: ast.Call
+    sink_module: Module
+    chain: tuple[tuple[Module, Function], ...]
+
+
 @dataclass(eq=False)
 class StreamSite:
     """One place where a view hands a stream to Flask."""
@@ -226,7 +255,7 @@ class Project:
         self.modules = modules
         self.functions: dict[str, list[tuple[Module, Function]]] = {}
         for module in modules:
-            for node in ast.walk(module.tree):
+            for node in module.nodes:
                 if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
                     self.functions.setdefault(node.name, []).append((module, node))
         self.routes = self._routes()
@@ -252,7 +281,7 @@ class Project:
             if self._decorated(f, names)
         ]
         for module in self.modules:
-            for node in ast.walk(module.tree):
+            for node in module.nodes:
                 if (
                     isinstance(node, ast.Call)
                     and isinstance(node.func, ast.Attribute)
@@ -276,22 +305,13 @@ class Project:
             return None
         if isinstance(node, ast.Name):
             current = scope
-            while current is not None:
-                for statement in ast.walk(current):
-                    if (
-                        isinstance(statement, ast.FunctionDef | ast.AsyncFunctionDef)
-                        and statement.name == name
-                        and statement is not current
-                        and module.enclosing_function(statement) is current
-                    ):
-                        return module, statement
+            while True:
+                found = module.definitions.get(current, {}).get(name)
+                if found is not None:
+                    return module, found
+                if current is None:
+                    break
                 current = module.enclosing_function(current)
-            for statement in module.tree.body:
-                if (
-                    isinstance(statement, ast.FunctionDef | ast.AsyncFunctionDef)
-                    and statement.name == name
-                ):
-                    return module, statement
             if name not in module.imports or module.imports[name].startswith(
                 ("flask.", "werkzeug.")
             ):
@@ -327,7 +347,7 @@ class Project:
         prefixes = self._registered_prefixes()
         routes: dict[Function, list[Route]] = {}
         for module in self.modules:
-            for node in ast.walk(module.tree):
+            for node in module.nodes:
                 if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
                     for decorator in self._decorated(node, _ROUTE_METHODS):
                         if isinstance(decorator, ast.Call) and decorator.args:
@@ -371,7 +391,7 @@ class Project:
         """``register_blueprint(bp, url_prefix="/api")``: blueprint name to prefix."""
         prefixes: dict[str, str] = {}
         for module in self.modules:
-            for node in ast.walk(module.tree):
+            for node in module.nodes:
                 if (
                     isinstance(node, ast.Call)
                     and last_name(node.func) == "register_blueprint"
@@ -413,19 +433,52 @@ class Project:
             return node.args[0]
         return next((k.value for k in node.keywords if k.arg == "response"), None)
 
-    def _sink_helpers(self) -> dict[Function, tuple[Module, int, str, ast.Call]]:
-        """Functions that pass a parameter on as a streamed body: to parameter index and name."""
-        helpers: dict[Function, tuple[Module, int, str, ast.Call]] = {}
-        for entries in self.functions.values():
-            for module, function in entries:
-                names = [a.arg for a in (*function.args.posonlyargs, *function.args.args)]
-                for node in function_nodes(function):
-                    body = self._response_call(module, node)
-                    if isinstance(body, ast.Name) and body.id in names:
-                        assert isinstance(node, ast.Call)
-                        helpers[function] = (module, names.index(body.id), body.id, node)
-                        break
+    def _sink_helpers(self) -> dict[Function, Helper]:
+        """Functions that pass a parameter on to a streamed body, directly or through others.
+
+        ``stream_response(chunks)`` calling ``Response(chunks, ...)`` is one; so is
+        ``event_stream(source)`` that wraps *source* in a generator and hands that to
+        ``stream_response``. A few rounds find helpers of helpers.
+        """
+        helpers: dict[Function, Helper] = {}
+        for _ in range(_HELPER_DEPTH):
+            found = False
+            for entries in self.functions.values():
+                for module, function in entries:
+                    if function not in helpers and (
+                        helper := self._helper(module, function, helpers)
+                    ):
+                        helpers[function] = helper
+                        found = True
+            if not found:
+                break
         return helpers
+
+    def _helper(
+        self, module: Module, function: Function, helpers: dict[Function, Helper]
+    ) -> Helper | None:
+        names = [a.arg for a in (*function.args.posonlyargs, *function.args.args)]
+        if not names:
+            return None
+        for node in function_nodes(function):
+            if not isinstance(node, ast.Call):
+                continue
+            inner: Helper | None = None
+            body = self._response_call(module, node)
+            if body is None:
+                target = self.resolve_function(module, function, node.func)
+                if target is None or target[1] not in helpers or target[1] is function:
+                    continue
+                inner = helpers[target[1]]
+                body = _argument(node, inner.index, inner.name)
+            name = _derived_from(function, body, names)
+            if name is None:
+                continue
+            chain = ((module, function), *(inner.chain if inner else ()))
+            sink = inner.sink if inner else node
+            sink_module = inner.sink_module if inner else module
+            return Helper(module, names.index(name), name, node, sink, sink_module, chain)
+        return None
 
     def _sites(self) -> list[StreamSite]:
         sites: list[StreamSite] = []
@@ -436,26 +489,26 @@ class Project:
 
     def _sites_in(self, module: Module, function: Function) -> list[StreamSite]:
         sites = []
-        is_helper = function in self.helpers
+        own = self.helpers.get(function)
         for node in function_nodes(function):
             body: ast.expr | None = None
             sink: ast.Call | None = None
-            helper: Function | None = None
+            helper: Helper | None = None
             if (found := self._response_call(module, node)) is not None:
-                if is_helper and node is self.helpers[function][3]:
-                    continue
                 body, sink = found, node  # type: ignore[assignment]
             elif isinstance(node, ast.Call):
                 target = self.resolve_function(module, function, node.func)
                 if target is not None and target[1] in self.helpers:
-                    helper = target[1]
-                    _, index, name, sink = self.helpers[helper]
-                    body = _argument(node, index, name)
+                    helper = self.helpers[target[1]]
+                    sink = helper.sink
+                    body = _argument(node, helper.index, helper.name)
             elif isinstance(node, ast.Return) and function in self.routes and node.value:
                 value = node.value
                 body = value.elts[0] if isinstance(value, ast.Tuple) and value.elts else value
             if body is None:
                 continue
+            if own is not None and node is own.call and _is_name(body, own.name):
+                continue  # the helper passing its parameter on: judged where it is called
             stream = self.resolve_stream(module, function, body)
             if isinstance(stream, NotCalled):
                 sites.append(StreamSite(module, function, stream.node, None, [], None, []))
@@ -561,15 +614,15 @@ class Project:
         function: Function,
         node: ast.AST,
         sink: ast.Call | None,
-        helper: Function | None,
+        helper: Helper | None,
     ) -> tuple[list[Header], str | None]:
         headers: list[Header] = []
         mimetype: str | None = None
         places: list[tuple[Module, Function]] = [(module, function)]
+        sink_module = module
         if helper is not None:
-            helper_module = self.helpers[helper][0]
-            places.append((helper_module, helper))
-        sink_module = places[-1][0]
+            places += helper.chain
+            sink_module = helper.sink_module
         if sink is not None:
             for keyword in sink.keywords:
                 if keyword.arg in ("mimetype", "content_type"):
@@ -612,6 +665,26 @@ class Project:
             for module in self.modules
             for key, value in _named_values(module)
         )
+
+
+def _is_name(node: ast.AST, name: str) -> bool:
+    return isinstance(node, ast.Name) and node.id == name
+
+
+def _derived_from(function: Function, body: ast.expr | None, names: list[str]) -> str | None:
+    """The parameter of *function* that *body* is, or is made from (``gen(iter(p))``)."""
+    if body is None:
+        return None
+    if isinstance(body, ast.Name) and body.id in names:
+        return body.id
+    value = _assigned(function, body) if isinstance(body, ast.Name) else body
+    if not isinstance(value, ast.Call):
+        return None
+    for argument in (*value.args, *(k.value for k in value.keywords)):  # the first one wins
+        for node in ast.walk(argument):
+            if isinstance(node, ast.Name) and node.id in names:
+                return node.id
+    return None
 
 
 def _in_class(module: Module, function: Function) -> bool:
@@ -709,20 +782,16 @@ def _header_mutations(module: Module, function: Function) -> list[Header]:
 
 def _target_name(target: ast.expr) -> str | None:
     """``NAME`` of ``NAME =``, ``x.NAME =`` or ``x["NAME"] =``."""
-    if isinstance(target, ast.Name):
-        return target.id
-    if isinstance(target, ast.Attribute):
-        return target.attr
     if isinstance(target, ast.Subscript):
         key = literal(target.slice)
         return key if isinstance(key, str) else None
-    return None
+    return last_name(target)
 
 
 def _named_values(module: Module) -> Iterator[tuple[str, ast.expr]]:
     """Every ``NAME = value``, ``NAME=value`` keyword, ``{"NAME": value}`` and
     ``x["NAME"] = value`` in *module*: how Flask settings are written."""
-    for node in ast.walk(module.tree):
+    for node in module.nodes:
         if isinstance(node, ast.Assign):
             for target in node.targets:
                 name = _target_name(target)

@@ -26,10 +26,21 @@ _SAMPLE = {
 }
 
 
-def looks_like_nginx(path: Path, text: str) -> bool:
-    """A ``.conf`` file (or one named after nginx) with locations, servers or proxy_pass."""
-    named = path.suffix == ".conf" or "nginx" in path.name
-    return named and re.search(r"(?m)^\s*(location|server|proxy_pass|http)\b", text) is not None
+_NGINX_NAME = re.compile(r"^(.*\.(conf|nginx)|nginx(\.conf(\.\w+)?)?)$")
+_NGINX_SYNTAX = re.compile(
+    r"(?m)^\s*(location\s[^\n]*\{|proxy_pass\s+\S+;|server\s*\{|upstream\s+\S+\s*\{|http\s*\{)"
+)
+
+
+def is_nginx_name(path: Path) -> bool:
+    """``*.conf``, ``*.nginx``, ``nginx``, ``nginx.conf.template`` and the like."""
+    return _NGINX_NAME.match(path.name) is not None
+
+
+def looks_like_nginx(text: str) -> bool:
+    """Whether *text* has nginx's own syntax: ``location ... {``, ``proxy_pass ...;``,
+    ``server {``, ``upstream name {`` or ``http {`` (not an INI or Apache file)."""
+    return _NGINX_SYNTAX.search(text) is not None
 
 
 @dataclass(frozen=True)

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -70,9 +72,9 @@ def test_github_format_is_workflow_annotations(monkeypatch: pytest.MonkeyPatch) 
         "events on live"
     )
     assert lines[2].startswith(
-        "::warning file=FS202/bad/gunicorn.conf.py,line=2,col=1,title=FS202::FS202 gthread"
+        "::warning file=FS202/bad/Dockerfile,line=5,col=7,title=FS202::FS202 gthread"
     )
-    assert len(lines) == 4
+    assert len(lines) == 5
 
 
 def test_select_and_ignore_on_the_command_line(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -141,3 +143,26 @@ def test_a_file_that_cannot_be_parsed_is_exit_two(
     assert message in err
     assert len(err.splitlines()) == 1
     assert "Traceback" not in err
+
+
+def test_files_that_only_mention_nginx_are_not_read_as_nginx(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (tmp_path / "nginx.rst").write_text("Then add ``proxy_buffering off`` to the location\n")
+    (tmp_path / "supervisord.conf").write_text("[program:web]\ncommand=gunicorn app:app\n")
+    (tmp_path / "apache.conf").write_text("<Location /events>\n  SetEnv no-gzip 1\n</Location>\n")
+    assert run(".", cwd=tmp_path, monkeypatch=monkeypatch) == (0, "All checks passed.\n", "")
+
+
+def test_the_installed_console_script() -> None:
+    script = Path(sys.executable).parent / "stream-scaffold"
+    done = subprocess.run(
+        [str(script), "check", "--format", "json", "FS110/bad", "FS110/good"],
+        cwd=CORPUS,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert (done.returncode, done.stderr) == (1, "")
+    assert [r["line"] for r in json.loads(done.stdout)] == [14, 15, 16]

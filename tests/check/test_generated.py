@@ -39,7 +39,7 @@ def test_undoing_each_safeguard_is_caught(
     for endpoint in endpoints:
         module = package / "endpoints" / f"{endpoint['name']}.py"
         if endpoint["style"] == "decorator":
-            edit(module, r"\n *@stream_with_context\n", "\n")
+            edit(module, r"\n *@stream_with_context[^\n]*\n", "\n")
         else:
             edit(module, r"stream_with_context\(generate\((.*?)\)\)", r"generate(\1)")
     gunicorn_conf = root / "deploy" / "gunicorn.conf.py"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import shutil
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -109,14 +110,25 @@ def test_add_endpoint_defaults(project: Path) -> None:
     result = invoke("add-endpoint", "ticker_feed", "--project", project)
     assert result.exit_code == 0, result
     added = endpoints(project)[-1]
-    # The style the project used last, /NAME with '-', SSE, no session.
+    # The style the project used last, /NAME with '-', SSE, the session as the project's
+    # endpoints use it.
     assert added == {
         "name": "ticker_feed",
         "path": "/ticker-feed",
         "style": "wrapper",
         "format": "sse",
-        "session": False,
+        "session": True,
+        "source": "ticks",
     }
+
+
+def test_add_endpoint_uses_no_session_when_no_endpoint_does(
+    make_project: Callable[..., Path],
+) -> None:
+    project = make_project("--no-session")
+    result = invoke("add-endpoint", "ticks", "--project", project)
+    assert result.exit_code == 0, result
+    assert endpoints(project)[-1]["session"] is False
 
 
 def test_add_endpoint_pretend_changes_nothing(base_project: Path) -> None:
@@ -150,16 +162,53 @@ def test_add_endpoint_in_current_directory(project: Path, monkeypatch: pytest.Mo
 def test_list(base_project: Path) -> None:
     result = invoke("list", "--project", base_project)
     assert result.exit_code == 0, result
-    for word in ("name", "path", "style", "format", "session", "events", "/events"):
+    for word in ("name", "path", "style", "format", "session", "source", "events", "/events"):
         assert word in result.stdout
+    assert "ticks" in result.stdout
+
+
+@pytest.mark.slow
+def test_add_channel_endpoints_keeps_user_edits_and_passes_checks(project: Path) -> None:
+    edits = user_edits(project)
+    for name, fmt in (("orders", "sse"), ("order_lines", "ndjson")):
+        result = invoke(
+            "add-endpoint", name, "--project", project, "--source", "channel", "--format", fmt
+        )
+        assert result.exit_code == 0, result
+    assert [(e["name"], e["source"]) for e in endpoints(project)] == [
+        ("events", "ticks"),
+        ("orders", "channel"),
+        ("order_lines", "channel"),
+    ]
+    package = project / "src" / PACKAGE
+    assert (package / "channels.py").is_file()
+    assert (package / "brokers" / "_redis.py").is_file()
+    assert "channels.subscribe_request" in (package / "endpoints" / "orders.py").read_text()
+    assert (project / "tests" / "test_channels.py").is_file()
+    assert_edits_kept(edits)
+    listed = invoke("list", "--project", project)
+    assert "channel" in listed.stdout
+    assert git(project, "status", "--porcelain") == ""
+    check_project(project)
+
+    # Removing the last channel removes the broker and its tests again.
+    for name in ("orders", "order_lines"):
+        assert invoke("remove-endpoint", name, "--project", project).exit_code == 0
+    assert not (package / "channels.py").exists()
+    assert not (project / "tests" / "test_channels.py").exists()
+    assert_edits_kept(edits)
 
 
 BAD_ADD = [
-    (["Bad-Name"], "not snake_case"),
+    (["Bad-Name"], "not a snake_case identifier"),
     (["import"], "keyword"),
-    (["events"], "already exists"),
-    (["ticks", "--path", "/events"], "already used"),
-    (["ticks", "--path", "ticks"], "must start with '/'"),
+    (["events"], 'endpoint name "events" is taken by another endpoint'),
+    (["ticks", "--path", "/events"], 'endpoint path "/events" is taken by another endpoint'),
+    (["ticks", "--path", "ticks"], 'must start with "/"'),
+    (
+        ["feed", "--source", "channel", "--format", "text"],
+        'a channel streams sse or ndjson, not "text"',
+    ),
 ]
 
 
@@ -176,6 +225,7 @@ def test_add_endpoint_bad_input(base_project: Path, args: list[str], message: st
     [
         ("--style", "fancy", ("decorator", "wrapper")),
         ("--format", "csv", ("sse", "ndjson", "text")),
+        ("--source", "queue", ("ticks", "channel")),
     ],
 )
 def test_add_endpoint_bad_choice(
@@ -254,6 +304,14 @@ def test_remove_endpoint_refuses_edited_files(project: Path) -> None:
     before = tree_state(project)
     result = invoke("remove-endpoint", "ticks", "--project", project)
     assert_user_error(result, f"src/{PACKAGE}/endpoints/ticks.py", "--force")
+    assert tree_state(project) == before
+    # --pretend previews it: the refusal as a warning, then what --force would remove.
+    result = invoke("remove-endpoint", "ticks", "--project", project, "--pretend")
+    assert result.exit_code == 0, result
+    assert "Warning: without --force this is refused" in result.stderr
+    assert f"src/{PACKAGE}/endpoints/ticks.py" in result.stderr
+    assert f"would remove:\n  src/{PACKAGE}/endpoints/ticks.py" in result.stdout
+    assert "-# precious user code" in result.stdout
     assert tree_state(project) == before
     result = invoke("remove-endpoint", "ticks", "--project", project, "--force")
     assert result.exit_code == 0, result

@@ -107,6 +107,7 @@ def test_new_with_every_option(tmp_path: Path) -> None:
             "style": "wrapper",
             "format": "ndjson",
             "session": False,
+            "source": "ticks",
         }
     ]
     assert (destination / "src" / "board" / "endpoints" / "prices.py").is_file()
@@ -231,8 +232,16 @@ def test_new_asks_on_a_terminal(tmp_path: Path, monkeypatch: pytest.MonkeyPatch)
             "style": "wrapper",
             "format": "text",
             "session": False,
+            "source": "ticks",
         },
-        {"name": "presence", "path": "/who", "style": "wrapper", "format": "sse", "session": True},
+        {
+            "name": "presence",
+            "path": "/who",
+            "style": "wrapper",
+            "format": "sse",
+            "session": True,
+            "source": "ticks",
+        },
     ]
 
 
@@ -243,9 +252,10 @@ BAD_INPUT = [
     (["--package", "class"], "keyword"),
     (["--package", "flask"], "shadow"),
     (["--package", "json"], "shadow"),
-    (["--endpoint", "Bad-Name"], "not snake_case"),
+    (["--endpoint", "Bad-Name"], "not a snake_case identifier"),
     (["--endpoint", "lambda"], "keyword"),
-    (["--path", "events"], "must start with '/'"),
+    (["--path", "events"], 'must start with "/"'),
+    (["--source", "channel", "--format", "text"], 'a channel streams sse or ndjson, not "text"'),
 ]
 
 

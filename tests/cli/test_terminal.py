@@ -76,7 +76,7 @@ def test_new_asks_on_a_terminal_and_asks_again_after_a_bad_answer(tmp_path: Path
 
     transcript = "".join(seen)
     assert "unknown style 'sideways': choose one of decorator, wrapper" in transcript
-    assert "endpoint 'progress' already exists; choose another name" in transcript
+    assert 'endpoint name "progress" is taken by another endpoint' in transcript
     assert "unknown proxy 'squid': choose one of nginx, caddy, apache, none" in transcript
     answers = yaml.safe_load((tmp_path / "live" / ".copier-answers.yml").read_text())
     assert answers["package_name"] == "live_progress"
@@ -89,6 +89,7 @@ def test_new_asks_on_a_terminal_and_asks_again_after_a_bad_answer(tmp_path: Path
             "style": "wrapper",
             "format": "ndjson",
             "session": False,
+            "source": "ticks",
         },
         {
             "name": "job_log",
@@ -96,5 +97,6 @@ def test_new_asks_on_a_terminal_and_asks_again_after_a_bad_answer(tmp_path: Path
             "style": "wrapper",
             "format": "text",
             "session": True,
+            "source": "ticks",
         },
     ]

@@ -36,7 +36,8 @@ V2_NEW_FILE = "docs/STREAMING.md"
 def apply_v2_changes(repo: Path) -> None:
     """The changes template v0.2.0 brings: a module, the nginx config, and a new file."""
     template = repo / "template"
-    [module] = list(template.glob("src/*/endpoints/*yield*"))
+    # The ticks endpoint module (channel endpoints have a module of their own).
+    [module] = list(template.glob("src/*/endpoints/*yield*rejectattr*"))
     module.write_text(module.read_text("utf-8").rstrip("\n") + f"\n\n\n{V2_MODULE_LINE}\n", "utf-8")
     [nginx] = list(template.glob("deploy/*nginx*"))
     text = nginx.read_text("utf-8")
@@ -142,6 +143,37 @@ def test_update_no_commit(tmp_path: Path, versioned_template: Path) -> None:
     assert "deploy/nginx.conf" in git(project, "status", "--porcelain")
 
 
+@pytest.fixture(scope="module")
+def failing_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """v0.1.0, then v0.2.0 with the v2 changes and a last file that fails to render."""
+    repo = snapshot_template(tmp_path_factory.mktemp("failing") / "template")
+    commit_and_tag(repo, "v0.1.0", "Template v0.1.0")
+    apply_v2_changes(repo)
+    (repo / "template" / "zz_last.txt.jinja").write_text("{{ undefined_thing.attr }}\n", "utf-8")
+    commit_and_tag(repo, "v0.2.0", "Template v0.2.0, broken")
+    return repo
+
+
+def test_a_rerender_failing_half_way_leaves_the_project_as_it_was(
+    tmp_path: Path, failing_template: Path
+) -> None:
+    import copier
+
+    project = new_at(tmp_path, failing_template, "v0.1.0")
+    edit_project(project)
+    # The negative control: Copier alone leaves the v2 files half-rendered in a copy.
+    bare = tmp_path / "bare"
+    shutil.copytree(project, bare, symlinks=True)
+    with pytest.raises(Exception, match="undefined_thing"):
+        copier.run_update(bare, overwrite=True, defaults=True, quiet=True, vcs_ref="v0.2.0")
+    assert git(bare, "status", "--porcelain") != ""
+
+    before = tree_state(project)
+    result = invoke("update", "--project", project)
+    assert_user_error(result, "re-rendering the project failed", "undefined_thing")
+    assert tree_state(project) == before
+
+
 @pytest.mark.parametrize("mode", ["inline", "rej"])
 def test_update_conflict(tmp_path: Path, versioned_template: Path, mode: str) -> None:
     project = new_at(tmp_path, versioned_template, "v0.1.0")
@@ -228,6 +260,33 @@ def test_migration_is_idempotent() -> None:
 def test_the_nginx_answer_becomes_the_proxy_answer(recorded: str, migrated: str) -> None:
     assert migrate(recorded) == migrated
     assert migrate(migrated) == migrated
+
+
+OLD_ENDPOINT_RECORDS = """endpoints:
+-   format: sse
+    name: events
+    path: /events
+    session: true
+    style: decorator
+-   format: text
+    name: log
+    path: /log
+    session: false
+    style: wrapper
+nginx: true
+"""
+
+
+def test_migration_records_the_source_of_old_endpoints() -> None:
+    once = migrate(OLD_ENDPOINT_RECORDS)
+    records = yaml.safe_load(once)["endpoints"]
+    assert [r["source"] for r in records] == ["ticks", "ticks"]
+    assert [{k: v for k, v in r.items() if k != "source"} for r in records] == yaml.safe_load(
+        OLD_ENDPOINT_RECORDS
+    )["endpoints"]
+    assert migrate(once) == once
+    channel = once.replace("source: ticks", "source: channel", 1)
+    assert migrate(channel) == channel
 
 
 @pytest.mark.slow

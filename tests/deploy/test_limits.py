@@ -1,6 +1,8 @@
 """The generated app's stream limits on a real gunicorn: lifetime, and what clients are told.
 
-The per-worker cap on open streams is proven in test_concurrency.py (gthread).
+On gthread only: the limit is kept by the same code under gevent, whose waits the restart
+test (test_shutdown.py) covers. The per-worker cap on open streams is proven in
+test_concurrency.py.
 """
 
 from __future__ import annotations
@@ -10,7 +12,7 @@ import json
 import pytest
 
 from .client import Stream
-from .conftest import SERVERS, Servers
+from .conftest import Servers
 from .stack import Process
 
 pytestmark = pytest.mark.deploy
@@ -18,12 +20,11 @@ pytestmark = pytest.mark.deploy
 LIFETIME = 1.5
 
 
-@pytest.fixture(scope="module", params=SERVERS)
-def limited(request: pytest.FixtureRequest, servers: Servers) -> Process:
-    server: str = request.param
+@pytest.fixture(scope="module")
+def limited(servers: Servers) -> Process:
     return servers.gunicorn(
-        server,
-        f"gunicorn-{server}-lifetime",
+        "gthread",
+        "gunicorn-gthread-lifetime",
         env={"FLASK_STREAM_MAX_SECONDS": str(LIFETIME), "FLASK_STREAM_RETRY_MS": "1000"},
         extra_args=["--workers", "1"],
     )

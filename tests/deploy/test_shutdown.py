@@ -28,7 +28,7 @@ from .stack import Process
 
 pytestmark = pytest.mark.deploy
 
-COUNT = 60
+COUNT = 45
 INTERVAL = 0.1
 CLIENTS = 12
 RETRY_MS = 200
@@ -194,7 +194,7 @@ def test_without_the_hook_the_old_worker_holds_its_streams_until_it_is_killed(
     )
     restart = restart_under_streams(app)
 
-    # Streams 6 s long, restarted half a second in: the old worker held them until
+    # Streams 4.5 s long, restarted half a second in: the old worker held them until
     # graceful_timeout ran out and cut them, without a hint. (Ids still let clients resume.)
     assert all(client.hints == [] for client in restart.clients)
     assert restart.old_workers_gone_after >= GRACEFUL_TIMEOUT

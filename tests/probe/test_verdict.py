@@ -70,8 +70,9 @@ def test_no_event_in_time_is_buffered_and_an_empty_body_is_cut() -> None:
 def test_framing_across_chunks_with_every_line_ending() -> None:
     framer = _Framer("sse")
     records = framer.feed(": hi\r\ndata: a\r")  # a CR at the end may be half of a CRLF
-    records += framer.feed("\n\r\ndata: b\rdata: c\n\n")
-    assert [heartbeat for _, heartbeat in records] == [True, False, False]
+    records += framer.feed("\n\r\ndata: b\rdata: c\n\nretry: 3000\nid: 7\n\ndata\n\n")
+    # A comment, two events, a block without data (not dispatched), an event with empty data.
+    assert [heartbeat for _, heartbeat in records] == [True, False, False, True, False]
     lines = _Framer("ndjson")
     assert [hb for _, hb in lines.feed('{"a":1}\n\n{"b"')] == [False, True]
     assert [hb for _, hb in lines.feed(":2}\n")] == [False]

@@ -65,10 +65,14 @@ _SLACK = 0.001
 
 @dataclass(frozen=True)
 class Endpoint:
-    """A streaming endpoint: its blueprint, whose view is named ``stream``, and its format."""
+    """A streaming endpoint: its blueprint (whose view is named ``stream``), format and source.
+
+    The source is ``ticks`` (events computed in the request) or ``channel`` (published ones).
+    """
 
     blueprint: Blueprint
     format: StreamFormat
+    source: str = "ticks"
 
     @property
     def view(self) -> str:
@@ -101,7 +105,18 @@ class Pause:
     seconds: float
 
 
-Source = Iterable[Event | Pause]
+@dataclass(frozen=True)
+class Encoded:
+    """A chunk already encoded for the stream's format, sent as it is.
+
+    For events encoded once and written to many streams (see channels.py): the stream adds
+    nothing, not even an id.
+    """
+
+    text: str
+
+
+Source = Iterable[Event | Encoded | Pause]
 
 
 @dataclass(frozen=True)
@@ -196,7 +211,7 @@ def event_stream(
 
 
 def _pump(
-    source: Iterator[Event | Pause],
+    source: Iterator[Event | Encoded | Pause],
     stream_format: StreamFormat,
     settings: StreamSettings,
     end: Event | None,
@@ -209,12 +224,18 @@ def _pump(
         yield sse.format_retry(settings.retry_ms) if stream_format == "sse" else heartbeat
         started = last_write = scheduled = time.monotonic()
         deadline = started + settings.max_seconds
-        for item in source:
-            if isinstance(item, Event):
-                # A source that never pauses is cut here, one heartbeat interval past the
-                # deadline at the latest, so an event due right at the deadline still goes out.
-                if shutting_down.is_set() or time.monotonic() >= deadline + settings.heartbeat:
-                    break
+        while True:
+            # Checked before asking the source for more, so that no event is taken and dropped.
+            # A source that never pauses is cut one heartbeat interval past the deadline at the
+            # latest, so that an event due right at the deadline still goes out.
+            if shutting_down.is_set() or time.monotonic() >= deadline + settings.heartbeat:
+                break
+            item = next(source, None)
+            if item is None:
+                if end is not None:
+                    yield frame(end, stream_format)
+                return
+            if isinstance(item, Event | Encoded):
                 yield frame(item, stream_format)
                 last_write = time.monotonic()
                 continue
@@ -231,13 +252,8 @@ def _pump(
                     # so its worker is freed after up to two heartbeat intervals, not one.
                     yield heartbeat
                     last_write = time.monotonic()
-            # Checked before asking the source for more, so no event is taken and dropped.
-            if shutting_down.is_set() or scheduled > deadline + _SLACK:
+            if scheduled > deadline + _SLACK:
                 break
-        else:
-            if end is not None:
-                yield frame(end, stream_format)
-            return
         # Cut short by a shutdown or by the lifetime cap: tell the client to come back. An
         # EventSource reconnects by itself, with Last-Event-ID; the random part spreads the
         # reconnections of many clients after a restart.
@@ -254,8 +270,10 @@ def _pump(
             close()
 
 
-def frame(event: Event, stream_format: StreamFormat) -> str:
+def frame(event: Event | Encoded, stream_format: StreamFormat) -> str:
     """Encode *event* as one chunk of *stream_format*."""
+    if isinstance(event, Encoded):
+        return event.text
     if stream_format == "sse":
         if isinstance(event.data, str):
             return sse.format_event(event.data, event=event.event, id=event.id)

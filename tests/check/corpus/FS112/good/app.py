@@ -15,3 +15,21 @@ def report():
     response.set_cookie("seen", "1")
     response.status_code = 206
     return response
+
+
+@app.get("/jobs")
+def jobs():
+    job = {"state": "queued"}
+
+    class Task:
+        status = "queued"
+
+    task = Task()
+
+    def generate():
+        # Not the response: plain objects the stream updates as it goes.
+        task.status = "running"
+        job["headers"] = {}
+        yield f"{task.status}\n"
+
+    return Response(generate(), mimetype="text/plain")

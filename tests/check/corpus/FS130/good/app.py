@@ -2,7 +2,7 @@
 
 import sqlite3
 
-from flask import Flask, Response, g
+from flask import Flask, Response, g, stream_with_context
 
 app = Flask(__name__)
 
@@ -34,5 +34,22 @@ def rows():
                 yield f"{row[0]}\n"
         finally:
             db.close()
+
+    return Response(generate(), mimetype="text/plain")
+
+
+@app.teardown_request
+def log_request(exception):
+    # Reads g, closes nothing: the stream may use g.request_id.
+    app.logger.info("request %s done", g.get("request_id"))
+
+
+@app.get("/traced")
+def traced():
+    g.request_id = "r1"
+
+    @stream_with_context
+    def generate():
+        yield f"{g.request_id}\n"
 
     return Response(generate(), mimetype="text/plain")

@@ -1,0 +1,408 @@
+"""``python -m bench.fanout``: one publisher, many subscribers, two gunicorn gevent instances.
+
+The generated project's channel endpoint (Redis Streams, one reader per worker) against
+flask-sse 1.0 (Redis pub/sub), on the same gunicorn gevent settings and the same workload:
+one publisher posting 10 events/s to instance A while the subscribers are split over
+instance A and instance B (one gevent worker each, so two workers in all) and one Redis.
+
+Reported per peer and subscriber count: events lost, publish-to-delivery latency p50/p99
+(the publisher stamps each event with its send time), server CPU per delivered event (user +
+system time of the gunicorn workers while publishing), memory per subscriber (worker RSS
+growth while the subscribers connect), and Redis connections in use (``INFO clients``).
+``--kill`` then kills instance A's worker mid-stream and counts what each peer's clients,
+reconnecting as EventSource does (with ``Last-Event-ID`` when they have one), lose.
+
+Not a test: numbers vary with the machine; compare the peers within one run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import http.client
+import json
+import multiprocessing as mp
+import os
+import re
+import signal
+import statistics
+import sys
+import tempfile
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import psutil
+
+from tests.deploy import stack
+from tests.deploy.redis_stack import RedisServer
+
+from .common import REPO, raise_open_files
+
+SECRET = "bench-only-secret-key-" + "x" * 32
+TOKEN = "bench-publish-token"
+RATE = 10.0
+
+
+@dataclass
+class Peer:
+    name: str
+    redis: RedisServer
+    hosts: list[stack.Process]
+    subscribe_path: str
+    publish_headers: dict[str, str]
+
+    def workers(self) -> list[psutil.Process]:
+        return [psutil.Process(pid) for host in self.hosts for pid in host.children()]
+
+
+# A complete event block carries the publisher's stamp; ids are read from their own lines.
+_STAMP = re.compile(rb'"n":\s*(\d+),\s*"t":\s*([0-9.]+)')
+_ID = re.compile(rb"^id: ?([^\r\n]*)", re.MULTILINE)
+
+
+@dataclass
+class Client:
+    port: int
+    path: str
+    last_id: bytes = b""
+    seen: dict[int, float] = field(default_factory=dict)
+    duplicates: int = 0
+    reconnects: int = 0
+
+
+async def run_client(client: Client, stop: asyncio.Event, connected: asyncio.Event) -> None:
+    """An SSE client that reconnects (with Last-Event-ID when it has one) until *stop*.
+
+    It reads whatever has arrived in one go and scans complete event blocks with regular
+    expressions: a client that woke up and parsed line by line for each event would need
+    more CPU than the servers it measures.
+    """
+    while not stop.is_set():
+        try:
+            reader, writer = await asyncio.open_connection("127.0.0.1", client.port, limit=2**20)
+        except OSError:
+            await asyncio.sleep(0.3)
+            continue
+        extra = b"Last-Event-ID: " + client.last_id + b"\r\n" if client.last_id else b""
+        writer.write(
+            b"GET " + client.path.encode() + b" HTTP/1.1\r\nHost: bench\r\n" + extra + b"\r\n"
+        )
+        # flask-sse sends its headers only with the first event: a client counts as connected
+        # once its request is out (the run then waits for every subscription to settle).
+        connected.set()
+        pending = b""
+        try:
+            while not stop.is_set():
+                chunk = await reader.read(65536)
+                if not chunk:
+                    break
+                now = time.time()
+                pending += chunk
+                complete, sep, pending = pending.rpartition(b"\n\n")
+                if not sep:
+                    pending = complete
+                    continue
+                if ids := _ID.findall(complete):
+                    client.last_id = ids[-1].strip()
+                for number, stamp in _STAMP.findall(complete):
+                    n = int(number)
+                    if n in client.seen:
+                        client.duplicates += 1
+                    else:
+                        client.seen[n] = now - float(stamp)
+        except (OSError, asyncio.IncompleteReadError, ValueError):
+            pass
+        finally:
+            writer.close()
+        if not stop.is_set():
+            client.reconnects += 1
+            await asyncio.sleep(0.3)  # EventSource's retry, as the generated app sends
+
+
+def client_process(
+    ports: list[int],
+    path: str,
+    count: int,
+    slot: int,
+    connected: Any,
+    stop: Any,
+    delivered: Any,
+    results: Any,
+) -> None:
+    """Run *count* clients in this process until *stop*; report through *results*."""
+    raise_open_files()
+
+    async def main() -> None:
+        clients = [Client(ports[i % len(ports)], path) for i in range(count)]
+        halt = asyncio.Event()
+        tasks = []
+        for batch in range(0, count, 200):
+            flags = [asyncio.Event() for _ in clients[batch : batch + 200]]
+            tasks += [
+                asyncio.ensure_future(run_client(c, halt, f))
+                for c, f in zip(clients[batch : batch + 200], flags, strict=True)
+            ]
+            await asyncio.wait_for(asyncio.gather(*(f.wait() for f in flags)), timeout=120)
+        connected.set()
+        while not stop.is_set():
+            delivered[slot] = sum(len(c.seen) for c in clients)
+            await asyncio.sleep(0.2)
+        halt.set()
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        results.put(
+            {
+                "latencies": [lat for c in clients for lat in c.seen.values()],
+                "duplicates": sum(c.duplicates for c in clients),
+                "reconnects": sum(c.reconnects for c in clients),
+            }
+        )
+
+    asyncio.run(main())
+
+
+def publish_all(port: int, path: str, headers: dict[str, str], count: int, kill: Any) -> None:
+    """POST *count* stamped events at 10/s; call *kill* a third of the way through."""
+    start = time.monotonic()
+    for n in range(count):
+        time.sleep(max(0.0, start + n / RATE - time.monotonic()))
+        if kill is not None and n == count // 3:
+            kill()
+        body = json.dumps({"n": n, "t": time.time()})
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+        try:
+            conn.request("POST", path, body=body.encode(), headers=headers)
+            conn.getresponse().read()
+        finally:
+            conn.close()
+
+
+def cpu(workers: Sequence[psutil.Process]) -> float:
+    total = 0.0
+    for worker in workers:
+        try:
+            times = worker.cpu_times()
+            total += times.user + times.system
+        except psutil.NoSuchProcess:
+            pass
+    return total
+
+
+def rss(workers: Sequence[psutil.Process]) -> int:
+    total = 0
+    for worker in workers:
+        with contextlib.suppress(psutil.NoSuchProcess):
+            total += worker.memory_info().rss
+    return total
+
+
+def redis_clients(redis: RedisServer) -> int:
+    import redis as redis_py
+
+    client = redis_py.Redis.from_url(redis.url)
+    try:
+        # Minus this very connection.
+        return int(client.info("clients")["connected_clients"]) - 1
+    finally:
+        client.close()
+
+
+def measure(
+    peer: Peer, subscribers: int, events: int, *, kill: bool, processes: int
+) -> dict[str, Any]:
+    topic = f"bench{subscribers}{'k' if kill else ''}{int(time.time() * 1000) % 100000}"
+    workers = peer.workers()
+    base_rss = rss(workers)
+    ctx = mp.get_context("spawn")
+    stop = ctx.Event()
+    delivered = ctx.Array("q", processes)
+    results = ctx.Queue()
+    flags = []
+    children = []
+    ports = [host.port for host in peer.hosts]
+    share = [subscribers // processes + (i < subscribers % processes) for i in range(processes)]
+    path = peer.subscribe_path.format(topic=topic)
+    for slot, count in enumerate(share):
+        flag = ctx.Event()
+        child = ctx.Process(
+            target=client_process,
+            args=(ports, path, count, slot, flag, stop, delivered, results),
+        )
+        child.start()
+        flags.append(flag)
+        children.append(child)
+    for flag in flags:
+        if not flag.wait(180):
+            raise RuntimeError("the subscribers did not connect in time")
+    time.sleep(3.0)  # every subscription settled (flask-sse subscribes in its generator)
+    memory = (rss(workers) - base_rss) / subscribers
+    connections = redis_clients(peer.redis)
+    cpu_before = cpu(workers)
+
+    def kill_worker() -> None:
+        for pid in peer.hosts[0].children():
+            os.kill(pid, signal.SIGKILL)
+
+    publish_all(
+        peer.hosts[0].port,
+        f"/publish/{topic}",
+        peer.publish_headers,
+        events,
+        kill_worker if kill else None,
+    )
+    published = time.monotonic()
+    expected = subscribers * events
+    # Bounded tail: until every delivery arrived, or 15 s after the last publish.
+    while sum(delivered[:]) < expected and time.monotonic() - published < 15:
+        time.sleep(0.1)
+    tail = time.monotonic() - published
+    cpu_used = cpu(peer.workers() if kill else workers) - cpu_before
+    stop.set()
+    reports = [results.get(timeout=120) for _ in children]
+    for child in children:
+        child.join(timeout=30)
+    latencies = sorted(lat for r in reports for lat in r["latencies"])
+    got = len(latencies)
+    return {
+        "peer": peer.name,
+        "subscribers": subscribers,
+        "events": events,
+        "killed_worker": kill,
+        "delivered": got,
+        "lost": expected - got,
+        "duplicates": sum(r["duplicates"] for r in reports),
+        "reconnects": sum(r["reconnects"] for r in reports),
+        "tail_s": round(tail, 2),
+        "p50_ms": 1000 * statistics.median(latencies) if latencies else None,
+        "p99_ms": 1000 * latencies[int(0.99 * (len(latencies) - 1))] if latencies else None,
+        "cpu_ms_per_delivery": None if kill or not got else 1000 * cpu_used / got,
+        "deliveries_per_cpu_s": None if kill or not cpu_used else got / cpu_used,
+        "kib_per_subscriber": memory / 1024,
+        "redis_connections": connections,
+    }
+
+
+def start_peers(root: Path, connections: int) -> list[Peer]:
+    """Both peers, each on its own Redis so that its connections can be counted alone."""
+    project = stack.render_project(
+        root / "generated",
+        server="gevent",
+        endpoints=[
+            {
+                "name": "news",
+                "path": "/news",
+                "style": "decorator",
+                "format": "sse",
+                "session": False,
+                "source": "channel",
+            }
+        ],
+    )
+    common = ["--workers", "1", "--worker-connections", str(connections)]
+    common += ["--access-logfile", "/dev/null"]
+    peers: list[Peer] = []
+    for name, app, env, path, headers in (
+        (
+            "generated channel (Redis Streams)",
+            None,
+            {"FLASK_STREAM_PUBLISH_TOKEN": TOKEN, "FLASK_STREAM_RETRY_MS": "300"},
+            "/news?topic={topic}",
+            {"Authorization": f"Bearer {TOKEN}"},
+        ),
+        (
+            "flask-sse 1.0 (Redis pub/sub)",
+            "bench.apps.flask_sse_app:app",
+            {},
+            "/stream?channel={topic}",
+            {},
+        ),
+    ):
+        redis = RedisServer(root / f"redis-{len(peers)}")
+        redis.start()
+        peer = Peer(name, redis, [], path, headers)
+        peers.append(peer)
+        for n in range(2):
+            peer.hosts.append(
+                stack.start_gunicorn(
+                    project,
+                    log_path=root / f"peer{len(peers)}-{n}.log",
+                    app=app,
+                    pythonpath=[REPO],
+                    env={
+                        "FLASK_STREAM_BROKER_URL": redis.url,
+                        "REDIS_URL": redis.url,
+                        "FLASK_SECRET_KEY": SECRET,
+                        **env,
+                    },
+                    extra_args=common,
+                )
+            )
+    return peers
+
+
+def plot(results: list[dict[str, Any]], path: Path) -> None:
+    """Deliveries per server CPU-second and p99 latency, by subscriber count, per peer."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    figure, (left, right) = plt.subplots(1, 2, figsize=(10, 4))
+    for name in dict.fromkeys(r["peer"] for r in results):
+        rows = [r for r in results if r["peer"] == name and not r["killed_worker"]]
+        sizes = [r["subscribers"] for r in rows]
+        left.plot(sizes, [r["deliveries_per_cpu_s"] for r in rows], marker="o", label=name)
+        right.plot(sizes, [r["p99_ms"] for r in rows], marker="o", label=name)
+    for axis, title in ((left, "deliveries per server CPU-second"), (right, "p99 latency (ms)")):
+        axis.set_xscale("log")
+        axis.set_xlabel("subscribers (10 events/s, 2 gevent workers on 2 instances)")
+        axis.set_title(title)
+        axis.grid(True, alpha=0.3)
+    right.set_yscale("log")
+    left.legend()
+    figure.tight_layout()
+    figure.savefig(path, dpi=110)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench.fanout", description=__doc__)
+    parser.add_argument("--sizes", default="100,1000,5000")
+    parser.add_argument("--events", type=int, default=50, help="events per run (10 per second)")
+    parser.add_argument("--kill", action="store_true", help="also kill a worker mid-stream")
+    parser.add_argument("--kill-size", type=int, default=1000, help="subscribers for --kill")
+    parser.add_argument("--processes", type=int, default=2, help="client processes")
+    parser.add_argument("--json", type=Path, help="write the results here")
+    parser.add_argument("--plot", type=Path, help="write a PNG plot here")
+    args = parser.parse_args(argv)
+    sizes = [int(s) for s in args.sizes.split(",")]
+    results = []
+    with tempfile.TemporaryDirectory(prefix="bench-fanout-") as tmp:
+        peers: list[Peer] = []
+        try:
+            peers = start_peers(Path(tmp), max([*sizes, args.kill_size]) + 100)
+            rounds = [(size, False) for size in sizes]
+            rounds += [(args.kill_size, True)] if args.kill else []
+            for size, kill in rounds:
+                for peer in peers:
+                    result = measure(peer, size, args.events, kill=kill, processes=args.processes)
+                    print(json.dumps(result), flush=True)
+                    results.append(result)
+        finally:
+            for peer in peers:
+                for host in peer.hosts:
+                    stack.stop(host)
+                peer.redis.stop()
+    if args.json:
+        args.json.write_text(json.dumps(results, indent=2) + "\n")
+    if args.plot:
+        plot(results, args.plot)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,59 @@
+"""Message brokers behind one small interface: publish to a topic, subscribe from a position.
+
+``open_broker(url, ...)`` picks the backend from the URL's scheme:
+
+* ``memory://``: in this process only (`MemoryBroker`), for development, tests and a single
+  worker;
+* ``redis://`` and ``rediss://``: Redis Streams (`RedisBroker`), shared by every worker and
+  host. It needs the ``redis`` package (the project's ``redis`` extra).
+"""
+
+from __future__ import annotations
+
+from ._base import (
+    Broker,
+    BrokerError,
+    BrokerUnavailable,
+    Closed,
+    Event,
+    Item,
+    Position,
+    PositionAhead,
+    Reset,
+    Subscription,
+)
+from ._memory import MemoryBroker
+
+__all__ = [
+    "Broker",
+    "BrokerError",
+    "BrokerUnavailable",
+    "Closed",
+    "Event",
+    "Item",
+    "MemoryBroker",
+    "Position",
+    "PositionAhead",
+    "Reset",
+    "Subscription",
+    "open_broker",
+]
+
+
+def open_broker(url: str, *, history: int, block_seconds: float) -> Broker:
+    """The broker *url* names; ``ValueError`` for a scheme no backend serves.
+
+    *history* is how many events each topic keeps for replay, *block_seconds* how long the
+    Redis reader blocks waiting for entries (keep it at or below the heartbeat interval).
+    """
+    scheme = url.partition("://")[0]
+    if scheme == "memory" and url in ("memory://", "memory:"):
+        return MemoryBroker(history=history)
+    if scheme in ("redis", "rediss"):
+        # Imported here: the memory broker needs no Redis client installed.
+        from ._redis import RedisBroker  # noqa: PLC0415
+
+        return RedisBroker(url, history=history, block_seconds=block_seconds)
+    raise ValueError(
+        f"STREAM_BROKER_URL {url!r} names no broker: use memory:// or redis://HOST:PORT/DB"
+    )

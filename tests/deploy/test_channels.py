@@ -1,0 +1,443 @@
+"""Channels on the real stack: two gunicorn instances ("hosts") of two workers, one Redis.
+
+Subscribers are spread over all four workers (each response names its worker's pid), and
+events published through every door (the ``publish()`` function in a job process,
+``flask publish``, the HTTP route on either host) must reach each of them exactly once, in
+order, and live: the next event is published only after every subscriber has the previous
+one. Then: resuming on the other host, a browser whose worker is killed, Redis going away
+and coming back. The generated project's own tests (run by test_render) cover the memory
+broker, trimmed history and every refusal in one process.
+"""
+
+from __future__ import annotations
+
+import http.client
+import itertools
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+import uuid
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from .client import Stream, parse_sse
+from .conftest import SERVERS, Servers, requires_chromium, requires_nginx
+from .redis_stack import RedisServer, redis_binary
+from .stack import HOST, Process, Project, render_project, start_gunicorn, start_nginx
+from .test_browser import browser  # noqa: F401  (a session fixture used below)
+
+pytestmark = [
+    pytest.mark.deploy,
+    requires_nginx,
+    pytest.mark.skipif(redis_binary() is None, reason="apt-get install redis-server"),
+]
+
+HERE = Path(__file__).resolve().parent
+TOKEN = "deploy-test-publish-token"
+ENDPOINTS = (
+    {"name": "events", "path": "/events", "style": "decorator", "format": "sse", "session": True},
+    {
+        "name": "news",
+        "path": "/news",
+        "style": "decorator",
+        "format": "sse",
+        "session": True,
+        "source": "channel",
+    },
+    {
+        "name": "feed",
+        "path": "/feed",
+        "style": "wrapper",
+        "format": "ndjson",
+        "session": False,
+        "source": "channel",
+    },
+)
+WAIT = 30.0
+
+
+@pytest.fixture(scope="session")
+def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisServer]:
+    server = RedisServer(tmp_path_factory.mktemp("redis"))
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@dataclass
+class ChannelStack:
+    project: Project
+    redis: RedisServer
+    hosts: list[Process]
+    proxy: Process
+    _topics: Iterator[int] = field(default_factory=itertools.count)
+
+    def topic(self) -> str:
+        return f"deploy-{next(self._topics)}-{uuid.uuid4().hex[:8]}"
+
+    def env(self) -> dict[str, str]:
+        return {
+            **os.environ,
+            "PYTHONPATH": str(self.project.root / "src"),
+            "FLASK_SECRET_KEY": "test-only-secret-key-" + "x" * 32,
+            "FLASK_STREAM_BROKER_URL": self.redis.url,
+        }
+
+    def publish_http(self, port: int, topic: str, data: str) -> str:
+        status, body = post(port, f"/publish/{topic}", data)
+        assert status == 201, body
+        return str(json.loads(body)["id"])
+
+    def publish_function(self, topic: str, data: Sequence[str]) -> list[str]:
+        """``publish()`` from a separate process, as a background job would call it."""
+        package = self.project.package
+        code = (
+            f"import sys\nfrom {package} import create_app\n"
+            f"from {package}.channels import publish\n"
+            "app = create_app()\nwith app.app_context():\n"
+            "    for data in sys.argv[2:]:\n        print(publish(sys.argv[1], data))\n"
+        )
+        return self.run([sys.executable, "-c", code, topic, *data]).split()
+
+    def publish_cli(self, topic: str, data: str) -> str:
+        flask = Path(sys.executable).with_name("flask")
+        return self.run([str(flask), "--app", self.project.package, "publish", topic, data])
+
+    def run(self, args: list[str]) -> str:
+        """Run *args* in the project with its Redis settings; its stdout, stripped."""
+        out = subprocess.run(
+            args,
+            cwd=self.project.root,
+            env=self.env(),
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=True,
+        )
+        return out.stdout.strip()
+
+
+def post(port: int, path: str, data: str) -> tuple[int, str]:
+    conn = http.client.HTTPConnection(HOST, port, timeout=WAIT)
+    try:
+        conn.request("POST", path, body=data.encode(), headers={"Authorization": f"Bearer {TOKEN}"})
+        response = conn.getresponse()
+        return response.status, response.read().decode()
+    finally:
+        conn.close()
+
+
+@pytest.fixture(scope="session", params=SERVERS)
+def channel_stack(
+    request: pytest.FixtureRequest, servers: Servers, redis_server: RedisServer
+) -> ChannelStack:
+    server: str = request.param
+    project = render_project(
+        servers.root / f"channels-{server}", server=server, endpoints=ENDPOINTS
+    )
+    env = {
+        "CHANNEL_APP_PACKAGE": project.package,
+        "FLASK_STREAM_BROKER_URL": redis_server.url,
+        "FLASK_STREAM_PUBLISH_TOKEN": TOKEN,
+        "FLASK_STREAM_HEARTBEAT_SECONDS": "1",
+        "FLASK_STREAM_RETRY_MS": "300",
+    }
+    hosts = []
+    for name in ("a", "b"):
+        host = start_gunicorn(
+            project,
+            log_path=servers.root / f"channels-{server}-{name}.log",
+            app="channel_app:create_app()",
+            pythonpath=[HERE],
+            env=env,
+            extra_args=["--workers", "2"],
+        )
+        servers.started.append(host)
+        hosts.append(host)
+    proxy = start_nginx(
+        project, servers.root / f"channels-nginx-{server}", upstream_port=hosts[0].port
+    )
+    servers.started.append(proxy)
+    return ChannelStack(project, redis_server, hosts, proxy)
+
+
+class Subscriber:
+    """A raw SSE client on its own thread, collecting events (and reset events) as they come."""
+
+    def __init__(self, port: int, topics: Sequence[str], last_id: str | None = None) -> None:
+        query = "&".join(f"topic={t}" for t in topics)
+        headers = {"Last-Event-ID": last_id} if last_id else {}
+        self.stream = Stream(port, f"/news?{query}", headers=headers, timeout=WAIT)
+        assert self.stream.status == 200
+        self.pid = self.stream.headers["X-Worker-Pid"]
+        self.events: list[dict[str, Any]] = []
+        self.last_id = ""
+        self.ended = threading.Event()
+        self._thread = threading.Thread(target=self._read, daemon=True)
+        self._thread.start()
+
+    def _read(self) -> None:
+        try:
+            for block in parse_sse(self.stream.lines()):
+                if "id" in block:
+                    self.last_id = block["id"]
+                if "data" in block:
+                    self.events.append(block)
+        except (OSError, ValueError, AttributeError, http.client.HTTPException):
+            # Closing the connection from the test thread ends the read in one of these.
+            pass
+        finally:
+            self.ended.set()
+
+    def data(self) -> list[str]:
+        return [e["data"] for e in self.events if e.get("event") != "reset"]
+
+    def wait_for(self, count: int, timeout: float = WAIT) -> list[dict[str, Any]]:
+        deadline = time.monotonic() + timeout
+        while len(self.events) < count and time.monotonic() < deadline:
+            if self.ended.is_set() and len(self.events) < count:
+                break
+            time.sleep(0.01)
+        return list(self.events)
+
+    def close(self) -> None:
+        self.stream.close()
+        self._thread.join(timeout=5)
+
+
+def spread(stack: ChannelStack, topics: Sequence[str]) -> list[Subscriber]:
+    """Subscribers on both hosts until every one of the four workers serves at least one."""
+    subscribers: list[Subscriber] = []
+    for host in stack.hosts:
+        pids: set[str] = set()
+        for _ in range(40):
+            subscriber = Subscriber(host.port, topics)
+            subscribers.append(subscriber)
+            pids.add(subscriber.pid)
+            if len(pids) == 2 and len(subscribers) % 2 == 0:
+                break
+    # And two through the generated nginx in front of the first host.
+    subscribers += [Subscriber(stack.proxy.port, topics) for _ in range(2)]
+    return subscribers
+
+
+def test_every_door_reaches_every_subscriber_on_every_worker_once_in_order_live(
+    channel_stack: ChannelStack,
+) -> None:
+    topic = channel_stack.topic()
+    subscribers = spread(channel_stack, [topic])
+    try:
+        workers = {(s.stream.conn.port, s.pid) for s in subscribers}
+        assert len({pid for port, pid in workers if port != channel_stack.proxy.port}) == 4
+        a, b = (host.port for host in channel_stack.hosts)
+        doors = [
+            ("http on host a", lambda d: [channel_stack.publish_http(a, topic, d)]),
+            ("http on host b", lambda d: [channel_stack.publish_http(b, topic, d)]),
+            ("publish() in a job", lambda d: channel_stack.publish_function(topic, [d, d + "+"])),
+            ("flask publish", lambda d: [channel_stack.publish_cli(topic, d)]),
+        ]
+        expected: list[str] = []
+        ids: list[str] = []
+        for name, door in doors:
+            new_ids = door(f"via {name}")
+            ids += new_ids
+            expected += [f"via {name}", f"via {name}+"][: len(new_ids)]
+            # Live: every subscriber has it before anything else is published.
+            for subscriber in subscribers:
+                subscriber.wait_for(len(expected))
+                assert subscriber.data() == expected, f"worker {subscriber.pid} after {name}"
+        for subscriber in subscribers:
+            assert [e["id"] for e in subscriber.events] == ids
+            assert not subscriber.ended.is_set()
+    finally:
+        for subscriber in subscribers:
+            subscriber.close()
+
+
+def test_a_client_resumes_on_the_other_host_exactly_once(channel_stack: ChannelStack) -> None:
+    topics = [channel_stack.topic(), channel_stack.topic()]
+    a, b = (host.port for host in channel_stack.hosts)
+    first = Subscriber(a, topics)
+    channel_stack.publish_http(a, topics[0], "x1")
+    channel_stack.publish_http(b, topics[1], "y1")
+    assert [e["data"] for e in first.wait_for(2)] == ["x1", "y1"]
+    last_id = first.last_id
+    first.close()
+    for topic, data in ((0, "x2"), (1, "y2"), (0, "x3")):
+        channel_stack.publish_http(a, topics[topic], data)
+
+    resumed = Subscriber(b, topics, last_id)
+    ignoring_ids = Subscriber(b, topics)
+    try:
+        channel_stack.publish_http(b, topics[1], "y3")
+        got = [e["data"] for e in resumed.wait_for(4)]
+        assert sorted(got) == ["x2", "x3", "y2", "y3"]
+        assert [d for d in got if d[0] == "x"] == ["x2", "x3"]
+        assert got[-1] == "y3"
+        # The negative control: the same host without the id has lost what came meanwhile.
+        assert [e["data"] for e in ignoring_ids.wait_for(1)] == ["y3"]
+    finally:
+        resumed.close()
+        ignoring_ids.close()
+
+
+@requires_chromium
+def test_a_browser_whose_worker_is_killed_gets_every_event_once(
+    browser: object,  # noqa: F811
+    channel_stack: ChannelStack,
+) -> None:
+    topic = channel_stack.topic()
+    a, b = channel_stack.hosts
+    context = browser.new_context()  # type: ignore[attr-defined]
+    page = context.new_page()
+    page.route(
+        f"{a.url}/blank",
+        lambda route: route.fulfill(body="<html></html>", content_type="text/html"),
+    )
+    try:
+        page.goto(f"{a.url}/blank", timeout=10_000)
+        page.evaluate(
+            """(topic) => {
+                window.got = []; window.opens = 0;
+                const source = new EventSource(`/news?topic=${topic}`);
+                source.onopen = () => { window.opens += 1; };
+                source.onmessage = (event) => window.got.push(event.data);
+            }""",
+            topic,
+        )
+        page.wait_for_function("() => window.opens === 1", timeout=10_000)
+        for n in range(3):
+            channel_stack.publish_http(b.port, topic, f"before {n}")
+        page.wait_for_function("() => window.got.length === 3", timeout=10_000)
+        # Kill every worker of host a: whichever holds the stream dies mid-stream.
+        for pid in a.children():
+            os.kill(pid, signal.SIGKILL)
+        for n in range(3):
+            channel_stack.publish_http(b.port, topic, f"while down {n}")
+        page.wait_for_function("() => window.opens >= 2", timeout=20_000)
+        channel_stack.publish_http(b.port, topic, "after")
+        page.wait_for_function("() => window.got.length >= 7", timeout=20_000)
+        time.sleep(0.5)  # room for a duplicate to show up, were there one
+        got = page.evaluate("() => window.got")
+    finally:
+        context.close()
+    assert got == [f"before {n}" for n in range(3)] + [f"while down {n}" for n in range(3)] + [
+        "after"
+    ]
+
+
+@requires_chromium
+def test_the_demo_pages_publish_box_reaches_a_tab_on_the_other_host(
+    browser: object,  # noqa: F811
+    channel_stack: ChannelStack,
+) -> None:
+    context = browser.new_context()  # type: ignore[attr-defined]
+    try:
+        tabs = [context.new_page() for _ in channel_stack.hosts]
+        for tab, host in zip(tabs, channel_stack.hosts, strict=True):
+            tab.goto(f"{host.url}/", timeout=10_000)
+            tab.wait_for_function(
+                "() => document.querySelector('#news .status').textContent === 'open'",
+                timeout=10_000,
+            )
+        box = tabs[0].locator("#news form.publish")
+        box.locator("input[name=data]").fill("hello, both tabs")
+        box.locator("input[name=token]").fill(TOKEN)
+        box.locator("button").click()
+        for tab in tabs:
+            tab.wait_for_function(
+                """() => [...document.querySelectorAll('#news .events li')]
+                    .some((item) => item.textContent.endsWith(' hello, both tabs'))""",
+                timeout=10_000,
+            )
+        assert box.locator(".publish-status").inner_text().startswith("published news:")
+    finally:
+        context.close()
+
+
+def test_gunicorn_refuses_two_workers_with_the_memory_broker(
+    channel_stack: ChannelStack, tmp_path: Path
+) -> None:
+    env = {**channel_stack.env(), "FLASK_STREAM_BROKER_URL": "memory://"}
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "gunicorn",
+            "--config",
+            str(channel_stack.project.gunicorn_conf),
+            "--bind",
+            f"{HOST}:0",
+            "--workers",
+            "2",
+        ],
+        cwd=channel_stack.project.root,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode != 0
+    assert "events would not cross workers" in result.stdout + result.stderr
+
+
+def test_redis_going_away_ends_streams_cleanly_and_delivery_resumes(
+    channel_stack: ChannelStack,
+) -> None:
+    """Runs last in this module: it restarts the shared Redis (empty, as after a crash)."""
+    topic = channel_stack.topic()
+    a, b = (host.port for host in channel_stack.hosts)
+    before = [Subscriber(port, [topic]) for port in (a, b)]
+    channel_stack.publish_http(a, topic, "before")
+    for subscriber in before:
+        assert [e["data"] for e in subscriber.wait_for(1)] == ["before"]
+    old_id = before[0].last_id
+
+    channel_stack.redis.stop()
+    try:
+        for subscriber in before:
+            assert subscriber.ended.wait(WAIT), "a stream hung after Redis went away"
+        status, body = post(a, f"/publish/{topic}", "lost")
+        assert status == 503
+        assert "cannot reach Redis" in body
+        # A subscriber arriving now gets a complete, short stream telling it to retry.
+        with Stream(b, f"/news?topic={topic}", timeout=WAIT) as early:
+            assert early.status == 200
+            text = "\n".join(early.lines())
+        assert "retry: 300" in text
+        assert "unavailable" in text
+        # No worker hangs: the ticks endpoint still answers on both hosts.
+        for port in (a, b):
+            with Stream(port, "/events?count=1&interval=0", timeout=WAIT) as ticks:
+                assert ticks.status == 200
+                assert any(line.startswith("data:") for line in ticks.lines())
+    finally:
+        channel_stack.redis.start()
+    for subscriber in before:
+        subscriber.close()
+
+    # Back, without restarting the app: new subscribers on both hosts get live events, and
+    # the old id (from the log Redis lost) gets a reset instead of a wrong resume.
+    after = [Subscriber(port, [topic]) for port in (a, b)]
+    returning = Subscriber(a, [topic], old_id)
+    try:
+        channel_stack.publish_http(b, topic, "after")
+        for subscriber in after:
+            assert [e["data"] for e in subscriber.wait_for(1)] == ["after"]
+        seen = returning.wait_for(2)
+        assert [e.get("event") for e in seen] == ["reset", None]
+        assert seen[1]["data"] == "after"
+    finally:
+        for subscriber in [*after, returning]:
+            subscriber.close()
