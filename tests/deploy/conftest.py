@@ -284,3 +284,31 @@ def stack(request: pytest.FixtureRequest, servers: Servers) -> Stack:
     return Stack(
         servers.project(server), app, proxies, controls, servers.root / "confirm", itertools.count()
     )
+
+
+# Headless Chromium, quiet: no background traffic, no QUIC (HTTP/2 over TCP is the point).
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+
+
+@pytest.fixture(scope="session")
+def browser() -> Iterator[object]:
+    """The system's Chromium through Playwright, one per test process: a second sync
+    Playwright in the same process would refuse to start."""
+    sync_api = pytest.importorskip("playwright.sync_api")
+    with sync_api.sync_playwright() as playwright:
+        launched = playwright.chromium.launch(
+            executable_path=chromium_binary(), args=CHROMIUM_ARGS, timeout=30_000
+        )
+        try:
+            yield launched
+        finally:
+            launched.close()
