@@ -653,10 +653,13 @@ def check(
     ] = "text",
     select: Annotated[
         list[str] | None,
-        typer.Option(help="Report only these codes or prefixes (FS1, FS301); repeatable."),
+        typer.Option(
+            metavar="CODE", help="Report only these codes or prefixes (FS1, FS301); repeatable."
+        ),
     ] = None,
     ignore: Annotated[
-        list[str] | None, typer.Option(help="Leave out these codes or prefixes; repeatable.")
+        list[str] | None,
+        typer.Option(metavar="CODE", help="Leave out these codes or prefixes; repeatable."),
     ] = None,
 ) -> None:
     """Find streaming mistakes in a Flask project: its code, gunicorn and nginx configs.
@@ -682,15 +685,26 @@ def probe(  # noqa: PLR0917  (one parameter per command-line option)
     ],
     header: Annotated[
         list[str] | None,
-        typer.Option("--header", "-H", help="Extra request header 'Name: value'; repeatable."),
+        typer.Option(
+            "--header",
+            "-H",
+            metavar="'NAME: VALUE'",
+            help="Extra request header; repeatable.",
+        ),
     ] = None,
     last_event_id: Annotated[
-        str | None, typer.Option(help="Send Last-Event-ID, as a reconnecting EventSource does.")
+        str | None,
+        typer.Option(metavar="ID", help="Send Last-Event-ID, as a reconnecting EventSource does."),
     ] = None,
     timeout: Annotated[
-        float, typer.Option(help="Seconds to listen, in all (headers included).", min=0.1)
+        float,
+        typer.Option(
+            metavar="SECONDS", help="Seconds to listen, in all (headers included).", min=0.1
+        ),
     ] = 30.0,
-    events: Annotated[int, typer.Option(help="Stop after this many events.", min=1)] = 20,
+    events: Annotated[
+        int, typer.Option(metavar="N", help="Stop after this many events.", min=1)
+    ] = 20,
     http2: Annotated[
         bool, typer.Option("--http2", help="Offer HTTP/2 (over TLS; prior knowledge on http).")
     ] = False,

@@ -17,6 +17,7 @@ No Copier, no project: this works on any URL.
 from __future__ import annotations
 
 import asyncio
+import codecs
 import itertools
 import statistics
 import threading
@@ -182,8 +183,15 @@ async def _probe(url: str, options: ProbeOptions, progress: Callable[[str], None
     timeout = httpx.Timeout(options.timeout, connect=min(options.timeout, 10.0))
     started = time.monotonic()
     deadline = started + options.timeout
+    # Over TLS, HTTP/2 is negotiated (ALPN); in the clear there is no negotiation, so asking
+    # for HTTP/2 means speaking it from the first byte (prior knowledge, "h2c").
+    cleartext_h2 = options.http2 and url.startswith("http://")
     async with httpx.AsyncClient(
-        http2=options.http2, verify=options.verify, timeout=timeout, follow_redirects=False
+        http1=not cleartext_h2,
+        http2=options.http2,
+        verify=options.verify,
+        timeout=timeout,
+        follow_redirects=False,
     ) as client:
         progress("waiting for the response headers")
         try:
@@ -265,8 +273,6 @@ async def _read(
 
 
 def _text_decoder() -> Callable[[bytes], str]:
-    import codecs  # noqa: PLC0415
-
     decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
     return decoder.decode
 
@@ -374,6 +380,13 @@ def _warnings(result: ProbeResult) -> list[str]:
         found.append("no Cache-Control: no-cache: a cache on the way may store or hold the stream")
     if "content-length" in headers:
         found.append("Content-Length on a stream: the body was not streamed but sent whole")
+    elif result.http_version.startswith("HTTP/1") and "chunked" not in headers.get(
+        "transfer-encoding", ""
+    ):
+        found.append(
+            "no chunked framing: the body ends when the connection closes, "
+            "so a cut cannot be told from the end of the stream"
+        )
     if result.stream_format == "chunks":
         found.append(
             f"Content-Type {headers.get('content-type', '(none)')!r} is not a streaming format; "

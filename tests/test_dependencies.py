@@ -46,3 +46,18 @@ def test_mypy_covers_every_python_file_of_the_scaffolder() -> None:
     covered = PYPROJECT["tool"]["mypy"]["files"]
     for required in ("scaffold_cli", "migrations", "bench", "hatch_build.py", "tests/conftest.py"):
         assert required in covered
+
+
+def test_the_build_hook_names_the_template_files_the_cli_names() -> None:
+    from scaffold_cli import _template_source
+
+    hook = ast.parse((ROOT / "hatch_build.py").read_text("utf-8"))
+    [paths] = [
+        ast.literal_eval(node.value)
+        for node in hook.body
+        if isinstance(node, ast.Assign)
+        and any(isinstance(t, ast.Name) and t.id == "_TEMPLATE_PATHS" for t in node.targets)
+    ]
+    assert tuple(paths) == _template_source._TEMPLATE_FILES
+    force_included = PYPROJECT["tool"]["hatch"]["build"]["targets"]["wheel"]["force-include"]
+    assert set(force_included) == set(paths)

@@ -506,6 +506,8 @@ def _socket_timeout(
         if pool is not None:
             source = clients.get(last_name(pool) or "")
             return "?" if source is None else _socket_timeout(module, source, clients)
+        if any(k.arg is None for k in client.keywords):
+            return "?"  # **options may carry it
         return REDIS_DEFAULT_SOCKET_TIMEOUT
     value = module.constant(given)
     if value is None:

@@ -147,8 +147,8 @@ RULES: Mapping[str, Rule] = _rules(
         "FS301",
         "nginx-buffers-stream",
         Level.ERROR,
-        "nginx buffers the stream {route} (proxy_buffering {how}) and the app sends no "
-        "X-Accel-Buffering: no: set proxy_buffering off in this location",
+        "nginx buffers the stream {route}: proxy_buffering is {how} and the app sends no "
+        "X-Accel-Buffering: no; set proxy_buffering off in this location",
     ),
     Rule(
         "FS302",

@@ -595,8 +595,9 @@ class Project:
         return None
 
     def _template_generate(self, module: Module, scope: Function | None, node: ast.Call) -> bool:
-        """``env.get_template(name).generate(...)``: a Jinja stream that sees the request."""
-        if not (isinstance(node.func, ast.Attribute) and node.func.attr == "generate"):
+        """``env.get_template(name).generate(...)`` (or ``.stream(...)``): a Jinja stream that
+        sees the request through the template context."""
+        if not (isinstance(node.func, ast.Attribute) and node.func.attr in ("generate", "stream")):
             return False
         source: ast.AST | None = node.func.value
         if isinstance(source, ast.Name) and scope is not None:

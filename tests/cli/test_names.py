@@ -109,9 +109,9 @@ BAD_ANSWERS: list[tuple[str, dict[str, Any], list[str], str]] = [
     ("endpoint-demo", {"endpoints": [endpoint("demo")]}, ["--endpoint", "demo"], "reserved"),
     (
         "endpoint-long",
-        {"endpoints": [endpoint("e" * 31)]},
-        ["--endpoint", "e" * 31],
-        "longer than 30",
+        {"endpoints": [endpoint("e" * 33)]},
+        ["--endpoint", "e" * 33],
+        "longer than 32",
     ),
     (
         "path-relative",
@@ -196,6 +196,20 @@ EDGES: dict[str, dict[str, Any]] = {
                 ("c", "wrapper", "sse", False),
                 ("d", "decorator", "ndjson", False),
                 ("e", "wrapper", "text", True),
+            )
+        ]
+        + [
+            endpoint(
+                letter * LIMITS["endpoint_name"],
+                "/" + letter * (LIMITS["endpoint_path"] - 1),
+                style=style,
+                format=fmt,
+                session=session,
+                source="channel",
+            )
+            for letter, style, fmt, session in (
+                ("f", "wrapper", "sse", True),
+                ("g", "decorator", "ndjson", False),
             )
         ],
     },
@@ -347,7 +361,13 @@ def test_package_names_of_the_projects_dependencies_are_refused(
     case = "longest"  # the gevent project, whose requirements include the most
     project = edge_project(case)
     pyproject = tomllib.loads((project / "pyproject.toml").read_text("utf-8"))["project"]
-    requirements = [*pyproject["dependencies"], *pyproject["optional-dependencies"]["dev"]]
+    requirements = [
+        text
+        for texts in (pyproject["dependencies"], *pyproject["optional-dependencies"].values())
+        for text in texts
+        # The dev extra names the project itself with its other extras, listed here too.
+        if Requirement(text).name != pyproject["name"]
+    ]
     owned: dict[str, set[str]] = {}
     for module, owners in importlib.metadata.packages_distributions().items():
         for owner in owners:
@@ -357,8 +377,8 @@ def test_package_names_of_the_projects_dependencies_are_refused(
     # What copier.yml refuses: the requirements it renders, by name, and what they bring.
     direct = {
         re.sub(r"[^A-Za-z0-9_.-].*", "", text).lower().replace("-", "_")
-        for text in QUESTIONS["project_dependencies"]["default"]
-        + QUESTIONS["dev_dependencies"]["default"]
+        for question in ("project_dependencies", "redis_dependencies", "dev_dependencies")
+        for text in QUESTIONS[question]["default"]
     }
     refused = direct | set(QUESTIONS["indirect_dependency_modules"]["default"])
     missing = {module for module in modules if IDENTIFIER.match(module)} - refused

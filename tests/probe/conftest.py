@@ -8,6 +8,7 @@ One gunicorn (heartbeats every 5 s, so an idle gap of 2 s is silent) serves them
   ``proxy_ignore_headers X-Accel-Buffering``, so the app's header cannot save the stream;
 * ``gzip``: the project's config with gzip for every stream type;
 * ``cut``: the project's config with a 1 s proxy_read_timeout;
+* ``h2c``: the project's plain HTTP listener speaking HTTP/2 in the clear (prior knowledge);
 * ``h2``: the project's own config again, on its TLS listener with HTTP/2 (the development
   certificate from the project's deploy/dev-cert.sh).
 
@@ -52,6 +53,13 @@ def gzip(text: str) -> str:
     return text
 
 
+def cleartext_http2(text: str) -> str:
+    """HTTP/2 without TLS on the plain listener (the one ``listen`` without parameters)."""
+    text, count = re.subn(r"(?m)^(\s*)listen ([0-9.]+:[0-9]+);", r"\1listen \2 http2;", text)
+    assert count == 1
+    return text
+
+
 @dataclass
 class Servers:
     direct: Process
@@ -59,6 +67,7 @@ class Servers:
     undone: Process
     gzip: Process
     cut: Process
+    h2c: Process
     h2: Process | None
 
     def url(self, via: str, path: str) -> str:
@@ -97,6 +106,7 @@ def servers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Servers]:
             undone=proxy("undone", undone),
             gzip=proxy("gzip", gzip),
             cut=proxy("cut", with_read_timeout("1s")),
+            h2c=proxy("h2c", cleartext_http2),
             h2=nginx,
         )
     finally:

@@ -1,6 +1,6 @@
 """``stream-scaffold probe`` against real servers on 127.0.0.1: each setup gets its verdict.
 
-The generated ``/events`` endpoint sends 4 events 0.2 s apart, then its end event. Through a
+The generated ``/events`` endpoint sends 4 events 0.3 s apart, then its end event. Through a
 setup that streams they arrive one by one; through nginx with its streaming settings undone
 they all arrive together at the end; through a proxy whose read timeout is shorter than a quiet
 gap the connection is closed in the middle. Each verdict is drawn from the measured arrivals,
@@ -29,7 +29,7 @@ from .conftest import Servers
 
 pytestmark = pytest.mark.deploy
 runner = CliRunner()
-EVENTS = "/events?count=4&interval=0.2"
+EVENTS = "/events?count=4&interval=0.3"
 
 
 def probe(*args: str) -> tuple[int, Any, str]:
@@ -95,7 +95,7 @@ def test_a_read_timeout_shorter_than_a_quiet_gap_is_cut(servers: Servers) -> Non
 def test_each_format_gets_its_own_verdict(
     servers: Servers, via: str, verdict: str, status: int
 ) -> None:
-    query = "?count=4&interval=0.2"
+    query = "?count=4&interval=0.3"
     urls = [servers.url(via, f"/{path}{query}") for path in ("events", "lines", "log")]
     exit_code, data, _ = probe(*urls)
 
@@ -155,6 +155,15 @@ def test_http2_over_tls(servers: Servers) -> None:
     status, data, err = probe("--http2", url)
     assert (status, data) == (2, None)
     assert "CERTIFICATE_VERIFY_FAILED" in err and len(err.splitlines()) == 1
+
+
+def test_http2_in_the_clear_with_prior_knowledge(servers: Servers) -> None:
+    status, data, _ = probe("--http2", servers.url("h2c", EVENTS))
+    assert (status, data["verdict"], data["http_version"]) == (0, "live", "HTTP/2")
+    # Without --http2 the client speaks HTTP/1.1, which this listener does not answer.
+    status, data, err = probe("--timeout", "3", servers.url("h2c", EVENTS))
+    assert (status, data) == (2, None)
+    assert len(err.splitlines()) == 1
 
 
 @pytest.mark.parametrize(

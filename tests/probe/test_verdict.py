@@ -89,3 +89,17 @@ def test_framing_across_chunks_with_every_line_ending() -> None:
 )
 def test_stream_format_from_the_content_type(content_type: str, fmt: str) -> None:
     assert stream_format(content_type) == fmt
+
+
+def test_warnings_for_compression_missing_headers_and_unframed_bodies() -> None:
+    probe = result([0.1, 0.4, 0.7])
+    probe.headers = {"content-type": "application/octet-stream", "content-encoding": "br"}
+    probe.stream_format = "chunks"
+    judge(probe, ProbeOptions(timeout=5))
+    starts = ("compressed (br)", "no Cache-Control", "no chunked framing", "Content-Type 'appl")
+    assert len(probe.warnings) == len(starts)
+    assert all(w.startswith(s) for w, s in zip(probe.warnings, starts, strict=True))
+    framed = result([0.1, 0.4, 0.7])
+    framed.headers["transfer-encoding"] = "chunked"
+    judge(framed, ProbeOptions(timeout=5))
+    assert framed.warnings == []

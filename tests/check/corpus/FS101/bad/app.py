@@ -57,3 +57,8 @@ def generator_expression():
 def template():
     page = app.jinja_env.get_template("page.html")
     return Response(page.generate(), mimetype="text/html")
+
+
+@app.get("/template-stream")
+def template_stream():
+    return Response(app.jinja_env.from_string("{{ request.path }}").stream(), mimetype="text/html")

@@ -23,3 +23,11 @@ def next_job():
 
 def next_batch():
     return pooled.xread({"batches": "$"}, block=20_000)
+
+
+OPTIONS = {"socket_timeout": 30}
+configured = redis.Redis(**OPTIONS)
+
+
+def next_entry():
+    return configured.xread({"entries": "$"}, block=20_000)
