@@ -345,6 +345,8 @@ def test_the_demo_pages_publish_box_reaches_a_tab_on_the_other_host(
         tabs = [context.new_page() for _ in channel_stack.hosts]
         for tab, host in zip(tabs, channel_stack.hosts, strict=True):
             tab.goto(f"{host.url}/", timeout=10_000)
+            # The demo page opens a stream on demand.
+            tab.locator("#news > p button").click()
             tab.wait_for_function(
                 "() => document.querySelector('#news .status').textContent === 'open'",
                 timeout=10_000,
