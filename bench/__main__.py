@@ -19,7 +19,8 @@ import time
 from pathlib import Path
 from typing import Any
 
-PARTS = ("scaffold", "first-event", "one-stream", "in-process", "concurrency")
+PARTS = ("scaffold", "first-event", "one-stream", "proxies", "in-process", "concurrency")
+PROXIES = ("nginx", "caddy", "apache")
 APPS = ("generated/gevent", "bare Flask/gevent", "sse-starlette/uvicorn")
 OPTIONAL_APPS = ("generated/gthread",)
 
@@ -94,6 +95,8 @@ def main(argv: list[str] | None = None) -> int:
 
     if str(REPO) not in sys.path:
         sys.path.insert(0, str(REPO))
+    from tests.deploy.stack import proxy_binary as stack_binary
+
     from . import report, scaffold, servers, streams
 
     parts = [p.strip() for p in args.parts.split(",") if p.strip()]
@@ -122,7 +125,9 @@ def main(argv: list[str] | None = None) -> int:
                 source=args.template_from,
                 log=log,
             )
-        stream_parts = {"first-event", "one-stream", "in-process", "concurrency"} & set(parts)
+        stream_parts = {"first-event", "one-stream", "proxies", "in-process", "concurrency"} & set(
+            parts
+        )
         if stream_parts:
             log("rendering the generated projects (gthread and gevent)")
             projects = {"gevent": servers.render(tmp / "app-gevent", "gevent")}
@@ -140,6 +145,16 @@ def main(argv: list[str] | None = None) -> int:
                 chosen = projects if not args.quick else {"gevent": projects["gevent"]}
                 results["one_stream"] = streams.one_stream(
                     chosen, logs, args.requests, args.rounds, log
+                )
+            if "proxies" in parts:
+                log("proxies: first event and events/s, direct and through each proxy")
+                configs = {
+                    kind: servers.render(tmp / f"app-gevent-{kind}", "gevent", kind)
+                    for kind in PROXIES
+                    if stack_binary(kind)
+                }
+                results["proxies"] = streams.proxies(
+                    projects["gevent"], configs, logs, args.samples, args.requests, log
                 )
             if "in-process" in parts:
                 log("in-process: CPU per event without a server")
@@ -228,6 +243,17 @@ def render(results: dict[str, Any]) -> str:
             "back-to-back requests on one keep-alive connection.",
             "",
             report.table(results["one_stream"]),
+        ]
+    if "proxies" in results:
+        out += [
+            "## Through each proxy: first event and one stream",
+            "",
+            "The generated project on one gevent worker, direct and through each generated "
+            "proxy config (plain HTTP/1.1 listener), in one run. First event: server stamp at "
+            "the first yield to the client's read; events/s: 1000-event requests back to back "
+            "on one keep-alive connection.",
+            "",
+            report.table(results["proxies"]),
         ]
     if "in_process" in results:
         out += [

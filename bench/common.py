@@ -167,13 +167,21 @@ def versions() -> dict[str, str]:
         ("uvicorn", "uvicorn"),
     ]:
         found[label] = _dist_version(dist)
-    nginx = shutil.which("nginx") or "/usr/sbin/nginx"
-    try:
-        out = subprocess.run([nginx, "-v"], capture_output=True, text=True, check=False, timeout=10)
-        match = re.search(r"nginx/(\S+)", out.stderr + out.stdout)
-        found["nginx"] = match.group(1) if match else "unknown"
-    except OSError:
-        found["nginx"] = "not installed"
+    for label, binary, flag, pattern in (
+        ("nginx", "nginx", "-v", r"nginx/(\S+)"),
+        ("Caddy", "caddy", "version", r"v?([0-9][^\s]*)"),
+        ("Apache httpd", "apache2", "-v", r"Apache/(\S+)"),
+    ):
+        path = shutil.which(binary) or f"/usr/sbin/{binary}"
+        try:
+            out = subprocess.run(
+                [path, flag], capture_output=True, text=True, check=False, timeout=10
+            )
+        except OSError:
+            found[label] = "not installed"
+            continue
+        match = re.search(pattern, out.stderr + out.stdout)
+        found[label] = match.group(1) if match else "unknown"
     return found
 
 

@@ -108,6 +108,20 @@ def goals(results: dict[str, Any]) -> list[dict[str, Any]]:
                     unit="ms",
                 )
 
+    through = results.get("proxies")
+    if through:
+        direct = _find(through, path="direct")
+        for row in through:
+            if direct and row is not direct:
+                d = row["first event p50 ms"] - direct["first event p50 ms"]
+                add(
+                    f"first event through {row['path']} - direct (p50)",
+                    d,
+                    "<= 5 ms",
+                    d <= 5,
+                    unit="ms",
+                )
+
     one = results.get("one_stream")
     if one:
         gen = _find(one, server="generated/gevent")

@@ -150,7 +150,7 @@ def run(
                 "stream_demo",
                 "bench",
                 "gthread",
-                True,
+                "nginx",
                 [Endpoint(**e) for e in endpoints(n)],
             )
 

@@ -1,7 +1,8 @@
-"""Start the servers under test: the generated project on gunicorn (optionally behind nginx)
-with its own deploy configs, the bare Flask reference on the same gunicorn config, and the
-sse-starlette reference on uvicorn. gunicorn and nginx are started by the project's deployment
-test helpers (``tests/deploy/stack.py``); uvicorn is started here."""
+"""Start the servers under test: the generated project on gunicorn (optionally behind one of its
+generated proxy configs: nginx, Caddy or Apache httpd) with its own deploy configs, the bare
+Flask reference on the same gunicorn config, and the sse-starlette reference on uvicorn.
+gunicorn and the proxies are started by the project's deployment test helpers
+(``tests/deploy/stack.py``); uvicorn is started here."""
 
 from __future__ import annotations
 
@@ -28,10 +29,11 @@ class Server:
     path: str = "/events"
 
 
-def render(dest: Path, server: str) -> stack.Project:
+def render(dest: Path, server: str, proxy: str = "nginx") -> stack.Project:
     return stack.render_project(
         dest,
         server=server,
+        proxy=proxy,
         endpoints=[
             {
                 "name": "events",
@@ -62,8 +64,15 @@ def generated(
     workers: int | None = None,
     connections: int | None = None,
     nginx: bool = False,
+    proxy: stack.Project | None = None,
 ) -> Iterator[Server]:
-    """The generated app, unchanged (``BENCH_STAMP=1`` adds a timestamp to each payload)."""
+    """The generated app, unchanged (``BENCH_STAMP=1`` adds a timestamp to each payload).
+
+    Behind nginx when *nginx* is set, or behind the proxy config of the project *proxy*
+    (rendered with ``proxy="caddy"``, say): that proxy, on plain HTTP/1.1.
+    """
+    if nginx and proxy is None:
+        proxy = project
     app = stack.start_gunicorn(
         project,
         log_path=logs / f"gunicorn-{project.server}.log",
@@ -76,18 +85,19 @@ def generated(
         },
         extra_args=_gunicorn_args(workers, connections),
     )
-    proxy = None
+    front = None
     try:
-        if nginx:
-            proxy = stack.start_nginx(
-                project, logs / f"nginx-{project.server}", upstream_port=app.port
+        if proxy is not None:
+            front = stack.start_proxy(
+                proxy, logs / f"{proxy.proxy}-{project.server}", upstream_port=app.port
             )
-            yield Server(f"generated/{project.server}+nginx", proxy.port, [app.pid, proxy.pid])
+            name = f"generated/{project.server}+{proxy.proxy}"
+            yield Server(name, front.port, [app.pid, front.pid])
         else:
             yield Server(f"generated/{project.server}", app.port, [app.pid])
     finally:
-        if proxy is not None:
-            stack.stop(proxy)
+        if front is not None:
+            stack.stop(front)
         stack.stop(app)
 
 

@@ -155,6 +155,47 @@ def one_stream(
     return rows
 
 
+# ------------------------------------------------------------ proxies
+def proxies(
+    project: Any,
+    configs: dict[str, Any],
+    logs: Path,
+    samples: int,
+    requests: int,
+    log: Log,
+) -> list[dict[str, Any]]:
+    """Time to first event and one-stream events/s, direct and through each generated proxy.
+
+    One gunicorn worker each (the project's worker class), so the proxies are compared on the
+    same app in the same run; *configs* maps a proxy to a project rendered with it, whose
+    deploy/ config is used as generated (plain HTTP/1.1 listener).
+    """
+    rows = []
+    for kind in ("direct", *configs):
+        front = None if kind == "direct" else configs[kind]
+        with servers.generated(project, logs, stamp=True, workers=1, proxy=front) as server:
+            query = "count=1&interval=0"
+            loadgen.first_events(server.port, server.path, query, samples=5)  # warm up
+            got = loadgen.first_events(server.port, server.path, query, samples=samples)
+        with servers.generated(project, logs, stamp=False, workers=1, proxy=front) as server:
+            rate = _throughput(server, requests)
+        row = {
+            "server": f"generated, gunicorn {project.server}",
+            "path": kind,
+            "first event p50 ms": _ms(got.from_stamp_ns, 50),
+            "first event p99 ms": _ms(got.from_stamp_ns, 99),
+            "request->first p50 ms": _ms(got.to_first_ns, 50),
+            "events/s": rate["events/s"],
+            "CPU us/event (app + proxy)": rate["server CPU us/event"],
+        }
+        log(
+            f"  {kind}: first event p50 {row['first event p50 ms']:.3f} ms, "
+            f"{row['events/s']:,.0f} events/s"
+        )
+        rows.append(row)
+    return rows
+
+
 # ------------------------------------------------------------ in-process
 def _drain_wsgi(app: Any, query: str) -> tuple[int, float]:
     """Iterate one response of *app* in this process; (bytes, seconds)."""

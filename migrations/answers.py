@@ -30,6 +30,21 @@ def migrate_server_labels(text: str) -> str:
     return _SERVER_LINE.sub(lambda match: f"{match['key']}{match['worker']}", text)
 
 
+# Up to 0.1.0 the proxy was the bool ``nginx``; ``proxy`` (nginx, caddy, apache or none)
+# replaced it. Without this migration Copier would drop the old answer and fall back to the
+# default, adding an nginx config to a project that had declined one.
+_NGINX_LINE = re.compile(r"^nginx:[ \t]*(?P<value>true|false)[ \t]*$", re.MULTILINE | re.IGNORECASE)
+
+
+def migrate_nginx_to_proxy(text: str) -> str:
+    """Turn a recorded ``nginx: true|false`` into ``proxy: nginx|none``, unless already set."""
+    if re.search(r"^proxy:", text, re.MULTILINE):
+        return text
+    return _NGINX_LINE.sub(
+        lambda match: "proxy: " + ("nginx" if match["value"].lower() == "true" else "none"), text
+    )
+
+
 # Endpoint records gained a ``source`` (ticks or channel) with channels; every record written
 # before that is a ticks endpoint. A record is a "- " line and the indented lines under it;
 # the key goes right after its ``session:`` line, with the same indentation.
@@ -58,7 +73,7 @@ def migrate_endpoint_source(text: str) -> str:
     return text[: start.end()] + "".join(out) + text[stop:]
 
 
-MIGRATIONS = (migrate_server_labels, migrate_endpoint_source)
+MIGRATIONS = (migrate_server_labels, migrate_nginx_to_proxy, migrate_endpoint_source)
 
 
 def migrate(text: str) -> str:

@@ -21,7 +21,7 @@ from . import __version__, _names
 from ._answers import Endpoint
 from ._errors import ScaffoldError
 from ._help import Group
-from ._names import ConflictMode, Format, Server, Source, Style
+from ._names import ConflictMode, Format, Proxy, Server, Source, Style
 from .check import OutputFormat
 
 if TYPE_CHECKING:
@@ -238,11 +238,18 @@ def new(  # noqa: PLR0917  (one parameter per command-line option)
             help="gunicorn worker class for long-lived streams.", rich_help_panel=_PROJECT_PANEL
         ),
     ] = None,
+    proxy: Annotated[
+        Proxy | None,
+        typer.Option(
+            help="Reverse proxy config in deploy/ (TLS + HTTP/2, no buffering).",
+            rich_help_panel=_PROJECT_PANEL,
+        ),
+    ] = None,
     nginx: Annotated[
         bool | None,
         typer.Option(
             "--nginx/--no-nginx",
-            help="Generate an nginx config that does not buffer.",
+            help="Same as --proxy nginx / --proxy none (kept from earlier versions).",
             rich_help_panel=_PROJECT_PANEL,
         ),
     ] = None,
@@ -417,7 +424,13 @@ def new(  # noqa: PLR0917  (one parameter per command-line option)
             _choice("server", _names.SERVERS),
             interactive,
         )
-        proxy = _flag(pick_flag(nginx, "nginx"), "Generate an nginx config?", True, interactive)
+        front = _value(
+            _names.proxy_option(pick(proxy, "proxy"), pick_flag(nginx, "nginx")),
+            f"Reverse proxy ({'|'.join(_names.PROXIES)})",
+            "nginx",
+            _choice("proxy", _names.PROXIES),
+            interactive,
+        )
         listed = given.pop("endpoints", None)
         if listed is not None:
             if any(o is not None for o in (endpoint, style, format_, path, session)):
@@ -427,7 +440,7 @@ def new(  # noqa: PLR0917  (one parameter per command-line option)
                 )
             endpoints = _endpoints_from_data(listed)
             return ProjectSpec(
-                project_name, package_name, about, worker_class, proxy, endpoints, dict(given)
+                project_name, package_name, about, worker_class, front, endpoints, dict(given)
             )
         first_name = _value(
             endpoint, "Endpoint name", "events", answers.endpoint_checker([]), interactive
@@ -461,7 +474,7 @@ def new(  # noqa: PLR0917  (one parameter per command-line option)
         )
         endpoints = _ask_more_endpoints(first, first_style, answers) if interactive else [first]
         return ProjectSpec(
-            project_name, package_name, about, worker_class, proxy, endpoints, dict(given)
+            project_name, package_name, about, worker_class, front, endpoints, dict(given)
         )
 
     spec = _guard(build)

@@ -22,12 +22,14 @@ Style = Literal["decorator", "wrapper"]
 Format = Literal["sse", "ndjson", "text"]
 Source = Literal["ticks", "channel"]
 Server = Literal["gthread", "gevent"]
+Proxy = Literal["nginx", "caddy", "apache", "none"]
 ConflictMode = Literal["inline", "rej"]
 
 STYLES: tuple[Style, ...] = get_args(Style)
 FORMATS: tuple[Format, ...] = get_args(Format)
 SOURCES: tuple[Source, ...] = get_args(Source)
 SERVERS: tuple[Server, ...] = get_args(Server)
+PROXIES: tuple[Proxy, ...] = get_args(Proxy)
 
 
 def default_path(endpoint_name: str) -> str:
@@ -41,6 +43,20 @@ def check_choice(what: str, value: str, choices: Iterable[str]) -> str:
     if value not in allowed:
         raise ScaffoldError(f"unknown {what} {value!r}: choose one of {', '.join(allowed)}")
     return value
+
+
+def proxy_option(proxy: str | None, nginx: bool | None) -> str | None:
+    """The proxy asked for by ``--proxy``, or by the older ``--nginx/--no-nginx`` alias.
+
+    Returns None when neither was given; refuses the two when they disagree.
+    """
+    if nginx is None:
+        return proxy
+    alias = "nginx" if nginx else "none"
+    if proxy is not None and proxy != alias:
+        flag = "--nginx" if nginx else "--no-nginx"
+        raise ScaffoldError(f"{flag} means --proxy {alias}, which contradicts --proxy {proxy}")
+    return alias
 
 
 def check_answers(

@@ -48,7 +48,7 @@ class ProjectSpec:
     """None: the template derives it from the project name."""
     description: str
     server: str
-    nginx: bool
+    proxy: str
     endpoints: list[Endpoint]
     extra: dict[str, Any] = field(default_factory=dict)
     """Answers to the template's other questions (from ``--data``), passed on to Copier."""
@@ -61,7 +61,7 @@ class ProjectSpec:
             "package_name": self.package_name,
             "description": self.description,
             "server": self.server,
-            "nginx": self.nginx,
+            "proxy": self.proxy,
             "endpoints": [endpoint.to_record() for endpoint in self.endpoints],
         }
         return {key: value for key, value in data.items() if value is not None}

@@ -49,6 +49,7 @@ def test_cli_choices_are_the_templates_choices() -> None:
     from scaffold_cli import _names
 
     assert tuple(QUESTIONS["server"]["choices"].values()) == _names.SERVERS
+    assert tuple(QUESTIONS["proxy"]["choices"].values()) == _names.PROXIES
     assert tuple(QUESTIONS["endpoint_styles"]["default"]) == _names.STYLES
     assert tuple(QUESTIONS["endpoint_formats"]["default"]) == _names.FORMATS
     assert tuple(QUESTIONS["endpoint_sources"]["default"]) == _names.SOURCES

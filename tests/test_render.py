@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import importlib.metadata
 import itertools
+import os
 import re
 import subprocess
 import sys
@@ -58,20 +59,20 @@ def every_endpoint_kind(names: tuple[str, ...] | None = None) -> list[dict[str, 
     ]
 
 
-# Every style x format x session combination runs under both servers; nginx on and off; a
-# project with one session-less endpoint; and Copier's defaults.
+# Every style x format x session combination runs under both servers; each proxy config
+# (nginx, Apache, Caddy); a project with one session-less endpoint; and Copier's defaults.
 PROJECTS: dict[str, dict[str, Any]] = {
     "defaults": {},
     "gthread-every-kind": {
         "project_name": "live-gthread",
         "server": "gthread",
-        "nginx": True,
+        "proxy": "nginx",
         "endpoints": every_endpoint_kind(),
     },
     "gevent-every-kind": {
         "project_name": "Live.Gevent",
         "server": "gevent",
-        "nginx": False,
+        "proxy": "apache",
         "endpoints": every_endpoint_kind(RISKY_NAMES),
     },
     # Channels in every style x format x session, beside a ticks endpoint; their tests run
@@ -79,7 +80,7 @@ PROJECTS: dict[str, dict[str, Any]] = {
     "channels": {
         "project_name": "live-channels",
         "server": "gevent",
-        "nginx": True,
+        "proxy": "nginx",
         "endpoints": [
             {**endpoint, "name": f"ch_{endpoint['name']}", "source": "channel"}
             for endpoint in every_endpoint_kind()
@@ -100,7 +101,7 @@ PROJECTS: dict[str, dict[str, Any]] = {
         "package_name": "log_tail",
         "description": 'Tails a "log"',
         "server": "gevent",
-        "nginx": True,
+        "proxy": "caddy",
         "endpoints": [
             {
                 "name": "lines",
@@ -163,6 +164,7 @@ def test_one_module_per_endpoint_and_one_test_module_for_all(
         [
             "test_app.py",
             "test_endpoints.py",
+            "test_proxy.py",
             "test_sse.py",
             "test_streaming.py",
             *(["test_channels.py"] if channels else []),
@@ -173,7 +175,10 @@ def test_one_module_per_endpoint_and_one_test_module_for_all(
     for endpoint in answers["endpoints"]:
         listed = f'Kind("{endpoint["name"]}", "{endpoint["path"]}", ' in table
         assert listed == (endpoint not in channels)
-    assert (root / "deploy" / "nginx.conf").exists() == answers["nginx"]
+    configs = {"nginx": "nginx.conf", "caddy": "Caddyfile", "apache": "apache.conf"}
+    deploy = {p.name for p in (root / "deploy").iterdir()}
+    assert deploy == {"gunicorn.conf.py", "dev-cert.sh", configs[answers["proxy"]]}
+    assert os.access(root / "deploy" / "dev-cert.sh", os.X_OK)
     assert answers["endpoints"] == PROJECTS[project].get("endpoints", answers["endpoints"])
 
 

@@ -289,7 +289,8 @@ def test_endpoints_named_like_template_modules_give_a_sound_project(
     template_tests = sorted(
         path.name.removesuffix(".jinja") for path in (ROOT / "template" / "tests").glob("test_*")
     )
-    assert tests == template_tests
+    # ...with the test of the proxy config, rendered when there is one (nginx by default)...
+    assert tests == sorted([*template_tests, "test_proxy.py"])
     # ...the app registers every endpoint, and every test module imports.
     code = (
         "from web import create_app\n"

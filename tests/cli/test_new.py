@@ -98,7 +98,8 @@ def test_new_with_every_option(tmp_path: Path) -> None:
     assert recorded["package_name"] == "board"
     assert recorded["description"] == "Prices, live"
     assert recorded["server"] == "gevent"
-    assert recorded["nginx"] is False
+    assert recorded["proxy"] == "none"
+    assert "nginx" not in recorded
     assert recorded["endpoints"] == [
         {
             "name": "prices",
@@ -111,6 +112,37 @@ def test_new_with_every_option(tmp_path: Path) -> None:
     ]
     assert (destination / "src" / "board" / "endpoints" / "prices.py").is_file()
     assert not (destination / "deploy" / "nginx.conf").exists()
+
+
+@pytest.mark.parametrize(
+    ("options", "proxy", "config"),
+    [
+        (["--proxy", "caddy"], "caddy", "Caddyfile"),
+        (["--proxy", "apache"], "apache", "apache.conf"),
+        (["--nginx"], "nginx", "nginx.conf"),
+        (["--proxy", "nginx", "--nginx"], "nginx", "nginx.conf"),
+    ],
+)
+def test_new_with_each_proxy(tmp_path: Path, options: list[str], proxy: str, config: str) -> None:
+    destination = tmp_path / "fronted"
+    result = invoke("new", destination, "-y", "--no-git", *options)
+    assert result.exit_code == 0, result
+    assert answers(destination)["proxy"] == proxy
+    assert sorted(p.name for p in (destination / "deploy").iterdir()) == sorted(
+        ["gunicorn.conf.py", "dev-cert.sh", config]
+    )
+
+
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        (["--proxy", "caddy", "--no-nginx"], "--no-nginx means --proxy none"),
+    ],
+)
+def test_new_refuses_a_bad_proxy(tmp_path: Path, options: list[str], message: str) -> None:
+    result = invoke("new", tmp_path / "never", "-y", *options)
+    assert_user_error(result, message)
+    assert not (tmp_path / "never").exists()
 
 
 def test_new_pretend_writes_nothing(tmp_path: Path) -> None:
@@ -175,7 +207,7 @@ def test_new_asks_on_a_terminal(tmp_path: Path, monkeypatch: pytest.MonkeyPatch)
             "Live chat",  # description
             "bogus",  # server: refused, asked again
             "gevent",
-            "n",  # nginx
+            "none",  # reverse proxy
             "messages",  # endpoint name
             "wrapper",  # style
             "",  # path: default /messages
@@ -195,7 +227,7 @@ def test_new_asks_on_a_terminal(tmp_path: Path, monkeypatch: pytest.MonkeyPatch)
     recorded = answers(tmp_path / "chat")
     assert recorded["description"] == "Live chat"
     assert recorded["server"] == "gevent"
-    assert recorded["nginx"] is False
+    assert recorded["proxy"] == "none"
     assert recorded["endpoints"] == [
         {
             "name": "messages",
@@ -242,6 +274,7 @@ BAD_CHOICES = [
     ("--style", "inline", ("decorator", "wrapper")),
     ("--format", "xml", ("sse", "ndjson", "text")),
     ("--server", "sync", ("gthread", "gevent")),
+    ("--proxy", "squid", ("nginx", "caddy", "apache", "none")),
 ]
 
 

@@ -23,7 +23,8 @@ DIALOGUE = [
     ("Package name", ""),
     ("Description", "Progress of long jobs"),
     ("gunicorn worker", "gevent"),
-    ("nginx config", "n"),
+    ("Reverse proxy", "squid"),  # refused: asked again
+    ("Reverse proxy", "none"),
     ("Endpoint name", "progress"),
     ("Style", "sideways"),  # refused: asked again
     ("Style", "wrapper"),
@@ -66,10 +67,11 @@ def test_new_asks_on_a_terminal_and_asks_again_after_a_bad_answer(tmp_path: Path
     transcript = "".join(seen)
     assert "unknown style 'sideways': choose one of decorator, wrapper" in transcript
     assert 'endpoint name "progress" is taken by another endpoint' in transcript
+    assert "unknown proxy 'squid': choose one of nginx, caddy, apache, none" in transcript
     answers = yaml.safe_load((tmp_path / "live" / ".copier-answers.yml").read_text())
     assert answers["package_name"] == "live_progress"
     assert answers["server"] == "gevent"
-    assert answers["nginx"] is False
+    assert answers["proxy"] == "none"
     assert answers["endpoints"] == [
         {
             "name": "progress",

@@ -133,7 +133,7 @@ def test_update_pretend_changes_nothing(tmp_path: Path, versioned_template: Path
     assert tree_state(project) == before
     assert V2_NEW_FILE in result.stdout
     assert "--- a/deploy/nginx.conf" in result.stdout
-    assert f"+{' ' * 12}{V2_NGINX_NEW}" in result.stdout
+    assert f"+{' ' * 4}{V2_NGINX_NEW}" in result.stdout
 
 
 def test_update_no_commit(tmp_path: Path, versioned_template: Path) -> None:
@@ -316,9 +316,23 @@ OLD_SERVER_CHOICES = (
 def test_migration_is_idempotent() -> None:
     text = "nginx: true\nserver: gevent (thousands of streams per worker)\n"
     once = migrate(text)
-    assert once == "nginx: true\nserver: gevent\n"
+    assert once == "proxy: nginx\nserver: gevent\n"
     assert migrate(once) == once
     assert migrate("server: gthread\n") == "server: gthread\n"
+
+
+@pytest.mark.parametrize(
+    ("recorded", "migrated"),
+    [
+        ("nginx: true\n", "proxy: nginx\n"),
+        ("nginx: false\n", "proxy: none\n"),
+        # A project already answering `proxy` keeps its answer.
+        ("proxy: caddy\nnginx: true\n", "proxy: caddy\nnginx: true\n"),
+    ],
+)
+def test_the_nginx_answer_becomes_the_proxy_answer(recorded: str, migrated: str) -> None:
+    assert migrate(recorded) == migrated
+    assert migrate(migrated) == migrated
 
 
 OLD_ENDPOINT_RECORDS = """endpoints:
@@ -387,6 +401,48 @@ def test_update_migrates_server_labels(tmp_path: Path) -> None:
     assert result.exit_code == 0, result
     assert answers(project)["server"] == "gevent"
     assert '"gevent"' in (project / "deploy" / "gunicorn.conf.py").read_text("utf-8")
+
+
+OLD_NGINX_QUESTION = (
+    "nginx:\n"
+    "  type: bool\n"
+    "  help: Generate an nginx reverse-proxy config that does not buffer the streams?\n"
+    "  default: true\n"
+)
+
+
+@pytest.mark.slow
+def test_update_turns_a_declined_nginx_into_no_proxy(tmp_path: Path) -> None:
+    """Up to 0.1.0 the proxy was the bool `nginx`. Without the migration Copier would drop a
+    recorded `nginx: false` and fall back to the default proxy, adding a config the user
+    declined."""
+    import copier
+
+    repo = snapshot_template(tmp_path / "template")
+    config = repo / "copier.yml"
+    current = config.read_text("utf-8")
+    old, count = re.subn(r"\nproxy:\n(?:  .*\n)+", "\n" + OLD_NGINX_QUESTION, current)
+    assert count == 1
+    config.write_text(old, "utf-8")
+    commit_and_tag(repo, "v0.0.1", "A bool nginx question")
+    config.write_text(current, "utf-8")
+    commit_and_tag(repo, "v0.1.0", "The proxy question, with the migration")
+
+    project = tmp_path / "proj"
+    copier.run_copy(
+        str(repo), project, vcs_ref="v0.0.1", defaults=True, quiet=True, data={"nginx": False}
+    )
+    assert answers(project)["nginx"] is False
+    git(project, "init", "--quiet")
+    git(project, "add", "--all")
+    git(project, "commit", "--quiet", "-m", "Generated at 0.0.1")
+
+    result = invoke("update", "--project", project, "--trust")
+    assert result.exit_code == 0, result
+    recorded = answers(project)
+    assert recorded["proxy"] == "none"
+    assert "nginx" not in recorded
+    assert sorted(p.name for p in (project / "deploy").iterdir()) == ["gunicorn.conf.py"]
 
 
 # ------------------------------------------------------ the real user flow

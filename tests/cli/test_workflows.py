@@ -218,7 +218,8 @@ def test_new_from_a_data_file_with_several_endpoints(tmp_path: Path) -> None:
     assert result.exit_code == 0, result
     recorded = answers(destination)
     assert recorded["server"] == "gevent"
-    assert recorded["nginx"] is False
+    assert recorded["proxy"] == "none"  # the older nginx answer, as --no-nginx means
+    assert "nginx" not in recorded
     assert recorded["description"] == "X"
     assert recorded["endpoints"] == [
         {"name": "tokens", "path": "/tokens", "style": "decorator", "format": "ndjson",
@@ -284,15 +285,16 @@ def test_a_copier_template_with_the_same_questions_is_accepted(tmp_path: Path) -
 # ------------------------------------------------------- changing answers
 def test_set_rerenders_and_keeps_user_edits(project: Path) -> None:
     factory = user_edit(project)
-    result = invoke("set", "server=gevent", "nginx=false", "--project", project)
+    result = invoke("set", "server=gevent", "proxy=caddy", "--project", project)
     assert result.exit_code == 0, result
     assert '"gevent"' in (project / "deploy" / "gunicorn.conf.py").read_text("utf-8")
     assert not (project / "deploy" / "nginx.conf").exists()
+    assert (project / "deploy" / "Caddyfile").exists()
     assert "# The user's own note." in factory.read_text("utf-8")
     recorded = answers(project)
     assert recorded["server"] == "gevent"
-    assert recorded["nginx"] is False
-    assert git(project, "log", "-1", "--format=%s").strip() == "Set server=gevent, nginx=false"
+    assert recorded["proxy"] == "caddy"
+    assert git(project, "log", "-1", "--format=%s").strip() == "Set server=gevent, proxy=caddy"
     assert git(project, "status", "--porcelain") == ""
     again = invoke("set", "server=gevent", "--project", project)
     assert again.exit_code == 0, again
@@ -331,7 +333,7 @@ def test_a_hand_edited_answer_is_noticed_and_rendered_by_set(project: Path) -> N
     ("args", "message"),
     [
         (["server=tornado"], "unknown server 'tornado'"),
-        (["nginx=maybe"], "true or false"),
+        (["proxy=squid"], "squid"),
         (["colour=blue"], "no answer named 'colour'"),
         (["endpoints=[]"], "add-endpoint"),
         (["server"], "KEY=VALUE"),

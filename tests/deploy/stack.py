@@ -1,10 +1,10 @@
-"""Run a generated project on the real stack: gunicorn, optionally behind nginx, on 127.0.0.1.
+"""Run a generated project on the real stack: gunicorn, optionally behind a proxy, on 127.0.0.1.
 
 A small, stable API for tests and benchmarks::
 
-    project = render_project(tmp / "app", server="gevent", endpoints=[...])
+    project = render_project(tmp / "app", server="gevent", proxy="caddy", endpoints=[...])
     app = start_gunicorn(project, log_path=tmp / "gunicorn.log")
-    proxy = start_nginx(project, tmp / "nginx", upstream_port=app.port)
+    proxy = start_proxy(project, tmp / "caddy", upstream_port=app.port)
     try:
         ...  # talk to http://127.0.0.1:{app.port} and http://127.0.0.1:{proxy.port}
         app.wait_for_log(r"/events closed after \\d+ of 10 events")
@@ -13,9 +13,10 @@ A small, stable API for tests and benchmarks::
         stop(app)
 
 Every process is started here as a direct child and stopped by its process id (``stop``),
-never by name. Every wait is bounded. Nothing here talks to any host but 127.0.0.1, and nginx
-runs from its own prefix directory with its own pid file, logs and temp directories: the
-system's nginx configuration is never read.
+never by name. Every wait is bounded. Nothing here talks to any host but 127.0.0.1. Each proxy
+(nginx, Caddy, Apache httpd) runs from a prefix directory of its own, with a copy of the
+project's config, its own pid file, logs, temp files and development certificate (made by the
+project's ``deploy/dev-cert.sh``): the system's configuration is never read.
 """
 
 from __future__ import annotations
@@ -44,10 +45,12 @@ __all__ = [
     "chromium_binary",
     "free_port",
     "nginx_binary",
+    "proxy_binary",
     "render_project",
-    "rewrite_nginx_conf",
+    "rewrite_ports",
     "start_gunicorn",
     "start_nginx",
+    "start_proxy",
     "stop",
     "wait_until_answers",
 ]
@@ -62,6 +65,16 @@ DEFAULT_ENDPOINTS: tuple[Mapping[str, Any], ...] = (
 )
 
 
+# The proxies the template can generate, and the file each one's config is rendered to.
+PROXY_CONFIGS: Mapping[str, str] = {
+    "nginx": "nginx.conf",
+    "caddy": "Caddyfile",
+    "apache": "apache.conf",
+}
+# The addresses the generated configs use: gunicorn, the plain listener, the TLS listener.
+UPSTREAM_ADDRESS, PLAIN_ADDRESS, TLS_ADDRESS = "127.0.0.1:8000", ":8080", ":8443"
+
+
 class StackError(RuntimeError):
     """A server did not start, did not answer in time, or rejected its configuration."""
 
@@ -70,6 +83,16 @@ def nginx_binary() -> str | None:
     """The nginx executable, or None when it is not installed."""
     return shutil.which("nginx") or next(
         (p for p in ("/usr/sbin/nginx", "/usr/local/sbin/nginx") if Path(p).is_file()), None
+    )
+
+
+def proxy_binary(kind: str) -> str | None:
+    """The executable of proxy *kind* (nginx, caddy or apache), or None when not installed."""
+    if kind == "nginx":
+        return nginx_binary()
+    name = {"caddy": "caddy", "apache": "apache2"}[kind]
+    return shutil.which(name) or next(
+        (p for p in (f"/usr/sbin/{name}", f"/usr/bin/{name}") if Path(p).is_file()), None
     )
 
 
@@ -96,6 +119,7 @@ class Project:
     package: str
     server: str
     endpoints: tuple[Mapping[str, Any], ...]
+    proxy: str = "nginx"
 
     @property
     def gunicorn_conf(self) -> Path:
@@ -104,6 +128,10 @@ class Project:
     @property
     def nginx_conf(self) -> Path:
         return self.root / "deploy" / "nginx.conf"
+
+    @property
+    def proxy_conf(self) -> Path:
+        return self.root / "deploy" / PROXY_CONFIGS[self.proxy]
 
     def gunicorn_settings(self) -> dict[str, Any]:
         """The settings the generated gunicorn.conf.py defines (it is plain Python)."""
@@ -118,7 +146,7 @@ def render_project(
     server: str = "gthread",
     endpoints: Iterable[Mapping[str, Any]] = DEFAULT_ENDPOINTS,
     project_name: str = "stream-demo",
-    nginx: bool = True,
+    proxy: str = "nginx",
 ) -> Project:
     """Render the template of this checkout (uncommitted changes included) into *dest*."""
     from copier import run_copy
@@ -133,7 +161,7 @@ def render_project(
             data={
                 "project_name": project_name,
                 "server": server,
-                "nginx": nginx,
+                "proxy": proxy,
                 "endpoints": endpoint_list,
             },
             defaults=True,
@@ -142,7 +170,7 @@ def render_project(
             vcs_ref="HEAD",
         )
     package = str(worker.answers.combined["package_name"])
-    return Project(dest, package, server, tuple(endpoint_list))
+    return Project(dest, package, server, tuple(endpoint_list), proxy)
 
 
 @dataclass
@@ -154,6 +182,8 @@ class Process:
     port: int
     log_path: Path
     extra_logs: tuple[Path, ...] = ()
+    tls_port: int | None = None
+    """A proxy's HTTPS (HTTP/2) port; its ``port`` is the plain HTTP listener."""
     _stopped: bool = field(default=False, repr=False)
 
     @property
@@ -292,19 +322,149 @@ def _has_control_socket() -> bool:
     return any(setting.name == "control_socket_disable" for setting in KNOWN_SETTINGS)
 
 
-def rewrite_nginx_conf(text: str, *, port: int, upstream_port: int) -> str:
-    """Point the generated config's ``listen`` at *port* and its upstream at *upstream_port*."""
-    text, listens = re.subn(r"(?m)^(\s*listen\s+)[^;]+;", rf"\g<1>{HOST}:{port};", text)
-    text, servers = re.subn(
-        r"(?m)^(\s*server\s+)[0-9.:a-z]+:[0-9]+(\s*[^;]*);",
-        rf"\g<1>{HOST}:{upstream_port}\g<2>;",
-        text,
-    )
-    if listens != 1 or servers != 1:
-        raise StackError(
-            f"expected one listen and one upstream server line, found {listens} and {servers}"
-        )
+def rewrite_ports(text: str, *, port: int, tls_port: int, upstream_port: int) -> str:
+    """Point a generated proxy config at free ports: plain HTTP *port*, HTTPS *tls_port* and
+    gunicorn on *upstream_port* (the configs use 8080, 8443 and 8000 on 127.0.0.1)."""
+    counts = []
+    for old, new in (
+        (UPSTREAM_ADDRESS, f"{HOST}:{upstream_port}"),
+        (PLAIN_ADDRESS, f":{port}"),
+        (TLS_ADDRESS, f":{tls_port}"),
+    ):
+        text, n = re.subn(rf"{re.escape(old)}\b", new, text)
+        counts.append(n)
+    if not all(counts):
+        raise StackError(f"expected the addresses 8000, 8080 and 8443; found them {counts} times")
     return text
+
+
+@dataclass(frozen=True)
+class _Runner:
+    """How to check and run one kind of proxy from a prefix directory."""
+
+    conf: str  # the config file's name in the prefix
+    certs: str  # where the config looks for certs/dev.crt, relative to the prefix
+    check: Callable[[str, Path], list[str]]
+    run: Callable[[str, Path], list[str]]
+    logs: tuple[str, ...]  # log files (relative to the prefix) besides the process output
+
+
+def _nginx_args(binary: str, prefix: Path) -> list[str]:
+    return [binary, "-p", f"{prefix}/", "-c", str(prefix / "nginx.conf"), "-e", "logs/error.log"]
+
+
+def _apache_args(binary: str, prefix: Path) -> list[str]:
+    return [binary, "-d", str(prefix), "-f", str(prefix / "apache.conf")]
+
+
+def _caddy_args(binary: str, prefix: Path) -> list[str]:
+    return ["--config", str(prefix / "Caddyfile"), "--adapter", "caddyfile"]
+
+
+_RUNNERS: Mapping[str, _Runner] = {
+    "nginx": _Runner(
+        "nginx.conf",
+        "certs",
+        lambda b, p: [*_nginx_args(b, p), "-t"],
+        lambda b, p: [*_nginx_args(b, p), "-g", "daemon off;"],
+        ("logs/error.log",),
+    ),
+    "caddy": _Runner(
+        "Caddyfile",
+        "deploy/certs",
+        lambda b, p: [b, "validate", *_caddy_args(b, p)],
+        lambda b, p: [b, "run", *_caddy_args(b, p)],
+        (),
+    ),
+    "apache": _Runner(
+        "apache.conf",
+        "certs",
+        lambda b, p: [*_apache_args(b, p), "-t"],
+        lambda b, p: [*_apache_args(b, p), "-DFOREGROUND"],
+        ("logs/error.log",),
+    ),
+}
+
+
+def start_proxy(
+    project: Project,
+    prefix: Path,
+    *,
+    upstream_port: int,
+    kind: str | None = None,
+    port: int | None = None,
+    tls_port: int | None = None,
+    edit: Callable[[str], str] | None = None,
+    timeout: float = 10.0,
+) -> Process:
+    """Check and start the project's proxy (or *kind*) with a copy of its generated config.
+
+    The copy lives in *prefix*, which is also the proxy's working directory (pid file, logs,
+    temp files, and a development certificate made by the project's ``deploy/dev-cert.sh``),
+    listens on 127.0.0.1:*port* (plain HTTP) and :*tls_port* (HTTPS with HTTP/2), free ones
+    by default, and proxies to 127.0.0.1:*upstream_port*. *edit*, when given, rewrites the
+    config text further (e.g. a shorter read timeout). The proxy runs in the foreground as a
+    child of this process; its own log files are part of ``Process.log()``.
+    """
+    kind = kind or project.proxy
+    binary = proxy_binary(kind)
+    if binary is None:
+        raise StackError(f"{kind} is not installed")
+    runner = _RUNNERS[kind]
+    source = project.root / "deploy" / PROXY_CONFIGS[kind]
+    if not source.is_file():
+        raise StackError(f"{project.root} has no deploy/{PROXY_CONFIGS[kind]}")
+    port = free_port() if port is None else port
+    tls_port = free_port() if tls_port is None else tls_port
+    (prefix / "logs").mkdir(parents=True, exist_ok=True)
+    certs = prefix / runner.certs
+    if not (certs / "dev.crt").is_file():
+        subprocess.run(
+            ["sh", str(project.root / "deploy" / "dev-cert.sh"), str(certs)],
+            capture_output=True,
+            check=True,
+            timeout=timeout,
+        )
+    text = rewrite_ports(
+        source.read_text(), port=port, tls_port=tls_port, upstream_port=upstream_port
+    )
+    if edit is not None:
+        text = edit(text)
+    conf = prefix / runner.conf
+    conf.write_text(text)
+    # Caddy keeps state (autosaved config, locks) under HOME and XDG folders: keep it here.
+    env = {**os.environ, "HOME": str(prefix), "XDG_CONFIG_HOME": str(prefix / "config")}
+    env["XDG_DATA_HOME"] = str(prefix / "data")
+    check = subprocess.run(
+        runner.check(binary, prefix),
+        cwd=prefix,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
+    if check.returncode != 0:
+        raise StackError(f"{kind} rejected {conf}:\n{check.stdout}{check.stderr}")
+    log_path = prefix / f"{kind}.out"
+    with log_path.open("ab") as out:
+        popen = subprocess.Popen(
+            runner.run(binary, prefix),
+            cwd=prefix,
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+        )
+    extra = tuple(prefix / name for name in runner.logs)
+    process = Process(f"{kind}:{port}", popen, port, log_path, extra, tls_port)
+    try:
+        _wait_listening(port, timeout=timeout, process=process)
+        _wait_listening(tls_port, timeout=timeout, process=process)
+    except BaseException:
+        stop(process)
+        raise
+    return process
 
 
 def start_nginx(
@@ -316,49 +476,16 @@ def start_nginx(
     edit: Callable[[str], str] | None = None,
     timeout: float = 10.0,
 ) -> Process:
-    """Check (``nginx -t``) and start nginx with a copy of the project's ``deploy/nginx.conf``.
-
-    The copy lives in *prefix* (nginx's ``-p`` directory: pid file, logs and temp files stay
-    there), listens on 127.0.0.1:*port* (a free one by default) and proxies to
-    127.0.0.1:*upstream_port*. *edit*, when given, rewrites the config text further (e.g. a
-    shorter ``proxy_read_timeout``). nginx runs in the foreground (``daemon off``) as a child
-    of this process; its ``logs/error.log`` is part of ``Process.log()``.
-    """
-    binary = nginx_binary()
-    if binary is None:
-        raise StackError("nginx is not installed")
-    port = free_port() if port is None else port
-    (prefix / "logs").mkdir(parents=True, exist_ok=True)
-    text = rewrite_nginx_conf(
-        project.nginx_conf.read_text(), port=port, upstream_port=upstream_port
+    """`start_proxy` with the project's ``deploy/nginx.conf``."""
+    return start_proxy(
+        project,
+        prefix,
+        kind="nginx",
+        upstream_port=upstream_port,
+        port=port,
+        edit=edit,
+        timeout=timeout,
     )
-    if edit is not None:
-        text = edit(text)
-    conf = prefix / "nginx.conf"
-    conf.write_text(text)
-    error_log = prefix / "logs" / "error.log"
-    base = [binary, "-p", f"{prefix}/", "-c", str(conf), "-e", str(error_log)]
-    check = subprocess.run(
-        [*base, "-t"], capture_output=True, text=True, timeout=timeout, check=False
-    )
-    if check.returncode != 0:
-        raise StackError(f"nginx -t rejected {conf}:\n{check.stdout}{check.stderr}")
-    log_path = prefix / "nginx.out"
-    with log_path.open("ab") as out:
-        popen = subprocess.Popen(
-            [*base, "-g", "daemon off;"],
-            cwd=prefix,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            stdin=subprocess.DEVNULL,
-        )
-    process = Process(f"nginx:{port}", popen, port, log_path, (error_log,))
-    try:
-        _wait_listening(port, timeout=timeout, process=process)
-    except BaseException:
-        stop(process)
-        raise
-    return process
 
 
 def stop(process: Process, *, timeout: float = 10.0) -> None:

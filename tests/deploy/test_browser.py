@@ -1,36 +1,32 @@
-"""A real browser on the generated demo page: live events, reconnection, line-by-line fetch.
+"""A real browser on the generated deployment: the demo page, and HTTP/2 against HTTP/1.1.
 
-Headless Chromium (the system's, driven by Playwright) opens ``/``, which connects to every
-endpoint. The page's stream URLs get short counts and intervals through request routing;
-nothing else is changed. Mid-stream, the gunicorn worker serving the page is killed: the
-master starts a new one, EventSource reconnects by itself with ``Last-Event-ID``, and the
-page must end with every event exactly once, in order.
+Headless Chromium (the system's, driven by Playwright) opens ``/`` and connects every stream.
+The page's stream URLs get short counts and intervals through request routing; nothing else
+is changed. Mid-stream, the gunicorn worker serving the page is killed: the master starts a
+new one, EventSource reconnects by itself with ``Last-Event-ID``, and the page must end with
+every event exactly once, in order.
+
+Then ten EventSource streams on one page, through the generated nginx: over HTTPS (HTTP/2)
+every record of every stream arrives live (lock-step, as in test_streaming.py); over plain
+HTTP/1.1, the control, the browser holds the seventh stream back until one of the first six
+ends.
 """
 
 from __future__ import annotations
 
 import os
+import re
 import signal
-from collections.abc import Iterator
+import time
 from dataclasses import dataclass
 
 import pytest
 
 from .conftest import SERVERS, VIAS, Servers, requires_chromium, requires_nginx
-from .stack import Process, chromium_binary
+from .stack import HOST, Process
 
 pytestmark = [pytest.mark.deploy, requires_nginx, requires_chromium]
 
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 EVENTS = 10
 LINES = 5
 QUERIES = {
@@ -48,18 +44,10 @@ class PageStack:
     def port(self, via: str) -> int:
         return {"direct": self.app.port, "nginx": self.proxy.port}[via]
 
-
-@pytest.fixture(scope="session")
-def browser() -> Iterator[object]:
-    sync_api = pytest.importorskip("playwright.sync_api")
-    with sync_api.sync_playwright() as playwright:
-        launched = playwright.chromium.launch(
-            executable_path=chromium_binary(), args=CHROMIUM_ARGS, timeout=30_000
-        )
-        try:
-            yield launched
-        finally:
-            launched.close()
+    @property
+    def https(self) -> str:
+        """nginx's HTTPS (HTTP/2) origin; its certificate is the development one."""
+        return f"https://localhost:{self.proxy.tls_port}"
 
 
 @pytest.fixture(scope="module", params=SERVERS)
@@ -101,6 +89,9 @@ def test_demo_page_streams_live_and_resumes_after_a_dropped_connection(
     log_before = len(page_stack.app.log())
     try:
         page.goto(f"http://127.0.0.1:{page_stack.port(via)}/", timeout=10_000)
+        # Streams open on demand: nothing connects before the click.
+        assert status(page, "events") == "not connected"
+        page.click("#connect-all")
 
         # Live: the first events are on the page while their streams are still open.
         page.wait_for_function(
@@ -146,3 +137,165 @@ def test_demo_page_streams_live_and_resumes_after_a_dropped_connection(
         assert page_stack.app.children() != [worker]
     finally:
         context.close()
+
+
+def test_demo_page_says_why_a_stream_is_refused(browser: object, page_stack: PageStack) -> None:
+    """A refused EventSource closes without telling the page why; the page finds out."""
+    context = browser.new_context(ignore_https_errors=True)  # type: ignore[attr-defined]
+    page = context.new_page()
+
+    def out_of_range(route: object) -> None:
+        url: str = route.request.url  # type: ignore[attr-defined]
+        route.continue_(url=url.split("?", 1)[0] + "?count=0")  # type: ignore[attr-defined]
+
+    page.route("**/events", out_of_range)
+    try:
+        page.goto(f"{page_stack.https}/", timeout=10_000)
+        assert "HTTP/2" in page.locator("#protocol").inner_text()
+        page.locator("#events button").click()
+        page.wait_for_function(
+            "() => document.querySelector('#events .status').textContent === 'closed'",
+            timeout=10_000,
+        )
+        why = page.locator("#events .why").inner_text()
+        assert why.startswith("400: count must be an integer from 1 to 1000"), why
+    finally:
+        context.close()
+
+
+STREAMS = 10
+BROWSER_CONNECTIONS_PER_HOST = 6
+
+# Ten EventSource streams on one page. A record is confirmed back to the test (an exposed
+# function touches the probe's confirmation file) only once every stream holds it, so a
+# stream can only finish if all ten are open at the same time.
+TEN_STREAMS = """<!doctype html><meta charset="utf-8"><title>ten streams</title><script>
+window.streams = {};
+for (let i = 0; i < %(streams)d; i++) {
+  const token = "%(prefix)s" + i;
+  const state = (window.streams[token] = { opened: false, seqs: [], status: null });
+  const source = new EventSource(`/probe/sse?token=${token}&count=3&wait=30`);
+  source.onopen = () => { state.opened = true; };
+  source.onmessage = (event) => {
+    const record = JSON.parse(event.data);
+    if (!("seq" in record)) {
+      state.status = record.status;
+      source.close();
+      return;
+    }
+    state.seqs.push(record.seq);
+    if (Object.values(window.streams).every((s) => s.seqs.includes(record.seq))) {
+      for (const each of Object.keys(window.streams)) window.confirmRecord(each, record.seq);
+    }
+  };
+}
+</script>"""
+
+
+def open_ten_streams(context: object, page_stack: PageStack, origin: str, prefix: str) -> object:
+    """A page at *origin* (served by the test) holding ten EventSource streams to nginx."""
+    confirm_dir = page_stack.app.log_path.parent / "confirm"
+    page = context.new_page()  # type: ignore[attr-defined]
+    page.expose_function(
+        "confirmRecord", lambda token, seq: (confirm_dir / f"{token}.{seq}").touch()
+    )
+    html = TEN_STREAMS % {"streams": STREAMS, "prefix": prefix}
+    page.route(
+        "**/ten-streams",
+        lambda route: route.fulfill(body=html, content_type="text/html"),  # type: ignore[attr-defined]
+    )
+    page.goto(f"{origin}/ten-streams", timeout=10_000)
+    return page
+
+
+def wait_until_every_stream_ended(page: object) -> None:
+    page.wait_for_function(  # type: ignore[attr-defined]
+        "() => Object.values(window.streams).every((s) => s.status !== null)", timeout=30_000
+    )
+
+
+def stream_states(page: object) -> list[dict[str, object]]:
+    return list(page.evaluate("() => Object.values(window.streams)"))  # type: ignore[attr-defined]
+
+
+def requests_logged(proxy: Process, prefix: str) -> list[str]:
+    """The protocol of each of the ten probe requests of *prefix* in nginx's access log.
+
+    nginx writes a request's line when the request ends: wait (bounded) for all ten.
+    """
+    access_log = proxy.log_path.parent / "logs" / "access.log"
+    pattern = re.compile(rf'"GET /probe/sse\?token={prefix}\d+\S* (HTTP/[0-9.]+)"')
+    deadline = time.monotonic() + 10
+    while len(found := pattern.findall(access_log.read_text())) < STREAMS:
+        assert time.monotonic() < deadline, f"{len(found)} of {STREAMS} requests logged"
+        time.sleep(0.05)
+    return found
+
+
+def test_ten_eventsource_streams_over_http2_all_run_live(
+    browser: object, page_stack: PageStack
+) -> None:
+    prefix = f"h2-{page_stack.app.port}-"
+    context = browser.new_context(ignore_https_errors=True)  # type: ignore[attr-defined]
+    try:
+        page = open_ten_streams(context, page_stack, page_stack.https, prefix)
+        wait_until_every_stream_ended(page)
+        states = stream_states(page)
+    finally:
+        context.close()
+
+    assert [state["status"] for state in states] == ["confirmed"] * STREAMS
+    assert [state["seqs"] for state in states] == [[0, 1, 2]] * STREAMS
+    # nginx saw every stream as an HTTP/2 request.
+    assert requests_logged(page_stack.proxy, prefix) == ["HTTP/2.0"] * STREAMS
+
+
+def test_over_http1_the_seventh_eventsource_stream_waits_for_a_connection(
+    browser: object, page_stack: PageStack
+) -> None:
+    """The control: the same page over plain HTTP/1.1 gets six streams, the rest wait; the demo
+    page, open in another tab, then says why its stream does not connect."""
+    prefix = f"h1-{page_stack.app.port}-"
+    origin = f"http://{HOST}:{page_stack.proxy.port}"
+    confirm_dir = page_stack.app.log_path.parent / "confirm"
+    context = browser.new_context()  # type: ignore[attr-defined]
+    try:
+        demo = context.new_page()
+        demo.goto(f"{origin}/", timeout=10_000)
+        assert "HTTP/1.1" in demo.locator("#protocol").inner_text()
+        page = open_ten_streams(context, page_stack, origin, prefix)
+        # Six streams open and get their first record; the other four never open, so the
+        # record is never confirmed and the six stay open.
+        page.wait_for_function(  # type: ignore[attr-defined]
+            "() => Object.values(window.streams).filter((s) => s.seqs.length).length >= 6",
+            timeout=20_000,
+        )
+        page.wait_for_timeout(1000)  # type: ignore[attr-defined]
+        held = stream_states(page)
+        # Never a silent hang: the demo page's stream waits too, and the page says why.
+        demo.locator("#events button").click()
+        demo.wait_for_function(
+            "() => document.querySelector('#events .why').textContent"
+            ".startsWith('waiting for a connection')",
+            timeout=10_000,
+        )
+        why = demo.locator("#events .why").inner_text()
+        assert status(demo, "events") == "connecting"
+        assert "allows 6 connections to this host" in why, why
+        # Release the six: they end, and the waiting streams get their connections.
+        for token, state in zip([f"{prefix}{i}" for i in range(STREAMS)], held, strict=True):
+            if state["seqs"]:
+                for seq in range(3):
+                    (confirm_dir / f"{token}.{seq}").touch()
+        wait_until_every_stream_ended(page)
+        final = stream_states(page)
+    finally:
+        context.close()
+
+    running = [state for state in held if state["seqs"]]
+    waiting = [state for state in held if not state["opened"]]
+    assert len(running) == BROWSER_CONNECTIONS_PER_HOST
+    assert len(waiting) == STREAMS - BROWSER_CONNECTIONS_PER_HOST
+    # They were waiting, not failing: once connections were free, every stream ran.
+    assert [state["status"] for state in final] == ["confirmed"] * STREAMS
+    assert set(requests_logged(page_stack.proxy, prefix)) == {"HTTP/1.1"}

@@ -6,14 +6,12 @@ twice: with STREAM_HEARTBEAT_SECONDS at 0.3 s, and at 5 s (no beat within the ti
 
 from __future__ import annotations
 
-import contextlib
-import http.client
 import time
 from dataclasses import dataclass
 
 import pytest
 
-from .client import Stream
+from .client import Stream, events_and_heartbeats
 from .conftest import SERVERS, Servers, requires_nginx, with_read_timeout
 from .stack import Process
 
@@ -42,30 +40,10 @@ def heartbeat_stacks(request: pytest.FixtureRequest, servers: Servers) -> dict[s
     return stacks
 
 
-def read_all(port: int) -> tuple[list[str], list[str]]:
-    """The stream's event ids and types and its heartbeat comments, until the body ends.
-
-    A stream that nginx cuts ends early: without ``event: end``.
-    """
-    events: list[str] = []
-    beats: list[str] = []
-    # A cut connection may also end in the middle of the chunked body.
-    with (
-        Stream(port, "/events?count=2&interval=2", timeout=10) as stream,
-        contextlib.suppress(http.client.IncompleteRead),
-    ):
-        for line in stream.lines():
-            if line.startswith(":"):
-                beats.append(line)
-            elif line.startswith(("id:", "event:")):
-                events.append(line)
-    return events, beats
-
-
 def test_heartbeats_keep_an_idle_stream_open_past_the_read_timeout(
     heartbeat_stacks: dict[str, Proxied],
 ) -> None:
-    events, beats = read_all(heartbeat_stacks["beating"].proxy.port)
+    events, beats = events_and_heartbeats(heartbeat_stacks["beating"].proxy.port)
 
     assert events == ["id: 0", "id: 1", "event: end"]
     assert len(beats) >= 4
@@ -76,7 +54,7 @@ def test_without_heartbeats_nginx_cuts_the_idle_stream(
     heartbeat_stacks: dict[str, Proxied],
 ) -> None:
     stack = heartbeat_stacks["silent"]
-    events, beats = read_all(stack.proxy.port)
+    events, beats = events_and_heartbeats(stack.proxy.port)
 
     assert events == ["id: 0"]
     assert beats == []

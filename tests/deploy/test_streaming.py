@@ -1,8 +1,10 @@
-"""The generated deployment streams without buffering, on gthread and gevent, direct and via nginx.
+"""The generated deployment streams without buffering: gthread and gevent, direct and through
+each generated proxy config (nginx, Caddy, Apache httpd), in every format.
 
 The probe app (probe_app.py) produces each record only after the test has confirmed the
 previous one, so "confirmed" means every layer passed every chunk on by itself; a buffering
-layer makes the very same test end "unconfirmed".
+layer makes the very same test end "unconfirmed". Each proxy's negative control (its config
+with the stream-keeping undone, see conftest.BUFFERING_CONTROLS) proves that it would.
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ import time
 import pytest
 
 from .client import Stream, run_probe
-from .conftest import VIAS, Stack, requires_nginx
+from .conftest import FRONTS, PROXIES, VIAS, Stack, require_proxy, requires_nginx
 
 pytestmark = [pytest.mark.deploy, requires_nginx]
 
@@ -21,18 +23,52 @@ FORMATS = ("sse", "ndjson", "text")
 MEDIA_TYPES = {"sse": "text/event-stream", "ndjson": "application/x-ndjson", "text": "text/plain"}
 
 
-@pytest.mark.parametrize("via", VIAS)
+@pytest.mark.parametrize("via", FRONTS)
 @pytest.mark.parametrize("fmt", FORMATS)
 def test_every_chunk_reaches_the_client_before_the_next_is_produced(
     stack: Stack, via: str, fmt: str, record_property: pytest.RecordProperty
 ) -> None:
+    # The client accepts gzip, as browsers do: no proxy may compress (and so hold) a stream.
     result = run_probe(stack.port(via), fmt, stack.token(), stack.confirm_dir, count=4)
 
     assert result.status == 200
     assert result.headers["Content-Type"].startswith(MEDIA_TYPES[fmt])
+    assert "Content-Encoding" not in result.headers
     assert [r.get("seq") for r in result.received] == [0, 1, 2, 3, None]
     assert result.outcome == "confirmed"
     record_property("first_record_seconds", result.first_record_seconds)
+
+
+@pytest.mark.parametrize("proxy", PROXIES)
+@pytest.mark.parametrize("fmt", FORMATS)
+def test_the_same_probe_fails_through_each_proxy_with_its_stream_keeping_undone(
+    stack: Stack, proxy: str, fmt: str
+) -> None:
+    """nginx with its defaults, Caddy compressing streams, Apache holding output: without the
+    app's X-Accel-Buffering header too, each holds record 0 back until the stream ends."""
+    require_proxy(proxy)
+    result = run_probe(
+        stack.controls[proxy].port,
+        fmt,
+        stack.token(),
+        stack.confirm_dir,
+        query="&wait=1&accel=0",
+    )
+
+    assert result.status == 200
+    assert result.outcome == "unconfirmed"
+    assert [r.get("seq") for r in result.received] == [0, None]
+
+
+@pytest.mark.parametrize("proxy", PROXIES)
+def test_each_proxy_still_compresses_ordinary_responses(stack: Stack, proxy: str) -> None:
+    with Stream(
+        stack.port(proxy), "/static/demo.js", headers={"Accept-Encoding": "gzip"}
+    ) as script:
+        assert script.status == 200
+        assert script.headers["Content-Encoding"] == "gzip"
+        body = "\n".join(script.lines())
+    assert "EventSource" in body
 
 
 @pytest.mark.parametrize(
@@ -126,7 +162,7 @@ def test_generated_endpoints_stream_line_by_line_through_nginx(
     assert data_times[-1] - data_times[0] > 0.6
 
 
-@pytest.mark.parametrize("via", VIAS)
+@pytest.mark.parametrize("via", FRONTS)
 @pytest.mark.parametrize("path", ["/events", "/lines", "/log"])
 def test_a_client_that_leaves_ends_the_generator_and_its_cleanup_runs(
     stack: Stack, via: str, path: str

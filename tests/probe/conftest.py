@@ -6,10 +6,11 @@ One gunicorn (heartbeats every 5 s, so an idle gap of 2 s is silent) serves them
 * ``nginx``: the project's own deploy/nginx.conf;
 * ``undone``: that config with its streaming settings undone (nginx's proxy defaults) and
   ``proxy_ignore_headers X-Accel-Buffering``, so the app's header cannot save the stream;
-* ``gzip``: the project's config plus gzip for every stream type;
+* ``gzip``: the project's config with gzip for every stream type;
 * ``cut``: the project's config with a 1 s proxy_read_timeout;
-* ``h2c``: the project's config speaking HTTP/2 in the clear (prior knowledge);
-* ``h2``: the project's config on TLS with HTTP/2 (a self-signed certificate).
+* ``h2c``: the project's plain HTTP listener speaking HTTP/2 in the clear (prior knowledge);
+* ``h2``: the project's own config again, on its TLS listener with HTTP/2 (the development
+  certificate from the project's deploy/dev-cert.sh).
 
 Every process is started by tests/deploy/stack.py and stopped by its pid.
 """
@@ -17,11 +18,8 @@ Every process is started by tests/deploy/stack.py and stopped by its pid.
 from __future__ import annotations
 
 import re
-import shutil
-import subprocess
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from pathlib import Path
 
 import pytest
 
@@ -50,33 +48,16 @@ def undone(text: str) -> str:
 
 
 def gzip(text: str) -> str:
-    text, count = re.subn(
-        r"(?m)^(\s*)proxy_http_version 1\.1;",
-        rf"\1gzip on;\n\1gzip_types {STREAM_TYPES};\n\1proxy_http_version 1.1;",
-        text,
-    )
+    text, count = re.subn(r"(?m)^(\s*)gzip_types [^;]+;", rf"\1gzip_types {STREAM_TYPES};", text)
     assert count == 1
     return text
 
 
 def cleartext_http2(text: str) -> str:
-    text, count = re.subn(r"(?m)^(\s*)listen ([^;]+);", r"\1listen \2 http2;", text)
+    """HTTP/2 without TLS on the plain listener (the one ``listen`` without parameters)."""
+    text, count = re.subn(r"(?m)^(\s*)listen ([0-9.]+:[0-9]+);", r"\1listen \2 http2;", text)
     assert count == 1
     return text
-
-
-def tls(certificate: Path, key: Path) -> Callable[[str], str]:
-    def edit(text: str) -> str:
-        text, count = re.subn(
-            r"(?m)^(\s*)listen ([^;]+);",
-            rf"\1listen \2 ssl http2;\n\1ssl_certificate {certificate};\n"
-            rf"\1ssl_certificate_key {key};",
-            text,
-        )
-        assert count == 1
-        return text
-
-    return edit
 
 
 @dataclass
@@ -92,38 +73,9 @@ class Servers:
     def url(self, via: str, path: str) -> str:
         if via == "h2":
             assert self.h2 is not None
-            return f"https://127.0.0.1:{self.h2.port}{path}"
+            return f"https://127.0.0.1:{self.h2.tls_port}{path}"
         process: Process = getattr(self, via)
         return f"{process.url}{path}"
-
-
-def self_signed(directory: Path) -> tuple[Path, Path] | None:
-    openssl = shutil.which("openssl")
-    if openssl is None:
-        return None
-    certificate, key = directory / "cert.pem", directory / "key.pem"
-    subprocess.run(
-        [
-            openssl,
-            "req",
-            "-x509",
-            "-newkey",
-            "rsa:2048",
-            "-nodes",
-            "-days",
-            "2",
-            "-subj",
-            "/CN=127.0.0.1",
-            "-keyout",
-            str(key),
-            "-out",
-            str(certificate),
-        ],
-        check=True,
-        capture_output=True,
-        timeout=60,
-    )
-    return certificate, key
 
 
 @pytest.fixture(scope="session")
@@ -147,15 +99,15 @@ def servers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Servers]:
             started.append(process)
             return process
 
-        keys = self_signed(root)
+        nginx = proxy("nginx")
         yield Servers(
             direct=app,
-            nginx=proxy("nginx"),
+            nginx=nginx,
             undone=proxy("undone", undone),
             gzip=proxy("gzip", gzip),
             cut=proxy("cut", with_read_timeout("1s")),
             h2c=proxy("h2c", cleartext_http2),
-            h2=None if keys is None else proxy("h2", tls(*keys)),
+            h2=nginx,
         )
     finally:
         for process in reversed(started):
