@@ -10,7 +10,7 @@ from ._errors import ScaffoldError
 
 ANSWERS_FILE = ".copier-answers.yml"
 # Questions only this template asks: an answers file without them belongs to another template.
-_OUR_QUESTIONS = frozenset({"project_name", "package_name", "endpoints"})
+OUR_QUESTIONS = frozenset({"project_name", "package_name", "endpoints"})
 
 
 @dataclass(frozen=True)
@@ -115,7 +115,7 @@ def load_answers(project: Path) -> Answers:
     except yaml.YAMLError as error:
         first = str(error).splitlines()[0]
         raise ScaffoldError(f"{path.name} is not valid YAML: {first}") from None
-    if not isinstance(raw, dict) or not raw.keys() >= _OUR_QUESTIONS:
+    if not isinstance(raw, dict) or not raw.keys() >= OUR_QUESTIONS:
         raise ScaffoldError(
             f"{project / ANSWERS_FILE} was written by another template, "
             "not flask-stream-scaffold; nothing was changed"

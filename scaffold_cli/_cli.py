@@ -7,6 +7,9 @@ exit status 1.
 
 from __future__ import annotations
 
+import json
+import re
+import shlex
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -22,7 +25,7 @@ from ._names import ConflictMode, Format, Proxy, Server, Source, Style
 from .check import OutputFormat
 
 if TYPE_CHECKING:
-    from ._worker import Worker
+    from ._worker import Changes, Worker
 
 app = typer.Typer(
     name="stream-scaffold",
@@ -53,12 +56,20 @@ def _warn(message: str) -> None:
 
 
 def _guard(action: Callable[[], T]) -> T:
-    """Run ``action``; turn a `ScaffoldError` into ``Error: ...`` and exit status 1."""
+    """Run ``action``; turn a `ScaffoldError` into ``Error: ...`` and exit status 1, and
+    Ctrl-C (at a prompt too) into ``Aborted.`` and exit status 130."""
+    # A prompt turns Ctrl-C into typer's Abort (typer carries its own click: the click
+    # package is not a dependency of this one, nor of typer).
+    aborted = (KeyboardInterrupt, typer.Abort)
     try:
         return action()
     except ScaffoldError as error:
+        changes = getattr(error, "changes", None)
+        if changes is not None:
+            # A refused commit keeps the result: show exactly what it is.
+            _report_changes(changes, pretend=False)
         _fail(str(error))
-    except KeyboardInterrupt:
+    except aborted:
         typer.echo("Aborted.", err=True)
         raise typer.Exit(130) from None
 
@@ -84,7 +95,8 @@ def _root(
     """Scaffold Flask projects whose streaming endpoints are done right.
 
     [b]new[/b] creates a project; [b]add-endpoint[/b], [b]remove-endpoint[/b] and [b]list[/b]
-    manage its endpoints; [b]update[/b] moves it to a newer template version, keeping your edits.
+    manage its endpoints; [b]set[/b] changes its other answers; [b]update[/b] moves it to a newer
+    template version, keeping your edits.
     """
 
 
@@ -325,11 +337,36 @@ def new(  # noqa: PLR0917  (one parameter per command-line option)
             rich_help_panel=_ADVANCED_PANEL,
         ),
     ] = None,
+    data: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--data",
+            "-d",
+            metavar="KEY=VALUE",
+            help="An answer, as YAML (repeatable), e.g. -d server=gevent or "
+            "-d 'endpoints=[{name: a}, {name: b, format: text}]'. Options win over it.",
+            rich_help_panel=_ADVANCED_PANEL,
+        ),
+    ] = None,
+    data_file: Annotated[
+        Path | None,
+        typer.Option(
+            "--data-file",
+            metavar="FILE",
+            help="A YAML file of answers (Copier's --data-file); --data wins over it.",
+            dir_okay=False,
+            rich_help_panel=_ADVANCED_PANEL,
+        ),
+    ] = None,
     trust: TrustOption = False,
 ) -> None:
     """Create a new Flask project with streaming endpoints, and commit it to git."""
-    from ._worker import ProjectSpec, Worker  # noqa: PLC0415
+    from ._data import load_data, parse_bool  # noqa: PLC0415
+    from ._worker import ProjectSpec, Worker, check_destination  # noqa: PLC0415
 
+    # Before any question: an answer typed for a destination that cannot be used is wasted.
+    _guard(lambda: check_destination(destination))
+    given = _guard(lambda: load_data(data_file, data or ()))
     interactive = _interactive(defaults)
     worker = Worker(
         pretend=pretend,
@@ -341,46 +378,70 @@ def new(  # noqa: PLR0917  (one parameter per command-line option)
     )
     answers = _Answers(worker, interactive)
 
+    def pick(option: object, key: str) -> str | None:
+        value = option if option is not None else given.pop(key, None)
+        given.pop(key, None)
+        return None if value is None else str(value)
+
+    def pick_flag(option: bool | None, key: str) -> bool | None:
+        value = given.pop(key, None)
+        if option is not None:
+            return option
+        return None if value is None else parse_bool(key, value)
+
     def build() -> ProjectSpec:
+        given_name = pick(name, "project_name")
         project_name = _value(
-            name,
+            given_name,
             "Project name",
-            destination.name or "stream-demo",
+            _name_from_directory(destination) if given_name is None else given_name,
             answers.checker("project_name"),
             interactive,
         )
+        given_package = pick(package, "package_name")
         package_name = (
             _value(
-                package,
+                given_package,
                 "Package name",
                 answers.default("package_name"),
                 answers.checker("package_name"),
                 interactive,
             )
-            if package is not None or interactive
+            if given_package is not None or interactive
             else None
         )
         about = _value(
-            description,
+            pick(description, "description"),
             "Description",
             "Streaming endpoints done right with Flask",
             answers.checker("description"),
             interactive,
         )
         worker_class = _value(
-            server,
+            pick(server, "server"),
             f"gunicorn worker ({'|'.join(_names.SERVERS)})",
             "gthread",
             _choice("server", _names.SERVERS),
             interactive,
         )
         front = _value(
-            _names.proxy_option(proxy, nginx),
+            _names.proxy_option(pick(proxy, "proxy"), pick_flag(nginx, "nginx")),
             f"Reverse proxy ({'|'.join(_names.PROXIES)})",
             "nginx",
             _choice("proxy", _names.PROXIES),
             interactive,
         )
+        listed = given.pop("endpoints", None)
+        if listed is not None:
+            if any(o is not None for o in (endpoint, style, format_, path, session)):
+                raise ScaffoldError(
+                    "give the endpoints either as data (endpoints=...) or with --endpoint "
+                    "and its options, not both"
+                )
+            endpoints = _endpoints_from_data(listed)
+            return ProjectSpec(
+                project_name, package_name, about, worker_class, front, endpoints, dict(given)
+            )
         first_name = _value(
             endpoint, "Endpoint name", "events", answers.endpoint_checker([]), interactive
         )
@@ -412,7 +473,9 @@ def new(  # noqa: PLR0917  (one parameter per command-line option)
             source=source or "ticks",
         )
         endpoints = _ask_more_endpoints(first, first_style, answers) if interactive else [first]
-        return ProjectSpec(project_name, package_name, about, worker_class, front, endpoints)
+        return ProjectSpec(
+            project_name, package_name, about, worker_class, front, endpoints, dict(given)
+        )
 
     spec = _guard(build)
     result = _guard(lambda: worker.run_new(destination, spec))
@@ -425,14 +488,66 @@ def new(  # noqa: PLR0917  (one parameter per command-line option)
         f"Created {destination} ({len(result.files)} files"
         f"{', committed' if result.committed else ''})."
     )
+    if result.repository is not None and result.repository != destination.resolve():
+        typer.echo(
+            f"It is inside the git repository {result.repository}: committed there (only "
+            "its own files), without a repository of its own."
+        )
+    if result.fallback_identity:
+        _warn_fallback_identity()
     typer.echo("\nNext steps:")
-    typer.echo(f"  cd {destination}")
+    typer.echo(f"  cd {shlex.quote(str(destination))}")
     typer.echo("  python -m venv .venv && . .venv/bin/activate")
     typer.echo("  pip install -e '.[dev]'")
     typer.echo("  python -m pytest")
     typer.echo(f"  flask --app {result.package_name} run --debug")
-    if not result.committed and not no_git:
-        typer.echo("  git init && git add -A && git commit -m 'Scaffold'")
+
+
+def _name_from_directory(destination: Path) -> str:
+    """The default project name: the destination folder's name (``.`` is the current one),
+    with runs of spaces and ASCII punctuation a distribution name cannot hold turned into
+    ``-``. Other characters are not guessed at: the error asks for ``--name``."""
+    folder = destination.resolve().name
+    cleaned = re.sub(r"[\s!-,/:-@\[-^`{-~]+", "-", folder).strip("-._")
+    if not cleaned.isascii() or not cleaned:
+        raise ScaffoldError(
+            f"cannot make a project name of the folder name {folder!r}; pass --name NAME"
+        )
+    return cleaned  # the template's validator judges it like any other name
+
+
+def _endpoints_from_data(listed: object) -> list[Endpoint]:
+    """The ``endpoints`` answer given as data: records with at least a name; the rest of
+    each record defaults as in add-endpoint (path from the name, the style before it, sse,
+    no session)."""
+    if not isinstance(listed, list) or not listed:
+        raise ScaffoldError("endpoints must be a non-empty list of records, e.g. [{name: events}]")
+    endpoints: list[Endpoint] = []
+    for record in listed:
+        if not isinstance(record, dict) or "name" not in record:
+            raise ScaffoldError(f"endpoint record {record!r} needs at least a name")
+        name = str(record["name"])
+        style = record.get("style", endpoints[-1].style if endpoints else _names.STYLES[0])
+        endpoints.append(
+            Endpoint(
+                name=name,
+                path=str(record.get("path", _names.default_path(name))),
+                style=str(style),
+                format=str(record.get("format", _names.FORMATS[0])),
+                session=bool(record.get("session", False)),
+                source=str(record.get("source", _names.SOURCES[0])),
+            )
+        )
+    return endpoints
+
+
+def _warn_fallback_identity() -> None:
+    from ._git import FALLBACK_EMAIL, FALLBACK_NAME  # noqa: PLC0415
+
+    _warn(
+        f"no git identity is configured: committed as {FALLBACK_NAME} <{FALLBACK_EMAIL}>; "
+        "set yours with git config --global user.name/user.email"
+    )
 
 
 # ---------------------------------------------------------- project commands
@@ -448,10 +563,20 @@ ProjectOption = Annotated[
     ),
 ]
 PretendOption = Annotated[
-    bool, typer.Option("--pretend", "-n", help="Change nothing; show the files and the diff.")
+    bool,
+    typer.Option(
+        "--pretend", "-n", help="Change nothing; show the files, the diff and new files in full."
+    ),
 ]
 NoCommitOption = Annotated[
     bool, typer.Option("--no-commit", help="Leave the changes uncommitted in the working tree.")
+]
+ConflictOption = Annotated[
+    ConflictMode,
+    typer.Option(
+        help="Leave conflicts as inline markers, or keep your version and write the "
+        "template's change beside it as FILE.rej."
+    ),
 ]
 TrustOption = Annotated[
     bool,
@@ -461,6 +586,37 @@ TrustOption = Annotated[
         rich_help_panel=_ADVANCED_PANEL,
     ),
 ]
+
+
+def _project_worker(
+    project: Path,
+    pretend: bool,
+    no_commit: bool,
+    conflict: ConflictMode,
+    trust: bool,
+    *,
+    force: bool = False,
+) -> Worker:
+    """The `Worker` of a project command, from the options they share."""
+    from ._worker import Worker  # noqa: PLC0415
+
+    return Worker(
+        project=project,
+        pretend=pretend,
+        commit=not no_commit,
+        conflict=conflict,
+        trust=trust,
+        force=force,
+        warn=_warn,
+    )
+
+
+def _report_done(changes: Changes, pretend: bool, done: str) -> None:
+    """Report a project command's changes, then ``DONE (committed).``"""
+    _report_changes(changes, pretend)
+    if not pretend:
+        state = "committed" if changes.commit else "left uncommitted"
+        typer.echo(f"{done} ({state}).")
 
 
 def _report_changes(changes: object, pretend: bool) -> None:
@@ -478,14 +634,21 @@ def _report_changes(changes: object, pretend: bool) -> None:
         typer.echo("")
         typer.echo(changes.diff.rstrip("\n"))
     if changes.conflicts:
+        from ._worker import UNDO_COMMAND  # noqa: PLC0415
+
         listed = ", ".join(changes.conflicts)
         if pretend:
             _warn(f"this would leave merge conflicts in {listed}")
             return
+        # Backing out removes only what this command created, never a file of the user's.
+        created = " ".join(shlex.quote(name) for name in changes.untracked)
+        back_out = UNDO_COMMAND + (f" && rm -- {created}" if created else "")
         _fail(
             f"merge conflicts in {listed}: resolve them (look for '<<<<<<<' markers or .rej "
-            "files) and commit, or back out with 'git reset --hard && git clean -fd'"
+            f"files) and commit, or back out with '{back_out}'"
         )
+    if changes.fallback_identity:
+        _warn_fallback_identity()
 
 
 @app.command("add-endpoint")
@@ -510,21 +673,19 @@ def add_endpoint(  # noqa: PLR0917  (one parameter per command-line option)
         ),
     ] = None,
     pretend: PretendOption = False,
+    conflict: ConflictOption = "inline",
     no_commit: NoCommitOption = False,
     trust: TrustOption = False,
 ) -> None:
     """Add a streaming endpoint, keeping every edit you made (3-way merge)."""
-    from ._worker import EndpointRequest, Worker  # noqa: PLC0415
+    from ._worker import EndpointRequest  # noqa: PLC0415
 
-    worker = Worker(project=project, pretend=pretend, commit=not no_commit, trust=trust, warn=_warn)
+    worker = _project_worker(project, pretend, no_commit, conflict, trust)
     request = EndpointRequest(
         name=name, path=path, style=style, format=format_, session=session, source=source
     )
     changes = _guard(lambda: worker.run_add_endpoint(request))
-    _report_changes(changes, pretend)
-    if not pretend:
-        done = "committed" if changes.commit else "left uncommitted"
-        typer.echo(f"Added endpoint {name} ({done}).")
+    _report_done(changes, pretend, f"Added endpoint {name}")
 
 
 @app.command("remove-endpoint")
@@ -535,41 +696,47 @@ def remove_endpoint(  # noqa: PLR0917  (one parameter per command-line option)
         bool, typer.Option("--force", help="Remove the endpoint's files even if you edited them.")
     ] = False,
     pretend: PretendOption = False,
+    conflict: ConflictOption = "inline",
     no_commit: NoCommitOption = False,
     trust: TrustOption = False,
 ) -> None:
     """Remove a streaming endpoint: its module and test go, the app stops registering it."""
-    from ._worker import Worker  # noqa: PLC0415
-
-    worker = Worker(
-        project=project,
-        pretend=pretend,
-        commit=not no_commit,
-        force=force,
-        trust=trust,
-        warn=_warn,
-    )
+    worker = _project_worker(project, pretend, no_commit, conflict, trust, force=force)
     changes = _guard(lambda: worker.run_remove_endpoint(name))
-    _report_changes(changes, pretend)
-    if not pretend:
-        done = "committed" if changes.commit else "left uncommitted"
-        typer.echo(f"Removed endpoint {name} ({done}).")
+    _report_done(changes, pretend, f"Removed endpoint {name}")
 
 
 @app.command("list")
-def list_(project: ProjectOption = Path()) -> None:
+def list_(
+    project: ProjectOption = Path(),
+    as_json: Annotated[
+        bool, typer.Option("--json", help="Print the endpoints as a JSON list of records.")
+    ] = False,
+) -> None:
     """List the project's streaming endpoints."""
-    from rich.console import Console  # noqa: PLC0415
-    from rich.table import Table  # noqa: PLC0415
-
     from ._worker import Worker  # noqa: PLC0415
 
     endpoints = _guard(Worker(project=project).list_endpoints)
-    table = Table("name", "path", "style", "format", "session", "source")
-    for item in endpoints:
-        session = "yes" if item.session else "no"
-        table.add_row(item.name, item.path, item.style, item.format, session, item.source)
-    Console().print(table)
+    if as_json:
+        typer.echo(json.dumps([item.to_record() for item in endpoints], indent=2))
+        return
+    # Plain aligned columns: never cut to the terminal's width, and easy to grep or paste.
+    rows = [("name", "path", "style", "format", "session", "source")] + [
+        (
+            item.name,
+            item.path,
+            item.style,
+            item.format,
+            "yes" if item.session else "no",
+            item.source,
+        )
+        for item in endpoints
+    ]
+    widths = [max(len(row[column]) for row in rows) for column in range(len(rows[0]))]
+    for row in rows:
+        typer.echo(
+            "  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip()
+        )
 
 
 @app.command()
@@ -585,26 +752,21 @@ def update(  # noqa: PLR0917  (one parameter per command-line option)
         ),
     ] = None,
     pretend: PretendOption = False,
-    conflict: Annotated[
-        ConflictMode, typer.Option(help="Leave conflicts as inline markers or as .rej files.")
-    ] = "inline",
+    conflict: ConflictOption = "inline",
     no_commit: NoCommitOption = False,
     trust: TrustOption = False,
 ) -> None:
     """Re-render the project at a newer template version, keeping your edits."""
-    from ._worker import Worker  # noqa: PLC0415
-
-    worker = Worker(
-        project=project,
-        pretend=pretend,
-        commit=not no_commit,
-        conflict=conflict,
-        trust=trust,
-        warn=_warn,
-    )
+    worker = _project_worker(project, pretend, no_commit, conflict, trust)
     result = _guard(lambda: worker.run_update(to))
     if result.up_to_date:
         typer.echo(f"Already up to date (template {result.to_version}).")
+        edited = _guard(worker.hand_edited)
+        if edited:
+            _warn(
+                f"{', '.join(edited)} changed in .copier-answers.yml after the last render, and "
+                "the files do not follow; run 'stream-scaffold set' to render them"
+            )
         return
     verb = "Would update" if pretend else "Updated"
     typer.echo(f"{verb} template {result.from_version} -> {result.to_version}.")
@@ -613,18 +775,64 @@ def update(  # noqa: PLR0917  (one parameter per command-line option)
         typer.echo("Committed.")
 
 
+CHECK_UPDATE_UNKNOWN = 2
+"""``check-update``'s exit status when it cannot tell whether the project is up to date."""
+
+
 @app.command("check-update")
 def check_update(project: ProjectOption = Path()) -> None:
-    """Show the project's template version and the one available; exit 1 when behind."""
+    """Show the project's template version and the one available.
+
+    Exit status 0 when up to date, 1 when behind, 2 when it cannot tell (it says what it could
+    not determine).
+    """
     from ._worker import Worker  # noqa: PLC0415
 
     status = _guard(Worker(project=project).check_update)
     typer.echo(f"Project template version: {status.current}")
     typer.echo(f"Available: {status.available or 'unknown'}")
+    if status.state == "unknown":
+        typer.echo(
+            f"Cannot tell whether an update is available: could not determine {status.reason}."
+        )
+        raise typer.Exit(CHECK_UPDATE_UNKNOWN)
     if status.behind:
         typer.echo("An update is available: run 'stream-scaffold update'.")
         raise typer.Exit(1)
     typer.echo("Up to date.")
+
+
+@app.command("set")
+def set_(  # noqa: PLR0917  (one parameter per command-line option)
+    assignments: Annotated[
+        list[str] | None,
+        typer.Argument(
+            metavar="KEY=VALUE",
+            help="Answers to change, e.g. server=gevent nginx=false 'description=Live logs'. "
+            "None: render the answers edited by hand in .copier-answers.yml.",
+            show_default=False,
+        ),
+    ] = None,
+    project: ProjectOption = Path(),
+    pretend: PretendOption = False,
+    conflict: ConflictOption = "inline",
+    no_commit: NoCommitOption = False,
+    trust: TrustOption = False,
+) -> None:
+    """Change answers given at creation and re-render the project with them.
+
+    Answers such as server, nginx or description; every edit you made is kept (3-way merge).
+    Without KEY=VALUE it renders answers edited by hand in .copier-answers.yml.
+    """
+    from ._data import split_assignment  # noqa: PLC0415
+
+    pairs = _guard(lambda: [split_assignment(item) for item in assignments or []])
+    worker = _project_worker(project, pretend, no_commit, conflict, trust)
+    changes = _guard(lambda: worker.run_set(pairs))
+    if changes.empty:
+        typer.echo("Nothing to change: the project already has these answers.")
+        return
+    _report_done(changes, pretend, changes.subject)
 
 
 # ------------------------------------------------------------ check and probe

@@ -42,11 +42,22 @@ def git(
             check=False,
         )
     except FileNotFoundError as error:
-        raise ScaffoldError("git is not installed or not on PATH; install git and retry") from error
+        raise GitError(
+            "git", "git is not installed or not on PATH; install git and retry"
+        ) from error
     if check and result.returncode != 0:
         lines = (result.stderr.strip() or result.stdout.strip() or "failed").splitlines()
-        raise ScaffoldError(f"git {args[0]} failed: {lines[-1]}")
+        command = next((arg for arg in args if not arg.startswith("-") and "=" not in arg), "")
+        raise GitError(command, f"git {command} failed: {lines[-1]}")
     return result
+
+
+class GitError(ScaffoldError):
+    """A git command failed; ``command`` names it (``commit``, ``init``...)."""
+
+    def __init__(self, command: str, message: str) -> None:
+        super().__init__(message)
+        self.command = command
 
 
 def is_work_tree(path: Path) -> bool:
@@ -135,11 +146,55 @@ def _identity_options(cwd: Path) -> list[str]:
     return options
 
 
-def commit_all(path: Path, message: str) -> str:
-    """Stage everything under ``path`` and commit it; return the new commit's hash."""
+def commit_paths(path: Path, message: str, *, verify: bool = True) -> tuple[str, bool]:
+    """Stage everything under ``path`` and commit only that: changes the user staged
+    elsewhere in the repository stay staged and out of the commit. ``verify=False`` skips
+    the hooks (for a commit the scaffolder drops again).
+
+    Returns the new commit's hash, and whether the fallback identity was used (no
+    ``user.name`` / ``user.email`` configured).
+    """
     git(["add", "--all", "--", "."], path)
-    git([*_identity_options(path), "commit", "--quiet", "-m", message], path)
-    return git(["rev-parse", "HEAD"], path).stdout.strip()
+    identity = _identity_options(path)
+    hooks = [] if verify else ["--no-verify"]
+    git([*identity, "commit", "--quiet", *hooks, "-m", message, "--", "."], path)
+    return git(["rev-parse", "HEAD"], path).stdout.strip(), bool(identity)
+
+
+def head(path: Path) -> str | None:
+    """The commit ``HEAD`` names, or None in a repository without commits."""
+    result = git(["rev-parse", "--verify", "--quiet", "HEAD"], path, check=False)
+    return result.stdout.strip() if result.returncode == 0 else None
+
+
+def staged_elsewhere(path: Path) -> list[str]:
+    """Files staged in the repository holding ``path`` but outside ``path`` (top-relative)."""
+    top = toplevel(path)
+    prefix = path.resolve().relative_to(top.resolve()).as_posix()
+    output = git(["diff", "--cached", "--name-only", "-z"], top).stdout
+    names = [name for name in output.split("\0") if name]
+    if prefix == ".":
+        return []
+    return [name for name in names if not name.startswith(f"{prefix}/")]
+
+
+def conflict_marker_files(path: Path) -> list[str]:
+    """Tracked text files under ``path`` holding merge conflict markers."""
+    result = git(
+        ["grep", "-l", "-I", "-E", "-e", "^(<{7}|>{7})( |$)", "--", "."], path, check=False
+    )
+    return sorted(line for line in result.stdout.splitlines() if line)
+
+
+def stage_blob(path: Path, stage: int, name: str) -> bytes | None:
+    """The content of ``name`` (top-relative) at merge ``stage`` of the index, or None."""
+    result = subprocess.run(
+        ["git", "cat-file", "blob", f":{stage}:{name}"],
+        cwd=path,
+        capture_output=True,
+        check=False,
+    )
+    return result.stdout if result.returncode == 0 else None
 
 
 def init(path: Path) -> None:

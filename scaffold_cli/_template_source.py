@@ -26,6 +26,7 @@ from functools import cache
 from pathlib import Path
 
 from . import _git
+from ._answers import OUR_QUESTIONS
 from ._errors import ScaffoldError
 
 MANAGED_SRC = "~/.local/share/flask-stream-scaffold/template"
@@ -123,10 +124,15 @@ def source_for_new(template: str | None, vcs_ref: str | None) -> TemplateSource:
     """The template `new` copies from: ``--template``, then `TEMPLATE_ENV`, then the installed
     one. ``--vcs-ref`` overrides the version in every case."""
     if template:
+        check_is_this_template(template)
         return TemplateSource(src_path=normalize(template), vcs_ref=vcs_ref, kind="option")
     from_env = os.environ.get(TEMPLATE_ENV)
     if from_env:
+        check_is_this_template(from_env)
         return TemplateSource(src_path=normalize(from_env), vcs_ref=vcs_ref, kind="env")
+    if shutil.which("git") is None and (_PACKAGED / "copier.yml").is_file() and not vcs_ref:
+        # Without git there is no history to render from: the plain template still works.
+        return TemplateSource(src_path=str(_PACKAGED), vcs_ref=None, kind="plain")
     installed = installed_source()
     if vcs_ref:
         return TemplateSource(src_path=installed.src_path, vcs_ref=vcs_ref, kind=installed.kind)
@@ -205,33 +211,119 @@ def ensure_managed_repository(info: BuildInfo) -> Path:
     """Make sure the managed repository holds the packaged history, fetching it if needed.
 
     The fetch only adds: existing tags are never rewritten and refs of other builds stay, so
-    installing an older CLI never loses a newer version a project may already be on. The
-    worktree stays empty (nothing is ever checked out), so Copier never sees it as dirty.
+    installing an older CLI never loses a newer version a project may already be on. Its
+    ``main`` branch (checked out, so that plain ``copier update`` finds a ``HEAD`` and a clean
+    tree) only ever moves forward, to a build that descends from it.
+
+    An unwritable home directory is a `ScaffoldError`, not a traceback.
     """
     repo = managed_repository()
-    if not (repo / ".git").is_dir():
-        repo.parent.mkdir(parents=True, exist_ok=True)
-        # Initialise beside the target and move it into place, so a concurrent run never sees
-        # a half-made repository.
-        staging = Path(tempfile.mkdtemp(prefix=".template-", dir=repo.parent))
-        _git.git(["init", "--quiet"], staging)
-        try:
-            staging.rename(repo)
-        except OSError:
-            shutil.rmtree(staging, ignore_errors=True)
-            if not (repo / ".git").is_dir():
-                raise ScaffoldError(
-                    f"cannot create the template repository {MANAGED_SRC}; "
-                    "check that the directory is writable"
-                ) from None
-    build_ref = f"{_BUILD_REFS}/{info.commit}"
-    if _git.git(["rev-parse", "--verify", "--quiet", build_ref], repo, check=False).returncode:
-        # No '+': a tag that already exists is kept as it is. The build ref goes last, so it
-        # only exists once the whole bundle has been fetched.
-        _git.git(
-            ["fetch", "--quiet", "--no-tags", str(_BUNDLE), "refs/tags/*:refs/tags/*"],
-            repo,
-            check=False,
-        )
-        _git.git(["fetch", "--quiet", "--no-tags", str(_BUNDLE), f"HEAD:{build_ref}"], repo)
+    try:
+        if not (repo / ".git").is_dir():
+            _create_repository(repo)
+        build_ref = f"{_BUILD_REFS}/{info.commit}"
+        if _git.git(["rev-parse", "--verify", "--quiet", build_ref], repo, check=False).returncode:
+            # No '+': a tag that already exists is kept as it is. The build ref goes last, so
+            # it only exists once the whole bundle has been fetched.
+            _git.git(
+                ["fetch", "--quiet", "--no-tags", str(_BUNDLE), "refs/tags/*:refs/tags/*"],
+                repo,
+                check=False,
+            )
+            _git.git(["fetch", "--quiet", "--no-tags", str(_BUNDLE), f"HEAD:{build_ref}"], repo)
+        _advance_main(repo, info.commit)
+    except OSError as error:
+        raise ScaffoldError(
+            f"cannot write the template repository {MANAGED_SRC} ({error.strerror or error}); "
+            "make your home directory writable"
+        ) from None
     return repo
+
+
+def _create_repository(repo: Path) -> None:
+    """``git init`` the managed repository, atomically: initialise beside the target and move
+    it into place, so a concurrent run never sees a half-made repository."""
+    repo.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=".template-", dir=repo.parent))
+    _git.git(["init", "--quiet", "--initial-branch=main"], staging)
+    try:
+        staging.rename(repo)
+    except OSError:
+        shutil.rmtree(staging, ignore_errors=True)
+        if not (repo / ".git").is_dir():
+            raise
+
+
+def _advance_main(repo: Path, commit: str) -> None:
+    """Check ``commit`` out on ``main`` unless ``main`` already holds it or a later build."""
+    current = _git.head(repo)
+    if current == commit:
+        return
+    if current is not None:
+        ancestor = ["merge-base", "--is-ancestor", current, commit]
+        if _git.git(ancestor, repo, check=False).returncode:
+            return
+    _git.git(["checkout", "--quiet", "--force", "-B", "main", commit], repo)
+
+
+def prepare_for_project(src_path: str) -> None:
+    """Make the template a project records available before Copier re-renders from it.
+
+    For projects of the per-user repository this creates (or completes) that repository from
+    the installed wheel: a project cloned onto another machine, or another home directory,
+    works with the first command run there.
+    """
+    if not is_managed(src_path):
+        return
+    info = build_info()
+    if info is not None:
+        ensure_managed_repository(info)
+        return
+    if not (managed_repository() / ".git").is_dir():
+        raise ScaffoldError(
+            f"the project's template {MANAGED_SRC} is not on this machine; install "
+            "flask-stream-scaffold from a wheel and run this command again"
+        )
+
+
+def questions_of(template: Path) -> set[str] | None:
+    """The questions (and computed values) a local template folder's ``copier.yml`` defines,
+    or None when it has no readable one."""
+    import yaml  # noqa: PLC0415  (keeps `--help` from paying for it)
+
+    for name in ("copier.yml", "copier.yaml"):
+        config = template / name
+        if config.is_file():
+            try:
+                loaded = yaml.safe_load(config.read_text(encoding="utf-8"))
+            except yaml.YAMLError:
+                return None
+            if not isinstance(loaded, dict):
+                return None
+            return {str(key) for key in loaded if not str(key).startswith("_")}
+    return None
+
+
+def source_questions(source: TemplateSource) -> set[str] | None:
+    """The questions of the template `new` renders, when they can be read without Copier."""
+    if source.kind in {"wheel", "plain"}:
+        return questions_of(_PACKAGED)
+    if source.kind == "checkout":
+        return questions_of(_CHECKOUT)
+    return questions_of(Path(source.src_path).expanduser())
+
+
+def check_is_this_template(src: str) -> None:
+    """Refuse a local template folder that is not this template (or a Copier template
+    asking the same questions): a generated project, say, would be copied verbatim."""
+    path = Path(src).expanduser()
+    if not path.is_dir():
+        return
+    questions = questions_of(path)
+    missing = sorted(OUR_QUESTIONS - (questions or set()))
+    if missing:
+        what = "no copier.yml" if questions is None else f"no question {', '.join(missing)}"
+        raise ScaffoldError(
+            f"{src} is not a flask-stream-scaffold template ({what}); pass the template "
+            "repository, or leave out --template to use the installed one"
+        )

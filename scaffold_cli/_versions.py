@@ -50,23 +50,63 @@ Relation = Literal["same", "behind", "ahead", "unknown"]
 
 
 def relation(src_path: str, current: str, target: str | None) -> Relation:
-    """Where the project's ``current`` template version stands against ``target``.
+    """Where the project's ``current`` template version stands against ``target``."""
+    return explain_relation(src_path, current, target)[0]
 
-    PEP 440 versions (tags and ``git describe`` names) are compared as versions. Untagged
-    commits are compared through the template's history when it is a local repository:
-    the same commit, an ancestor (behind) or a descendant (ahead).
+
+def explain_relation(src_path: str, current: str, target: str | None) -> tuple[Relation, str]:
+    """Where the project's ``current`` template version stands against ``target``, and (when
+    ``unknown``) what could not be determined, as a phrase.
+
+    PEP 440 versions (tags and ``git describe`` names) are compared as versions, except that a
+    ``git describe`` name may lie on a side branch: when the template is a local repository,
+    its history decides then, as it does for untagged commits: the same commit, an ancestor
+    (behind) or a descendant (ahead).
     """
     if target is None:
-        return "unknown"
-    current_version, target_version = parse_version(current), parse_version(target)
-    if current_version is not None and target_version is not None:
-        if current_version == target_version:
-            return "same"
-        return "behind" if current_version < target_version else "ahead"
+        return "unknown", f"the latest version of the template {src_path}"
     repo = managed_repository() if is_managed(src_path) else Path(src_path).expanduser()
-    if not (repo.is_dir() and _git.is_work_tree(repo)):
-        return "same" if current == target else "unknown"
-    return history_relation(repo, current, target)
+    local = repo.is_dir() and _git.is_work_tree(repo)
+    current_version, target_version = parse_version(current), parse_version(target)
+    if (
+        current_version is not None
+        and target_version is not None
+        and (
+            current_version == target_version
+            or not (local and (current_version.local or target_version.local))
+        )
+    ):
+        return _compare_versions(current_version, target_version), ""
+    if local:
+        return history_relation(repo, current, target)
+    if current == target:
+        return "same", ""
+    return "unknown", f"how {current} relates to {target} (the template is not local)"
+
+
+def _compare_versions(current: Version, target: Version) -> Relation:
+    if current == target:
+        return "same"
+    return "behind" if current < target else "ahead"
+
+
+def source_problem(src_path: str, answers_file: str) -> str:
+    """What cannot be determined because the recorded ``_src_path`` cannot be read on this
+    machine (a relative path, a folder that moved), as a phrase; ``""`` when it can."""
+    if "://" in src_path or src_path.startswith(("git@", "gh:", "gl:")) or is_managed(src_path):
+        return ""
+    path = Path(src_path).expanduser()
+    if not path.is_absolute():
+        return (
+            f"where the template is: {answers_file} records the relative _src_path "
+            f"{src_path!r}; write the template's absolute path there"
+        )
+    if not path.exists():
+        return (
+            f"the available version: the template {src_path} is not there (moved or "
+            f"deleted?); write its new location as _src_path in {answers_file}"
+        )
+    return ""
 
 
 def describe(src_path: str, ref: str | None) -> str | None:
@@ -88,29 +128,36 @@ def describe(src_path: str, ref: str | None) -> str | None:
     return ref if parse_version(ref) is not None else None
 
 
-def history_relation(repo: Path, current: str, target: str) -> Relation:
+def history_relation(repo: Path, current: str, target: str) -> tuple[Relation, str]:
     """Compare two template versions by their commits in ``repo``: the same commit, an
-    ancestor of the target (behind) or a descendant (ahead)."""
+    ancestor of the target (behind) or a descendant (ahead); else unknown, and why."""
 
-    def commit_of(name: str) -> str:
+    def commit_of(name: str) -> str | None:
         result = _git.git(
             ["rev-parse", "--verify", "--quiet", f"{name}^{{commit}}"], repo, check=False
         )
-        return result.stdout.strip() if result.returncode == 0 else name
+        return result.stdout.strip() if result.returncode == 0 else None
 
     current_commit, target_commit = commit_of(current), commit_of(target)
+    if current_commit is None:
+        return "unknown", f"the project's template version {current!r}: not in the template"
+    if target_commit is None:
+        return "unknown", f"the template version {target!r}: not in the template"
     if current_commit == target_commit:
-        return "same"
+        return "same", ""
 
     def is_ancestor(ancestor: str, descendant: str) -> bool:
         check = ["merge-base", "--is-ancestor", ancestor, descendant]
         return _git.git(check, repo, check=False).returncode == 0
 
     if is_ancestor(current_commit, target_commit):
-        return "behind"
+        return "behind", ""
     if is_ancestor(target_commit, current_commit):
-        return "ahead"
-    return "unknown"
+        return "ahead", ""
+    return "unknown", (
+        f"how {current} relates to {target}: neither descends from the other (a side branch "
+        "of the template?)"
+    )
 
 
 def pick_latest(names: list[str]) -> str | None:

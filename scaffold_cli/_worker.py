@@ -9,22 +9,26 @@ resolve, and reported with the way back).
 
 from __future__ import annotations
 
+import difflib
 import shutil
+import signal
 import tempfile
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
-from . import _copier, _git, _names, _versions
+from . import _copier, _data, _git, _names, _versions
 from ._answers import ANSWERS_FILE, Answers, Endpoint, load_answers
 from ._errors import ScaffoldError
 from ._template_source import (
     TemplateSource,
     default_update_ref,
     is_installed,
+    prepare_for_project,
     source_for_new,
+    source_questions,
 )
 from ._versions import version_label
 
@@ -46,10 +50,13 @@ class ProjectSpec:
     server: str
     proxy: str
     endpoints: list[Endpoint]
+    extra: dict[str, Any] = field(default_factory=dict)
+    """Answers to the template's other questions (from ``--data``), passed on to Copier."""
 
     def to_data(self) -> dict[str, Any]:
         """The answers as Copier's ``data``."""
         data = {
+            **self.extra,
             "project_name": self.project_name,
             "package_name": self.package_name,
             "description": self.description,
@@ -80,10 +87,16 @@ class Changes:
     modified: list[str] = field(default_factory=list)
     removed: list[str] = field(default_factory=list)
     diff: str = ""
-    """Unified diff of the modified files (filled when pretending)."""
+    """Unified diff of the modified files, and the added files in full (when pretending)."""
     conflicts: list[str] = field(default_factory=list)
     commit: str | None = None
     """The commit recording the change, if one was made."""
+    fallback_identity: bool = False
+    """The commit was made as `_git.FALLBACK_NAME`: no git identity is configured."""
+    untracked: list[str] = field(default_factory=list)
+    """New files not yet known to git (template files, ``.rej`` files), for backing out."""
+    subject: str = ""
+    """What the change is, as its commit message says (``Set server=gevent``)."""
 
     @property
     def empty(self) -> bool:
@@ -98,6 +111,9 @@ class NewResult:
     files: list[str]
     package_name: str
     committed: bool
+    repository: Path | None = None
+    """The repository the project was committed to (an enclosing one, or its own)."""
+    fallback_identity: bool = False
 
 
 @dataclass(frozen=True)
@@ -110,13 +126,23 @@ class UpdateResult:
     up_to_date: bool = False
 
 
+UpdateState = Literal["current", "behind", "unknown"]
+
+
 @dataclass(frozen=True)
 class UpdateStatus:
     """The outcome of `Worker.check_update`."""
 
     current: str
     available: str | None
-    behind: bool
+    state: UpdateState
+    reason: str = ""
+    """Why the state is ``unknown``: what could not be determined."""
+
+    @property
+    def behind(self) -> bool:
+        """Whether a newer template version is available."""
+        return self.state == "behind"
 
 
 @dataclass
@@ -150,43 +176,101 @@ class Worker:
 
     # ---------------------------------------------------------------- new
     def run_new(self, destination: Path, spec: ProjectSpec) -> NewResult:
-        """Render a new project into ``destination``, then ``git init`` and commit it.
+        """Render a new project into ``destination``, then commit it to git.
 
-        ``destination`` must not exist or be empty. On any failure everything created is
-        removed again.
+        ``destination`` must not exist or be empty. Inside an existing git repository the
+        project is committed there (only its own files) instead of getting a nested
+        repository. On any failure everything created is removed again, parent folders
+        included; the one exception is a commit refused by a git hook, which leaves the
+        project staged for the user to decide.
         """
-        if destination.exists() and (not destination.is_dir() or any(destination.iterdir())):
-            raise ScaffoldError(f"{destination} already exists and is not empty; choose another")
+        check_destination(destination)
+        if self.git_init and not self.pretend and shutil.which("git") is None:
+            raise ScaffoldError(
+                "git is not installed or not on PATH: install git, or pass --no-git to create "
+                "the project without a repository"
+            )
         source = self._new_source()
+        questions = source_questions(source)
+        unknown = sorted(set(spec.extra) - questions) if questions is not None else []
+        if unknown:
+            raise ScaffoldError(
+                f"the template asks no question {', '.join(unknown)}; its questions: "
+                f"{', '.join(sorted(questions or ()))}"
+            )
         if not source.updatable:
             self.warn(
-                "this installation has no template history: the project will not be able to "
-                "use add-endpoint, remove-endpoint or update"
+                ("git is not installed, so " if shutil.which("git") is None else "")
+                + "this installation has no template history: the project will not be able "
+                "to use add-endpoint, remove-endpoint or update"
             )
         if self.pretend:
             with tempfile.TemporaryDirectory(prefix="stream-scaffold-") as scratch:
-                rendered = Path(scratch) / destination.name
-                self._copy(source.src_path, rendered, spec.to_data(), source.vcs_ref)
+                rendered = Path(scratch) / (destination.resolve().name or "project")
+                self._render_new(source, rendered, spec)
                 files = _list_files(rendered)
                 package = load_answers(rendered).package_name
             return NewResult(files, package, committed=False)
 
-        existed = destination.exists()
+        created = _topmost_missing(destination)
+        existed = created is None
+        enclosing = _enclosing_repository(destination) if self.git_init else None
         try:
-            self._copy(source.src_path, destination, spec.to_data(), source.vcs_ref)
-            committed = False
-            if self.git_init:
-                _git.init(destination)
-                _git.commit_all(
-                    destination, f"Scaffold {spec.project_name} with flask-stream-scaffold"
-                )
-                committed = True
+            self._render_new(source, destination, spec)
+            if not self.git_init:
+                package = load_answers(destination).package_name
+                return NewResult(_list_files(destination), package, committed=False)
+            repository, fallback = self._commit_new(destination, spec, enclosing)
+        except CommitRefused:
+            raise
         except BaseException:
-            _remove_created(destination, existed)
+            if enclosing is not None:  # unstage what an interrupted commit had staged there
+                _git.git(
+                    ["reset", "--quiet", "--", str(destination.absolute())], enclosing, check=False
+                )
+            _remove_created(destination, created if created is not None else destination, existed)
             raise
         return NewResult(
-            _list_files(destination), load_answers(destination).package_name, committed
+            _list_files(destination),
+            load_answers(destination).package_name,
+            committed=True,
+            repository=repository,
+            fallback_identity=fallback,
         )
+
+    def _render_new(self, source: TemplateSource, destination: Path, spec: ProjectSpec) -> None:
+        """Copy the template and check that what came out is one of our projects."""
+        self._copy(source.src_path, destination, spec.to_data(), source.vcs_ref)
+        try:
+            load_answers(destination)
+        except ScaffoldError:
+            raise ScaffoldError(
+                f"{source.src_path} did not render a flask-stream-scaffold project (no answers "
+                "file with its questions); pass this template, or leave out --template"
+            ) from None
+
+    def _commit_new(
+        self, destination: Path, spec: ProjectSpec, enclosing: Path | None
+    ) -> tuple[Path, bool]:
+        """``git init`` (unless inside ``enclosing``) and commit; git failures say --no-git."""
+        message = f"Scaffold {spec.project_name} with flask-stream-scaffold\n\n{RENDERED_TRAILER}"
+        try:
+            if enclosing is None:
+                _git.init(destination)
+            _, fallback = _git.commit_paths(destination, message)
+        except _git.GitError as error:
+            if error.command == "commit":
+                where = "" if enclosing is None else f" in the repository {enclosing}"
+                raise CommitRefused(
+                    Changes(added=_list_files(destination)),
+                    f"{error}: the project is created and its files are staged{where} but not "
+                    "committed; commit them yourself once the hook passes, or remove "
+                    f"{destination} and run again with --no-git",
+                ) from None
+            raise ScaffoldError(
+                f"{error}; pass --no-git to create the project without git"
+            ) from None
+        return (enclosing or destination.resolve()), fallback
 
     def check_new_answers(self, data: dict[str, Any]) -> dict[str, Any] | None:
         """Check answers for `run_new` with the template's validators, as they are given;
@@ -319,6 +403,37 @@ class Worker:
             ]
         return only_before, edited
 
+    # ---------------------------------------------------------------- set
+    def run_set(self, assignments: list[tuple[str, str]]) -> Changes:
+        """Change recorded answers (``server``, ``nginx``, ``description``...) and re-render
+        at the project's current template version, 3-way merging the user's edits: the files
+        follow the answers, as if the project had been created with them."""
+        answers = self._open_project()
+        changed: dict[str, Any] = {}
+        for key, text in assignments:
+            value = _answer_value(answers, key, text)
+            if answers.raw.get(key) != value:
+                changed[key] = value
+        # Answers edited by hand since the last render are rendered now too (`_rerender`).
+        render = {**_hand_edits(answers, _rendered_answers(answers)), **changed}
+        if not render:
+            return Changes()
+        _names.check_answers(
+            answers.src_path,
+            answers.require_commit(),
+            {**_answers_data(answers), **changed},
+            unsafe=self._unsafe(answers.src_path),
+            warn=self.warn,
+        )
+        shown = ", ".join(f"{key}={_show(value)}" for key, value in render.items())
+        return self._rerender(answers, changed, f"Set {shown}", current=True)
+
+    def hand_edited(self) -> list[str]:
+        """Answers changed (by hand) in the answers file since stream-scaffold last rendered
+        the project: its files do not follow them until `run_set` renders them."""
+        answers = load_answers(self._project_dir())
+        return sorted(_hand_edits(answers, _rendered_answers(answers)))
+
     # ------------------------------------------------------------- update
     def run_update(self, to: str | None) -> UpdateResult:
         """Re-render the project at another template version (``to``, default: the version
@@ -351,16 +466,35 @@ class Worker:
         return UpdateResult(version_label(current), message_to, changes)
 
     def check_update(self) -> UpdateStatus:
-        """Which template version the project is on, and which one `run_update` would take."""
+        """Which template version the project is on, which one `run_update` would take, and
+        whether the first is behind the second; ``unknown`` says what could not be told."""
         answers = load_answers(self._project_dir())
         current = answers.require_commit()
-        ref = default_update_ref(answers.src_path)
-        available = _versions.describe(answers.src_path, ref)
-        return UpdateStatus(
-            current=version_label(current),
-            available=version_label(available) if available else None,
-            behind=_versions.relation(answers.src_path, current, available) == "behind",
-        )
+        label = version_label(current)
+
+        def unknown(reason: str) -> UpdateStatus:
+            return UpdateStatus(current=label, available=None, state="unknown", reason=reason)
+
+        problem = _versions.source_problem(answers.src_path, ANSWERS_FILE)
+        if problem:
+            return unknown(problem)
+        try:
+            prepare_for_project(answers.src_path)
+            available = _versions.describe(answers.src_path, default_update_ref(answers.src_path))
+        except ScaffoldError as error:
+            return unknown(f"the available version: {error}")
+        if available is None:
+            return unknown(f"the latest version of the template {answers.src_path} (no tags)")
+        relation, reason = _versions.explain_relation(answers.src_path, current, available)
+        target = version_label(available)
+        if relation == "ahead":
+            reason = (
+                f"whether the project is up to date: it is on {label}, newer than {target}, "
+                "the newest version known here; upgrade flask-stream-scaffold"
+            )
+        if relation in {"ahead", "unknown"}:
+            return UpdateStatus(label, target, "unknown", reason)
+        return UpdateStatus(label, target, "behind" if relation == "behind" else "current")
 
     # ------------------------------------------------------------ helpers
     def _unsafe(self, src_path: str) -> bool:
@@ -374,13 +508,19 @@ class Worker:
         _copier.copy(src_path, destination, data, vcs_ref, self.warn, unsafe=self._unsafe(src_path))
 
     def _project_dir(self) -> Path:
-        project = self.project.resolve()
-        if not project.is_dir():
+        """The project: the nearest directory at or above ``project`` with an answers file
+        (as git finds its repository), else ``project`` itself."""
+        start = self.project.resolve()
+        if not start.is_dir():
             raise ScaffoldError(f"project directory {self.project} does not exist")
-        return project
+        for candidate in (start, *start.parents):
+            if (candidate / ANSWERS_FILE).is_file():
+                return candidate
+        return start
 
     def _open_project(self) -> Answers:
-        """Load the project's answers and check that Copier can re-render it."""
+        """Load the project's answers, check that Copier can re-render it, and make its
+        template available."""
         project = self._project_dir()
         answers = load_answers(project)
         if not _git.is_work_tree(project):
@@ -393,7 +533,20 @@ class Worker:
             raise ScaffoldError(
                 f"uncommitted changes in {_shorten(dirty)}; commit or stash them first"
             )
+        markers = _git.conflict_marker_files(project)
+        if markers:
+            raise ScaffoldError(
+                f"merge conflict markers left in {_shorten(markers)}; resolve them "
+                "(look for '<<<<<<<') and commit first"
+            )
         answers.require_commit()
+        elsewhere = _git.staged_elsewhere(project)
+        if elsewhere and self.commit and not self.pretend:
+            self.warn(
+                f"staged changes outside the project stay staged and out of the commit: "
+                f"{_shorten(elsewhere)}"
+            )
+        prepare_for_project(answers.src_path)
         return answers
 
     def _rerender(
@@ -409,44 +562,233 @@ class Worker:
         """Run Copier's update on the project (or, when pretending, on a scratch clone of it),
         then report, commit, or report conflicts.
 
-        Copier renders the new version straight into the project; if it fails half-way, the
-        project is put back as it was (it was clean: `_open_project` checked).
+        Answers edited by hand since the scaffolder last rendered are rendered too, from the
+        right base: Copier reads the answers the files were rendered with from the answers
+        file, so those are committed there for the merge and the commit dropped right after.
+
+        Whatever interrupts it (Ctrl-C, a failure) before the commit, the project is put back
+        as it was: it was clean before, so ``HEAD`` is its state. A commit refused by a git
+        hook keeps the result staged (`CommitRefused`): the user decides.
         """
 
-        def apply(project: Path) -> None:
+        rendered = _rendered_answers(answers)
+        by_hand = _hand_edits(answers, rendered)
+        base = {**answers.raw, **{key: (rendered or {})[key] for key in by_hand}}
+        if not by_hand:
+            base = {}
+        data = {**by_hand, **data}
+
+        def apply(project: Path) -> Changes:
+            start = _git.head(project)
+            if base and start is not None:
+                _write_answers(project, base)
+                _git.commit_paths(project, "Answers as last rendered (dropped again)", verify=False)
+            try:
+                return merge(project)
+            finally:
+                if base and start is not None and _git.head(project) != start:
+                    _git.git(["reset", "--quiet", "--soft", start], project)
+
+        def merge(project: Path) -> Changes:
+            # Copier's rej mode writes the *template's* version into the file and the user's
+            # hunks into the .rej, and rejects edits a 3-way merge resolves cleanly; merging
+            # inline and then moving only real conflicts aside does what users expect.
             _copier.update(
                 project,
                 data,
                 vcs_ref,
-                self.conflict,
+                "inline",
                 self.warn,
                 unsafe=self._unsafe(answers.src_path),
                 current=current,
             )
             if after is not None:
                 after(project)
+            if self.conflict == "rej":
+                _conflicts_to_rej(project)
+            return _collect(project, with_diff=self.pretend)
 
         project = self._project_dir()
         if self.pretend:
             with _scratch_clone(project) as clone:
-                apply(clone)
-                changes = _collect(clone, with_diff=True)
-            return changes
+                changes = apply(clone)
+                changes.subject = message
+                return changes
 
+        start = _git.head(project)
         try:
-            apply(project)
-        except BaseException:
-            _git.restore_head(project)
+            changes = apply(project)
+            changes.subject = message
+            if changes.conflicts or not self.commit or changes.empty:
+                return changes
+            try:
+                changes.commit, changes.fallback_identity = _git.commit_paths(
+                    project, f"{message}\n\n{RENDERED_TRAILER}"
+                )
+            except _git.GitError as error:
+                if error.command != "commit" or _git.head(project) != start:
+                    raise
+                raise CommitRefused(
+                    changes,
+                    f"{error}: the changes are staged but not committed; commit them yourself "
+                    "once the hook passes, or undo them with "
+                    f"'{UNDO_COMMAND}' in {project}",
+                ) from None
+        except CommitRefused:
             raise
-        changes = _collect(project, with_diff=False)
-        if changes.conflicts:
-            return changes
-        if self.commit and not changes.empty:
-            changes.commit = _git.commit_all(project, message)
+        except BaseException:
+            if _git.head(project) == start:
+                _restore(project)
+            raise
         return changes
 
 
+RENDERED_TRAILER = "Rendered-by: flask-stream-scaffold"
+"""Ends the message of every commit the scaffolder makes: its answers file is what the files
+were rendered with, so later hand edits of it can be told apart."""
+
+UNDO_COMMAND = "git restore --source=HEAD --staged --worktree -- ."
+"""Puts a project's tracked files back as committed; deletes nothing the user wrote."""
+
+
+class CommitRefused(ScaffoldError):
+    """The commit was refused (a git hook, say); the result is kept staged.
+
+    ``changes`` says what the command changed, for the command line to show.
+    """
+
+    def __init__(self, changes: Changes, message: str) -> None:
+        super().__init__(message)
+        self.changes = changes
+
+
+def check_destination(destination: Path) -> None:
+    """Refuse a destination for `new` that exists and is not an empty directory."""
+    if destination.exists() and (not destination.is_dir() or any(destination.iterdir())):
+        raise ScaffoldError(f"{destination} already exists and is not empty; choose another")
+
+
+def _topmost_missing(destination: Path) -> Path | None:
+    """The outermost folder `new` will create for ``destination`` (None: it exists)."""
+    missing = None
+    for candidate in (destination.absolute(), *destination.absolute().parents):
+        if candidate.exists():
+            break
+        missing = candidate
+    return missing
+
+
+def _enclosing_repository(destination: Path) -> Path | None:
+    """The git working tree an (existing or future) ``destination`` would sit in."""
+    existing = next(
+        (p for p in (destination.absolute(), *destination.absolute().parents) if p.is_dir()),
+        None,
+    )
+    if existing is None or not _git.is_work_tree(existing):
+        return None
+    return _git.toplevel(existing)
+
+
+def _restore(project: Path) -> None:
+    """Put ``project`` back as ``HEAD`` has it, ignoring a second Ctrl-C meanwhile."""
+    try:
+        previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    except ValueError:  # not the main thread: no signal to hold off
+        previous = None
+    try:
+        _git.restore_head(project)
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGINT, previous)
+
+
+def _conflicts_to_rej(project: Path) -> None:
+    """Turn inline conflicts into ``.rej`` files: each conflicted file gets back the user's
+    version, and the template's change to it (a unified diff) is written beside it."""
+    top = _git.toplevel(project)
+    for name in _git.unmerged_files(project):
+        ours = _git.stage_blob(top, 2, name)
+        if ours is None:
+            continue
+        base = (_git.stage_blob(top, 1, name) or b"").decode("utf-8", "replace")
+        theirs = (_git.stage_blob(top, 3, name) or b"").decode("utf-8", "replace")
+        target = top / name
+        target.write_bytes(ours)
+        _git.git(["reset", "--quiet", "--", name], top)
+        diff = difflib.unified_diff(
+            base.splitlines(keepends=True),
+            theirs.splitlines(keepends=True),
+            f"a/{name}",
+            f"b/{name}",
+        )
+        Path(f"{target}.rej").write_text("".join(diff), encoding="utf-8")
+
+
 # ---------------------------------------------------------------- helpers
+
+
+def _rendered_answers(answers: Answers) -> dict[str, Any] | None:
+    """The answers file as of the newest commit the scaffolder made in the project (None when
+    there is none, e.g. a project made and changed with plain Copier)."""
+    import yaml  # noqa: PLC0415
+
+    project = answers.project
+    log = _git.git(
+        ["log", "--format=%H", f"--grep=^{RENDERED_TRAILER}$", "-1", "--", "."],
+        project,
+        check=False,
+    )
+    commit = log.stdout.strip()
+    if log.returncode or not commit:
+        return None
+    shown = _git.git(["show", f"{commit}:./{ANSWERS_FILE}"], project, check=False)
+    loaded = yaml.safe_load(shown.stdout) if shown.returncode == 0 else None
+    return loaded if isinstance(loaded, dict) else None
+
+
+def _hand_edits(answers: Answers, rendered: dict[str, Any] | None) -> dict[str, Any]:
+    """The answers (their current values) that differ from those last rendered."""
+    if rendered is None:
+        return {}
+    return {
+        key: value
+        for key, value in answers.raw.items()
+        if not key.startswith("_") and key in rendered and rendered[key] != value
+    }
+
+
+def _write_answers(project: Path, values: dict[str, Any]) -> None:
+    import yaml  # noqa: PLC0415
+
+    text = yaml.safe_dump(values, sort_keys=False, allow_unicode=True)
+    (project / ANSWERS_FILE).write_text(text, encoding="utf-8")
+
+
+def _answer_value(answers: Answers, key: str, text: str) -> Any:  # noqa: ANN401  (any YAML value)
+    """``text`` as the value of the answer ``key``, typed like the recorded answer. The
+    template's validators judge it (`Worker.run_set`), as they judge `new`'s answers."""
+    settable = sorted(k for k in answers.raw if not k.startswith("_") and k != "endpoints")
+    if key == "endpoints":
+        raise ScaffoldError("endpoints change with add-endpoint and remove-endpoint, not set")
+    if key not in settable:
+        raise ScaffoldError(
+            f"no answer named {key!r}; the project's answers: {', '.join(settable)}"
+        )
+    recorded = answers.raw[key]
+    if isinstance(recorded, bool):
+        return _data.parse_bool(key, text)
+    if key == "server":
+        return _names.check_choice("server", text, _names.SERVERS)
+    if isinstance(recorded, str):
+        return text
+    return _data.parse_yaml(key, text)
+
+
+def _show(value: object) -> str:
+    """An answer as the user would type it after ``KEY=``."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)
 
 
 def _answers_data(answers: Answers) -> dict[str, Any]:
@@ -463,12 +805,14 @@ def _list_files(root: Path) -> list[str]:
     )
 
 
-def _remove_created(destination: Path, existed: bool) -> None:
-    """Undo a failed `new`: remove the directory, or empty it if it existed (empty) before."""
+def _remove_created(destination: Path, created: Path, existed: bool) -> None:
+    """Undo a failed `new`: remove the folders it created (``created`` is the outermost), or
+    empty ``destination`` if it existed (empty) before."""
     if not destination.exists():
+        shutil.rmtree(created, ignore_errors=True)
         return
     if not existed:
-        shutil.rmtree(destination, ignore_errors=True)
+        shutil.rmtree(created, ignore_errors=True)
         return
     for child in destination.iterdir():
         if child.is_dir() and not child.is_symlink():
@@ -507,6 +851,8 @@ def _collect(project: Path, *, with_diff: bool) -> Changes:
     prefix = project.relative_to(top).as_posix()
     for status, name in _git.status_lines(project):
         relative = name.removeprefix(f"{prefix}/") if prefix != "." else name
+        if status == "??":
+            changes.untracked.append(relative)
         if relative.endswith(".rej") and status == "??":
             changes.conflicts.append(relative.removesuffix(".rej"))
         elif name in unmerged:
@@ -519,7 +865,10 @@ def _collect(project: Path, *, with_diff: bool) -> Changes:
         else:
             changes.modified.append(relative)
     changes.conflicts.sort()
-    if with_diff and changes.modified:
+    if with_diff and (changes.modified or changes.added):
+        # Only ever in a scratch clone: intent-to-add makes the diff show new files in full.
+        if changes.untracked:
+            _git.git(["add", "--intent-to-add", "--", *changes.untracked], project)
         changes.diff = _git.git(["diff", "--no-color", "--no-ext-diff", "--", "."], project).stdout
     return changes
 

@@ -82,7 +82,7 @@ PROJECTS: dict[str, dict[str, Any]] = {
         "server": "gevent",
         "proxy": "nginx",
         "endpoints": [
-            {**endpoint, "name": f"channel_{endpoint['name']}", "source": "channel"}
+            {**endpoint, "name": f"ch_{endpoint['name']}", "source": "channel"}
             for endpoint in every_endpoint_kind()
             if endpoint["format"] != "text"
         ]

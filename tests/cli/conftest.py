@@ -14,12 +14,14 @@ import os
 import shutil
 import subprocess
 import sys
+import sysconfig
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 from typer.testing import CliRunner
 
+from scaffold_cli import _template_source
 from scaffold_cli._cli import app
 from tests.conftest import ROOT, commit_and_tag, git, snapshot_template
 
@@ -114,6 +116,15 @@ def assert_user_error(result: Result, *fragments: str) -> None:
         assert fragment in errors[0], (fragment, result)
 
 
+def back_out(result: Result, project: Path) -> None:
+    """Run the back-out command an ``Error:`` line suggests (``... back out with 'CMD'``), in
+    the project, as a user pasting it would."""
+    [error] = [line for line in result.stderr.splitlines() if line.startswith("Error: ")]
+    command = error.split("back out with '", 1)[1].rsplit("'", 1)[0]
+    assert "clean" not in command, command
+    subprocess.run(command, shell=True, cwd=project, check=True, capture_output=True)
+
+
 def assert_bad_choice(result: Result, option: str, value: str, choices: tuple[str, ...]) -> None:
     """A usage error (exit 2) naming the option, the value and every choice; no traceback."""
     assert result.exit_code == 2, result
@@ -186,3 +197,98 @@ def make_project(tmp_path: Path) -> Callable[..., Path]:
         return destination
 
     return make
+
+
+# ------------------------------------------------------------- installed wheels
+SOURCE_FILES = (
+    *_template_source._TEMPLATE_FILES,
+    "scaffold_cli",
+    "pyproject.toml",
+    "hatch_build.py",
+    "README.md",
+)
+
+
+def copy_source(source: Path) -> Path:
+    """The files a wheel is built from, copied out of this checkout (not yet a repository)."""
+    source.mkdir(parents=True)
+    for name in SOURCE_FILES:
+        origin = ROOT / name
+        if origin.is_dir():
+            shutil.copytree(
+                origin, source / name, ignore=shutil.ignore_patterns("__pycache__", "_template")
+            )
+        else:
+            shutil.copy2(origin, source / name)
+    return source
+
+
+def run_build(source: Path, out: Path) -> Path:
+    """Build a wheel of the repository ``source`` offline; its version comes from git."""
+    run_python("-m", "build", "--wheel", "--no-isolation", "--outdir", out, source)
+    [wheel] = sorted(out.glob("*.whl"), key=lambda path: path.stat().st_mtime)[-1:]
+    return wheel
+
+
+def build_wheel(source: Path, version: str, out: Path) -> Path:
+    """Commit, tag v<version>, and build a wheel of ``source`` (versioned by the tag)."""
+    commit_and_tag(source, f"v{version}", f"Release {version}")
+    wheel = run_build(source, out)
+    assert f"-{version}-" in wheel.name, wheel
+    return wheel
+
+
+def make_venv(venv: Path) -> Path:
+    """A virtual environment whose dependencies (copier, typer...) are the suite's own."""
+    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True)
+    purelib = sysconfig.get_paths()["purelib"]
+    [site_packages] = list((venv / "lib").glob("python*/site-packages"))
+    (site_packages / "dependencies.pth").write_text(purelib + "\n", "utf-8")
+    return venv
+
+
+def run_python(*args: str | Path) -> None:
+    """Run the suite's Python (offline tools: build, pip) and check it succeeds."""
+    subprocess.run([sys.executable, *map(str, args)], check=True, capture_output=True)
+
+
+def install(venv: Path, wheel: Path) -> None:
+    run_python(
+        "-m", "pip", "--python", venv / "bin" / "python", "install", "--quiet", "--no-deps",
+        "--no-index", "--force-reinstall", wheel,
+    )  # fmt: skip
+
+
+def offline_env(venv: Path, home: Path) -> dict[str, str]:
+    """The environment of a user of the installed CLI: their own HOME, no network."""
+    env = {
+        key: value
+        for key, value in os.environ.items()
+        if key not in {"STREAM_SCAFFOLD_TEMPLATE", "PYTHONPATH", "VIRTUAL_ENV"}
+    }
+    env.update(
+        HOME=str(home),
+        # No network: every proxy points at a closed port, git may only use local files.
+        HTTP_PROXY="http://127.0.0.1:9",
+        HTTPS_PROXY="http://127.0.0.1:9",
+        ALL_PROXY="http://127.0.0.1:9",
+        http_proxy="http://127.0.0.1:9",
+        https_proxy="http://127.0.0.1:9",
+        GIT_ALLOW_PROTOCOL="file",
+        PATH=f"{venv / 'bin'}{os.pathsep}{env['PATH']}",
+    )
+    return env
+
+
+@pytest.fixture(scope="session")
+def installed_cli(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A venv with the CLI installed from one wheel of this checkout, built from an untagged
+    repository (the case of a build from a branch); shared by the tests of installed use."""
+    source = copy_source(tmp_path_factory.mktemp("wheel-source") / "source")
+    git(source, "init", "--quiet", "--initial-branch=main")
+    git(source, "add", "--all")
+    git(source, "commit", "--quiet", "-m", "Untagged build")
+    wheel = run_build(source, tmp_path_factory.mktemp("wheel"))
+    venv = make_venv(tmp_path_factory.mktemp("installed") / "venv")
+    install(venv, wheel)
+    return venv

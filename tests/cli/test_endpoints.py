@@ -9,7 +9,15 @@ from pathlib import Path
 import pytest
 import yaml
 
-from .conftest import assert_bad_choice, assert_user_error, check_project, git, invoke, tree_state
+from .conftest import (
+    assert_bad_choice,
+    assert_user_error,
+    back_out,
+    check_project,
+    git,
+    invoke,
+    tree_state,
+)
 
 PACKAGE = "live_demo"
 
@@ -286,14 +294,13 @@ def test_add_endpoint_merge_conflict(project: Path) -> None:
     assert "events" in text
     registry.write_text(text.replace("events", "events_renamed_by_user"), encoding="utf-8")
     git(project, "commit", "--quiet", "-am", "Rename the registration")
-    head = git(project, "rev-parse", "HEAD")
+    before = tree_state(project)
     result = invoke("add-endpoint", "ticks", "--project", project)
-    assert_user_error(result, "merge conflicts in", "endpoints/__init__.py", "git reset --hard")
-    assert git(project, "rev-parse", "HEAD") == head
-    # Backing out as the message says restores the user's version.
-    git(project, "reset", "--quiet", "--hard")
-    git(project, "clean", "-fdq")
-    assert "events_renamed_by_user" in registry.read_text(encoding="utf-8")
+    assert_user_error(result, "merge conflicts in", "endpoints/__init__.py", "back out with")
+    assert "<<<<<<< before updating" in registry.read_text(encoding="utf-8")
+    # Backing out as the message says restores exactly the user's committed project.
+    back_out(result, project)
+    assert tree_state(project) == before
 
 
 def test_remove_endpoint_refuses_edited_files(project: Path) -> None:

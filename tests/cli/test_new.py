@@ -188,6 +188,9 @@ def test_new_commits_without_a_git_identity(
         check=True,
     ).stdout.strip()
     assert author == "flask-stream-scaffold <flask-stream-scaffold@localhost>"
+    # and says so, with the way to set one's own
+    assert "committed as flask-stream-scaffold <flask-stream-scaffold@localhost>" in result.stderr
+    assert "git config --global user.name" in result.stderr
     assert empty_config.read_text(encoding="utf-8") == ""
     local_config = (tmp_path / "anon" / ".git" / "config").read_text(encoding="utf-8")
     assert "[user]" not in local_config

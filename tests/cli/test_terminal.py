@@ -6,8 +6,11 @@ from __future__ import annotations
 import os
 import pty
 import select
+import signal
 import subprocess
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import yaml
@@ -51,28 +54,15 @@ def read_until(fd: int, text: str, seen: list[str], timeout: float = 30.0) -> No
 
 
 def test_new_asks_on_a_terminal_and_asks_again_after_a_bad_answer(tmp_path: Path) -> None:
-    primary, secondary = pty.openpty()
-    process = subprocess.Popen(
-        [str(BIN / "stream-scaffold"), "new", str(tmp_path / "live")],
-        stdin=secondary,
-        stdout=secondary,
-        stderr=secondary,
-        close_fds=True,
-    )
-    os.close(secondary)
     seen = [""]
-    try:
+    with on_terminal("new", tmp_path / "live") as (process, primary):
         for prompt, answer in DIALOGUE:
             read_until(primary, prompt, seen)
             seen.append("")  # the next prompt must appear after this answer
             os.write(primary, answer.encode() + b"\r")
-        read_until(primary, "Created", seen)
+        # Rendering and committing take longest; under load, give them time.
+        read_until(primary, "Created", seen, timeout=120)
         assert process.wait(timeout=60) == 0, "".join(seen)
-    finally:
-        if process.poll() is None:
-            process.kill()
-            process.wait()
-        os.close(primary)
 
     transcript = "".join(seen)
     assert "unknown style 'sideways': choose one of decorator, wrapper" in transcript
@@ -100,3 +90,47 @@ def test_new_asks_on_a_terminal_and_asks_again_after_a_bad_answer(tmp_path: Path
             "source": "ticks",
         },
     ]
+
+
+@contextmanager
+def on_terminal(*args: str | Path) -> Iterator[tuple[subprocess.Popen[bytes], int]]:
+    """The installed console script on a pseudo-terminal: the process and the terminal's fd."""
+    primary, secondary = pty.openpty()
+    process = subprocess.Popen(
+        [str(BIN / "stream-scaffold"), *map(str, args)],
+        stdin=secondary,
+        stdout=secondary,
+        stderr=secondary,
+        close_fds=True,
+    )
+    os.close(secondary)
+    try:
+        yield process, primary
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+        os.close(primary)
+
+
+def test_ctrl_c_at_a_prompt_exits_130_and_creates_nothing(tmp_path: Path) -> None:
+    seen = [""]
+    with on_terminal("new", tmp_path / "parent" / "live") as (process, primary):
+        read_until(primary, "Project name", seen)
+        os.write(primary, b"live\r")
+        read_until(primary, "Package name", seen)
+        process.send_signal(signal.SIGINT)
+        assert process.wait(timeout=60) == 130
+        read_until(primary, "Aborted.", seen)
+    assert "Traceback" not in "".join(seen)
+    assert not (tmp_path / "parent").exists()
+
+
+def test_new_checks_the_destination_before_asking(tmp_path: Path) -> None:
+    (tmp_path / "taken").mkdir()
+    (tmp_path / "taken" / "notes.txt").write_text("mine\n")
+    seen = [""]
+    with on_terminal("new", tmp_path / "taken") as (process, primary):
+        read_until(primary, "already exists and is not empty", seen)
+        assert process.wait(timeout=60) == 1
+    assert "Project name" not in "".join(seen)

@@ -2,12 +2,9 @@
 
 from __future__ import annotations
 
-import os
 import re
 import shutil
 import subprocess
-import sys
-import sysconfig
 from pathlib import Path
 
 import pytest
@@ -17,12 +14,17 @@ from migrations.answers import migrate
 from scaffold_cli import _template_source
 
 from .conftest import (
-    ROOT,
     assert_user_error,
+    back_out,
+    build_wheel,
     check_project,
     commit_and_tag,
+    copy_source,
     git,
+    install,
     invoke,
+    make_venv,
+    offline_env,
     snapshot_template,
     tree_state,
 )
@@ -177,23 +179,39 @@ def test_a_rerender_failing_half_way_leaves_the_project_as_it_was(
 @pytest.mark.parametrize("mode", ["inline", "rej"])
 def test_update_conflict(tmp_path: Path, versioned_template: Path, mode: str) -> None:
     project = new_at(tmp_path, versioned_template, "v0.1.0")
+    edits = edit_project(project)  # edits that merge cleanly with the template's changes
     nginx = project / "deploy" / "nginx.conf"
     nginx.write_text(nginx.read_text("utf-8").replace(V2_NGINX_OLD, "proxy_read_timeout 90s;"))
     git(project, "commit", "--quiet", "-am", "Longer timeout")
-    head = git(project, "rev-parse", "HEAD")
+    before = tree_state(project)
 
     result = invoke("update", "--project", project, "--conflict", mode)
-    assert_user_error(result, "merge conflicts in", "deploy/nginx.conf", "git reset --hard")
-    assert git(project, "rev-parse", "HEAD") == head
+    assert_user_error(result, "merge conflicts in", "deploy/nginx.conf", "back out with")
+    assert "git clean" not in result.stderr
+    assert git(project, "rev-parse", "HEAD") == before["<HEAD>"]
+    module = project / "src" / "proj" / "endpoints" / "events.py"
+    # Clean merges stay merged in both modes: the template's line and the user's note.
+    assert V2_MODULE_LINE in module.read_text("utf-8")
+    for file, marker in edits.items():
+        assert marker in file.read_text("utf-8")
+    assert not (project / "README.md.rej").exists()
+    assert not module.with_name("events.py.rej").exists()
     if mode == "inline":
         assert "<<<<<<< before updating" in nginx.read_text("utf-8")
     else:
-        assert (project / "deploy" / "nginx.conf.rej").is_file()
-    # The way back the message gives restores the user's edit.
-    git(project, "reset", "--quiet", "--hard")
-    git(project, "clean", "-fdq")
-    assert "proxy_read_timeout 90s;" in nginx.read_text("utf-8")
-    assert git(project, "status", "--porcelain") == ""
+        # The file keeps the user's version; the template's change is written beside it.
+        assert nginx.read_text("utf-8") == before_text(project, "deploy/nginx.conf")
+        rej = (project / "deploy" / "nginx.conf.rej").read_text("utf-8")
+        assert f"-{' ' * 12}{V2_NGINX_OLD}" in rej
+        assert f"+{' ' * 12}{V2_NGINX_NEW}" in rej
+        assert "<<<<<<<" not in nginx.read_text("utf-8")
+    # The way back the message gives restores the user's project exactly.
+    back_out(result, project)
+    assert tree_state(project) == before
+
+
+def before_text(project: Path, name: str) -> str:
+    return git(project, "show", f"HEAD:{name}")
 
 
 def test_update_regenerates_added_endpoints(tmp_path: Path, versioned_template: Path) -> None:
@@ -225,6 +243,61 @@ def test_update_without_recorded_commit(project: Path) -> None:
         result = invoke(*command, "--project", project)
         assert_user_error(result, "_commit")
     assert tree_state(project) == before
+
+
+@pytest.fixture
+def own_template(tmp_path: Path, versioned_template: Path) -> Path:
+    """A private copy of the versioned template (v0.1.0, v0.2.0), free to change."""
+    copy = tmp_path / "own-template"
+    shutil.copytree(versioned_template, copy, symlinks=True)
+    return copy
+
+
+def check_update_cannot_tell(project: Path, *fragments: str) -> None:
+    result = invoke("check-update", "--project", project)
+    assert result.exit_code == 2, result
+    assert "Cannot tell whether an update is available: could not determine" in result.stdout
+    assert "Up to date" not in result.stdout
+    for fragment in fragments:
+        assert fragment in result.stdout, (fragment, result)
+
+
+def set_recorded(project: Path, key: str, value: str) -> None:
+    path = project / ".copier-answers.yml"
+    text = re.sub(rf"(?m)^{key}:.*$", f"{key}: {value}", path.read_text("utf-8"))
+    path.write_text(text, "utf-8")
+    git(project, "commit", "--quiet", "-am", f"Hand-edit {key}")
+
+
+def test_check_update_exit_codes_when_it_cannot_tell(tmp_path: Path, own_template: Path) -> None:
+    project = new_at(tmp_path, own_template, "v0.2.0")
+    assert invoke("check-update", "--project", project).exit_code == 0
+
+    # A commit that is not in the template's history.
+    set_recorded(project, "_commit", "deadbeef")
+    check_update_cannot_tell(project, "'deadbeef'", "not in the template")
+
+    # A commit from a side branch of the template (off v0.1.0, so not behind v0.2.0).
+    git(own_template, "checkout", "--quiet", "-b", "side", "v0.1.0")
+    (own_template / "template" / "SIDE.md").write_text("side\n", "utf-8")
+    git(own_template, "add", "--all")
+    git(own_template, "commit", "--quiet", "-m", "Side branch")
+    side = git(own_template, "describe", "--tags").strip()
+    git(own_template, "checkout", "--quiet", "main")
+    set_recorded(project, "_commit", side)
+    check_update_cannot_tell(project, "neither descends from the other")
+
+    # A project made by a newer version than the template here knows.
+    set_recorded(project, "_commit", "v0.9.0")
+    check_update_cannot_tell(project, "newer than 0.2.0", "upgrade flask-stream-scaffold")
+
+    # A relative template location, and a template folder that moved.
+    set_recorded(project, "_commit", "v0.2.0")
+    set_recorded(project, "_src_path", "../own-template")
+    check_update_cannot_tell(project, "relative _src_path")
+    set_recorded(project, "_src_path", str(own_template))
+    own_template.rename(tmp_path / "moved")
+    check_update_cannot_tell(project, "is not there")
 
 
 def test_check_update_not_our_project(tmp_path: Path) -> None:
@@ -373,102 +446,18 @@ def test_update_turns_a_declined_nginx_into_no_proxy(tmp_path: Path) -> None:
 
 
 # ------------------------------------------------------ the real user flow
-SOURCE_FILES = (
-    *_template_source._TEMPLATE_FILES,
-    "scaffold_cli",
-    "pyproject.toml",
-    "hatch_build.py",
-    "README.md",
-)
-
-
-def build_wheel(source: Path, version: str, out: Path) -> Path:
-    """Set the version, commit, tag v<version>, and build a wheel of ``source``."""
-    pyproject = source / "pyproject.toml"
-    pyproject.write_text(
-        re.sub(r'(?m)^version = ".*"$', f'version = "{version}"', pyproject.read_text("utf-8")),
-        "utf-8",
-    )
-    commit_and_tag(source, f"v{version}", f"Release {version}")
-    subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "build",
-            "--wheel",
-            "--no-isolation",
-            "--outdir",
-            str(out),
-            str(source),
-        ],
-        check=True,
-        capture_output=True,
-    )
-    [wheel] = out.glob(f"*-{version}-*.whl")
-    return wheel
-
-
-def install(venv: Path, wheel: Path) -> None:
-    subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "pip",
-            "--python",
-            str(venv / "bin" / "python"),
-            "install",
-            "--quiet",
-            "--no-deps",
-            "--no-index",
-            "--force-reinstall",
-            str(wheel),
-        ],
-        check=True,
-        capture_output=True,
-    )
-
-
 @pytest.mark.slow
-def test_installed_wheels_update_offline(tmp_path: Path) -> None:  # noqa: PLR0915
-    source = tmp_path / "source"
-    source.mkdir()
-    for name in SOURCE_FILES:
-        origin = ROOT / name
-        if origin.is_dir():
-            shutil.copytree(
-                origin, source / name, ignore=shutil.ignore_patterns("__pycache__", "_template")
-            )
-        else:
-            shutil.copy2(origin, source / name)
+def test_installed_wheels_update_offline(tmp_path: Path) -> None:
+    source = copy_source(tmp_path / "source")
     wheels = tmp_path / "wheels"
     wheel_1 = build_wheel(source, "0.1.0", wheels)
 
-    venv = tmp_path / "venv"
-    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True)
-    purelib = sysconfig.get_paths()["purelib"]
-    [site_packages] = list((venv / "lib").glob("python*/site-packages"))
-    # Dependencies (copier, typer, ...) come from the development environment.
-    (site_packages / "dependencies.pth").write_text(purelib + "\n", "utf-8")
+    venv = make_venv(tmp_path / "venv")
     install(venv, wheel_1)
 
     home = tmp_path / "home"
     home.mkdir()
-    env = {
-        key: value
-        for key, value in os.environ.items()
-        if key not in {"STREAM_SCAFFOLD_TEMPLATE", "PYTHONPATH", "VIRTUAL_ENV"}
-    }
-    env.update(
-        HOME=str(home),
-        # No network: every proxy points at a closed port, git may only use local files.
-        HTTP_PROXY="http://127.0.0.1:9",
-        HTTPS_PROXY="http://127.0.0.1:9",
-        ALL_PROXY="http://127.0.0.1:9",
-        http_proxy="http://127.0.0.1:9",
-        https_proxy="http://127.0.0.1:9",
-        GIT_ALLOW_PROTOCOL="file",
-        PATH=f"{venv / 'bin'}{os.pathsep}{env['PATH']}",
-    )
+    env = offline_env(venv, home)
     work = tmp_path / "work"
     work.mkdir()
 
@@ -510,7 +499,9 @@ def test_installed_wheels_update_offline(tmp_path: Path) -> None:  # noqa: PLR09
 
     # Going back to the older CLI loses nothing: it still knows 0.2.0 and refuses to downgrade.
     install(venv, wheel_1)
-    assert cli("check-update", "--project", "proj").returncode == 0
+    older = cli("check-update", "--project", "proj")
+    assert older.returncode == 2, older  # cannot tell: the project is newer than this CLI
+    assert "newer than 0.1.0" in older.stdout
     before = tree_state(project)
     downgrade = cli("update", "--project", "proj")
     assert downgrade.returncode == 1

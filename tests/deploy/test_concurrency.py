@@ -62,7 +62,9 @@ def test_a_full_gthread_worker_refuses_streams_and_still_serves_pages(
         # A page request while the streams are open: answered only if a thread is free.
         reader, writer = await open_stream(app.port, "/")
         page = asyncio.ensure_future(read_until(reader, b"</html>"))
-        done, _ = await asyncio.wait([page], timeout=3.0)
+        # Served while the streams are held (they end only once confirmed, below): with the
+        # cap, any time now; at the thread count, never, so a short wait shows it.
+        done, _ = await asyncio.wait([page], timeout=20.0 if capped else 3.0)
         page_served = bool(done)
         (confirm_dir / f"{token}.0").touch()
         rests = await asyncio.wait_for(
