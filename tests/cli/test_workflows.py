@@ -213,7 +213,7 @@ def test_new_from_a_data_file_with_several_endpoints(tmp_path: Path) -> None:
     )
     destination = tmp_path / "proj"
     result = invoke(
-        "new", destination, "--data-file", data, "--data", "nginx=false", "-d", "description=X"
+        "new", destination, "--data-file", data, "--data", "proxy=none", "-d", "description=X"
     )
     assert result.exit_code == 0, result
     recorded = answers(destination)
@@ -333,7 +333,7 @@ def test_a_hand_edited_answer_is_noticed_and_rendered_by_set(project: Path) -> N
     ("args", "message"),
     [
         (["server=tornado"], "unknown server 'tornado'"),
-        (["proxy=squid"], "squid"),
+        (["proxy=squid"], "proxy: 'squid' is not in ['nginx', 'caddy', 'apache', 'none']"),
         (["colour=blue"], "no answer named 'colour'"),
         (["endpoints=[]"], "add-endpoint"),
         (["server"], "KEY=VALUE"),
