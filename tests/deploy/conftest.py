@@ -175,3 +175,30 @@ def stack(request: pytest.FixtureRequest, servers: Servers) -> Stack:
     return Stack(
         servers.project(server), app, proxy, naive, servers.root / "confirm", itertools.count()
     )
+
+
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+
+
+# One browser per test process, shared by every module that drives one: Playwright's sync API
+# runs an event loop in the thread, so a second instance in the same thread cannot start.
+@pytest.fixture(scope="session")
+def browser() -> Iterator[object]:
+    sync_api = pytest.importorskip("playwright.sync_api")
+    with sync_api.sync_playwright() as playwright:
+        launched = playwright.chromium.launch(
+            executable_path=chromium_binary(), args=CHROMIUM_ARGS, timeout=30_000
+        )
+        try:
+            yield launched
+        finally:
+            launched.close()

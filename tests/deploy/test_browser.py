@@ -11,26 +11,15 @@ from __future__ import annotations
 
 import os
 import signal
-from collections.abc import Iterator
 from dataclasses import dataclass
 
 import pytest
 
 from .conftest import SERVERS, VIAS, Servers, requires_chromium, requires_nginx
-from .stack import Process, chromium_binary
+from .stack import Process
 
 pytestmark = [pytest.mark.deploy, requires_nginx, requires_chromium]
 
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 EVENTS = 10
 LINES = 5
 QUERIES = {
@@ -47,19 +36,6 @@ class PageStack:
 
     def port(self, via: str) -> int:
         return {"direct": self.app.port, "nginx": self.proxy.port}[via]
-
-
-@pytest.fixture(scope="session")
-def browser() -> Iterator[object]:
-    sync_api = pytest.importorskip("playwright.sync_api")
-    with sync_api.sync_playwright() as playwright:
-        launched = playwright.chromium.launch(
-            executable_path=chromium_binary(), args=CHROMIUM_ARGS, timeout=30_000
-        )
-        try:
-            yield launched
-        finally:
-            launched.close()
 
 
 @pytest.fixture(scope="module", params=SERVERS)

@@ -32,7 +32,6 @@ from .client import Stream, parse_sse
 from .conftest import SERVERS, Servers, requires_chromium, requires_nginx
 from .redis_stack import RedisServer, redis_binary
 from .stack import HOST, Process, Project, render_project, start_gunicorn, start_nginx
-from .test_browser import browser  # noqa: F401  (a session fixture used below)
 
 pytestmark = [
     pytest.mark.deploy,
@@ -293,7 +292,7 @@ def test_a_client_resumes_on_the_other_host_exactly_once(channel_stack: ChannelS
 
 @requires_chromium
 def test_a_browser_whose_worker_is_killed_gets_every_event_once(
-    browser: object,  # noqa: F811
+    browser: object,
     channel_stack: ChannelStack,
 ) -> None:
     topic = channel_stack.topic()
@@ -338,7 +337,7 @@ def test_a_browser_whose_worker_is_killed_gets_every_event_once(
 
 @requires_chromium
 def test_the_demo_pages_publish_box_reaches_a_tab_on_the_other_host(
-    browser: object,  # noqa: F811
+    browser: object,
     channel_stack: ChannelStack,
 ) -> None:
     context = browser.new_context()  # type: ignore[attr-defined]
