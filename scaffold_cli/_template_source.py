@@ -110,8 +110,7 @@ def installed_source() -> TemplateSource:
         ensure_managed_repository(info)
         return TemplateSource(src_path=MANAGED_SRC, vcs_ref=info.ref, kind="wheel")
     if is_checkout():
-        require_committed_checkout()
-        return TemplateSource(src_path=str(_CHECKOUT), vcs_ref="HEAD", kind="checkout")
+        return TemplateSource(src_path=str(_CHECKOUT), vcs_ref=checkout_ref(), kind="checkout")
     if (_PACKAGED / "copier.yml").is_file():
         return TemplateSource(src_path=str(_PACKAGED), vcs_ref=None, kind="plain")
     raise ScaffoldError(
@@ -173,6 +172,17 @@ def require_committed_checkout() -> None:
         )
 
 
+def checkout_ref() -> str:
+    """The commit of the source checkout to render: its ``HEAD``, named by its hash.
+
+    Never the name ``HEAD`` itself: for that, Copier folds *every* uncommitted change in the
+    checkout (a README edit, an untracked note) into a throwaway commit and records it as
+    ``_commit``, which no later update can find. Uncommitted template files are refused.
+    """
+    require_committed_checkout()
+    return _git.head(_CHECKOUT) or "HEAD"
+
+
 def is_managed(src_path: str) -> bool:
     """Whether a recorded ``_src_path`` is the per-user repository the wheel feeds."""
     if src_path == MANAGED_SRC:
@@ -197,8 +207,7 @@ def default_update_ref(src_path: str) -> str | None:
         ensure_managed_repository(info)
         return info.ref
     if is_checkout() and normalize(src_path) == str(_CHECKOUT):
-        require_committed_checkout()
-        return "HEAD"
+        return checkout_ref()
     return None
 
 

@@ -548,3 +548,23 @@ def test_new_refuses_a_source_checkout_with_uncommitted_template_changes(
 
     assert_user_error(result, "uncommitted changes", "template/README.md.jinja", "commit them")
     assert not (tmp_path / "project").exists()
+
+
+def test_new_from_a_checkout_with_other_uncommitted_files_records_a_commit_that_exists(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    checkout = snapshot_template(tmp_path / "checkout")
+    commit_and_tag(checkout, "v0.1.0", "Checkout")
+    # Work in progress beside the template: Copier would fold it into a throwaway commit of
+    # its own if asked for "HEAD", and record that commit, which nothing else has.
+    (checkout / "NOTES.md").write_text("Not committed.\n")
+    monkeypatch.setattr(_template_source, "_CHECKOUT", checkout)
+    monkeypatch.delenv("STREAM_SCAFFOLD_TEMPLATE")
+    monkeypatch.setattr(_template_source, "build_info", lambda: None)
+    project = tmp_path / "project"
+
+    assert invoke("new", project, "-y").exit_code == 0
+    recorded = yaml.safe_load((project / ".copier-answers.yml").read_text("utf-8"))
+    assert recorded["_commit"] == "v0.1.0"
+    added = invoke("add-endpoint", "ticks", "--project", project)
+    assert added.exit_code == 0, added
