@@ -202,8 +202,9 @@ def test_update_conflict(tmp_path: Path, versioned_template: Path, mode: str) ->
         # The file keeps the user's version; the template's change is written beside it.
         assert nginx.read_text("utf-8") == before_text(project, "deploy/nginx.conf")
         rej = (project / "deploy" / "nginx.conf.rej").read_text("utf-8")
-        assert f"-{' ' * 12}{V2_NGINX_OLD}" in rej
-        assert f"+{' ' * 12}{V2_NGINX_NEW}" in rej
+        # The template's change, from its old line to its new one, at the config's own indent.
+        assert re.search(rf"^- +{re.escape(V2_NGINX_OLD)}$", rej, re.MULTILINE), rej
+        assert re.search(rf"^\+ +{re.escape(V2_NGINX_NEW)}$", rej, re.MULTILINE), rej
         assert "<<<<<<<" not in nginx.read_text("utf-8")
     # The way back the message gives restores the user's project exactly.
     back_out(result, project)
