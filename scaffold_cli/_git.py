@@ -68,6 +68,16 @@ def is_work_tree(path: Path) -> bool:
     return result.returncode == 0 and result.stdout.strip() == "true"
 
 
+def ignores(repository: Path, path: Path) -> bool:
+    """Tell whether ``repository``'s ignore rules cover the folder ``path`` (existing or not).
+
+    The trailing slash asks about a directory, so ``/build/``-style rules match a folder that
+    does not exist yet.
+    """
+    result = git(["check-ignore", "--quiet", f"{path.absolute()}/"], repository, check=False)
+    return result.returncode == 0
+
+
 def toplevel(path: Path) -> Path:
     """The root of the working tree containing ``path``."""
     return Path(git(["rev-parse", "--show-toplevel"], path).stdout.strip())

@@ -679,14 +679,19 @@ def _topmost_missing(destination: Path) -> Path | None:
 
 
 def _enclosing_repository(destination: Path) -> Path | None:
-    """The git working tree an (existing or future) ``destination`` would sit in."""
+    """The git working tree an (existing or future) ``destination`` would sit in.
+
+    None when there is none, or when that tree ignores ``destination`` (a scratch or build
+    folder): a project there is not part of it and gets a repository of its own.
+    """
     existing = next(
         (p for p in (destination.absolute(), *destination.absolute().parents) if p.is_dir()),
         None,
     )
     if existing is None or not _git.is_work_tree(existing):
         return None
-    return _git.toplevel(existing)
+    top = _git.toplevel(existing)
+    return None if _git.ignores(top, destination) else top
 
 
 def _restore(project: Path) -> None:

@@ -189,6 +189,23 @@ def test_monorepo_no_nested_repository_and_only_the_projects_paths_committed(
     assert git(top, "diff", "--cached", "--name-only").split() == ["other.txt"]
 
 
+def test_a_folder_the_enclosing_repository_ignores_gets_a_repository_of_its_own(
+    tmp_path: Path,
+) -> None:
+    top = tmp_path / "tool"
+    top.mkdir()
+    git(top, "init", "--quiet", "--initial-branch=main")
+    (top / ".gitignore").write_text("/scratch/\n", "utf-8")
+    project = top / "scratch" / "demo"
+
+    result = invoke("new", project, "-y")
+    assert result.exit_code == 0, result
+    assert (project / ".git").is_dir()
+    assert git(project, "rev-parse", "--show-toplevel").strip() == str(project.resolve())
+    assert git(project, "status", "--porcelain") == ""
+    assert git(top, "status", "--porcelain") == "?? .gitignore\n"  # the outer one untouched
+
+
 def test_commands_run_from_a_subdirectory(project: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.chdir(project / "src" / PACKAGE / "endpoints")
     listed = invoke("list", "--json")
