@@ -54,6 +54,10 @@ class Peer:
     hosts: list[stack.Process]
     subscribe_path: str
     publish_headers: dict[str, str]
+    # flask-sse subscribes inside its generator and sends no byte before the first event:
+    # its subscriptions are counted in Redis (PUBSUB NUMSUB). The generated app subscribes
+    # in the view and answers at once: a client counts once its first bytes arrived.
+    pubsub: bool
 
     def workers(self) -> list[psutil.Process]:
         return [psutil.Process(pid) for host in self.hosts for pid in host.children()]
@@ -68,6 +72,7 @@ _ID = re.compile(rb"^id: ?([^\r\n]*)", re.MULTILINE)
 class Client:
     port: int
     path: str
+    answer_first: bool
     last_id: bytes = b""
     seen: dict[int, float] = field(default_factory=dict)
     duplicates: int = 0
@@ -92,9 +97,8 @@ async def run_client(client: Client, stop: asyncio.Event, connected: asyncio.Eve
         writer.write(
             b"GET " + client.path.encode() + b" HTTP/1.1\r\nHost: bench\r\n" + extra + b"\r\n"
         )
-        # flask-sse sends its headers only with the first event: a client counts as connected
-        # once its request is out (the run then waits for every subscription to settle).
-        connected.set()
+        if not client.answer_first:
+            connected.set()
         pending = b""
         answered = False
         try:
@@ -109,6 +113,7 @@ async def run_client(client: Client, stop: asyncio.Event, connected: asyncio.Eve
                         # client tries again, as EventSource does not (it gives up).
                         client.refused += 1
                         break
+                    connected.set()
                 now = time.time()
                 pending += chunk
                 complete, sep, pending = pending.rpartition(b"\n\n")
@@ -135,6 +140,7 @@ async def run_client(client: Client, stop: asyncio.Event, connected: asyncio.Eve
 def client_process(
     ports: list[int],
     path: str,
+    answer_first: bool,
     count: int,
     slot: int,
     connected: Any,
@@ -146,7 +152,7 @@ def client_process(
     raise_open_files()
 
     async def main() -> None:
-        clients = [Client(ports[i % len(ports)], path) for i in range(count)]
+        clients = [Client(ports[i % len(ports)], path, answer_first) for i in range(count)]
         halt = asyncio.Event()
         tasks = []
         for batch in range(0, count, 200):
@@ -230,6 +236,21 @@ def redis_clients(redis: RedisServer) -> int:
         client.close()
 
 
+def wait_for_pubsub(redis: RedisServer, channel: str, subscribers: int) -> None:
+    """Wait until Redis counts *subscribers* pub/sub subscriptions on *channel*."""
+    import redis as redis_py
+
+    client = redis_py.Redis.from_url(redis.url)
+    try:
+        deadline = time.monotonic() + 180
+        while int(client.pubsub_numsub(channel)[0][1]) < subscribers:
+            if time.monotonic() > deadline:
+                raise RuntimeError("the pub/sub subscriptions did not settle in time")
+            time.sleep(0.2)
+    finally:
+        client.close()
+
+
 def measure(
     peer: Peer, subscribers: int, events: int, *, kill: bool, processes: int
 ) -> dict[str, Any]:
@@ -249,7 +270,7 @@ def measure(
         flag = ctx.Event()
         child = ctx.Process(
             target=client_process,
-            args=(ports, path, count, slot, flag, stop, delivered, results),
+            args=(ports, path, not peer.pubsub, count, slot, flag, stop, delivered, results),
         )
         child.start()
         flags.append(flag)
@@ -257,7 +278,9 @@ def measure(
     for flag in flags:
         if not flag.wait(180):
             raise RuntimeError("the subscribers did not connect in time")
-    time.sleep(3.0)  # every subscription settled (flask-sse subscribes in its generator)
+    if peer.pubsub:
+        wait_for_pubsub(peer.redis, topic, subscribers)
+    time.sleep(0.5)
     memory = (rss(workers) - base_rss) / subscribers
     connections = redis_clients(peer.redis)
     cpu_before = cpu(workers)
@@ -326,7 +349,7 @@ def start_peers(root: Path, connections: int) -> list[Peer]:
     common = ["--workers", "1", "--worker-connections", str(connections)]
     common += ["--access-logfile", "/dev/null"]
     peers: list[Peer] = []
-    for name, app, env, path, headers in (
+    for name, app, env, path, headers, pubsub in (
         (
             "generated channel (Redis Streams)",
             None,
@@ -340,6 +363,7 @@ def start_peers(root: Path, connections: int) -> list[Peer]:
             },
             "/news?topic={topic}",
             {"Authorization": f"Bearer {TOKEN}"},
+            False,
         ),
         (
             "flask-sse 1.0 (Redis pub/sub)",
@@ -347,11 +371,12 @@ def start_peers(root: Path, connections: int) -> list[Peer]:
             {},
             "/stream?channel={topic}",
             {},
+            True,
         ),
     ):
         redis = RedisServer(root / f"redis-{len(peers)}")
         redis.start()
-        peer = Peer(name, redis, [], path, headers)
+        peer = Peer(name, redis, [], path, headers, pubsub)
         peers.append(peer)
         for n in range(2):
             peer.hosts.append(

@@ -99,7 +99,8 @@ class Pause:
     The stream stays alive meanwhile: heartbeats go out, and a shutdown or the lifetime cap
     ends the wait at once. Pauses keep a steady cadence: time spent producing an event does
     not add to the next pause. A source that blocks by itself (a queue) should block for at
-    most a second at a time and yield ``Pause(0)`` when nothing came.
+    most a second at a time and yield ``Pause(0)`` when nothing came: its heartbeats are
+    sent all the same.
     """
 
     seconds: float
@@ -242,16 +243,20 @@ def _pump(
             # A pause ends at its place in the schedule, or at the deadline, whichever is first.
             scheduled = max(scheduled + item.seconds, time.monotonic())
             until = min(scheduled, deadline)
-            while (left := until - time.monotonic()) > 0:
+            while True:
                 silent_for = time.monotonic() - last_write
-                if shutting_down.wait(min(left, settings.heartbeat - silent_for)):
-                    break
-                if time.monotonic() - last_write >= settings.heartbeat:
+                if silent_for >= settings.heartbeat:
                     # Also how a departed client is noticed: only a write can fail. The first
                     # write after the client left usually still succeeds (the kernel takes it),
                     # so its worker is freed after up to two heartbeat intervals, not one.
+                    # Checked first, so that a source that waits by itself and yields Pause(0)
+                    # when nothing came gets its heartbeats too.
                     yield heartbeat
                     last_write = time.monotonic()
+                    continue
+                left = until - time.monotonic()
+                if left <= 0 or shutting_down.wait(min(left, settings.heartbeat - silent_for)):
+                    break
             if scheduled > deadline + _SLACK:
                 break
         # Cut short by a shutdown or by the lifetime cap: tell the client to come back. An

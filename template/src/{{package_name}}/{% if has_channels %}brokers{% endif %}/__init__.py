@@ -40,20 +40,30 @@ __all__ = [
 ]
 
 
-def open_broker(url: str, *, history: int, block_seconds: float) -> Broker:
+def open_broker(
+    url: str, *, history: int, queue_size: int, block_seconds: float, tick_seconds: float
+) -> Broker:
     """The broker *url* names; ``ValueError`` for a scheme no backend serves.
 
-    *history* is how many events each topic keeps for replay, *block_seconds* how long the
-    Redis reader blocks waiting for entries (keep it at or below the heartbeat interval).
+    *history* is how many events each topic keeps for replay, *queue_size* how many live
+    events a subscriber may fall behind before its stream is ended, *block_seconds* how long
+    the Redis reader blocks waiting for entries (keep it at or below the heartbeat
+    interval), and *tick_seconds* how often every stream is woken to check on itself.
     """
     scheme = url.partition("://")[0]
     if scheme == "memory" and url in ("memory://", "memory:"):
-        return MemoryBroker(history=history)
+        return MemoryBroker(history=history, queue_size=queue_size, tick_seconds=tick_seconds)
     if scheme in ("redis", "rediss"):
         # Imported here: the memory broker needs no Redis client installed.
         from ._redis import RedisBroker  # noqa: PLC0415
 
-        return RedisBroker(url, history=history, block_seconds=block_seconds)
+        return RedisBroker(
+            url,
+            history=history,
+            queue_size=queue_size,
+            block_seconds=block_seconds,
+            tick_seconds=tick_seconds,
+        )
     raise ValueError(
         f"STREAM_BROKER_URL {url!r} names no broker: use memory:// or redis://HOST:PORT/DB"
     )

@@ -3,14 +3,14 @@
 A broker keeps one ordered log per topic. A *position* names an entry of that log: the log's
 epoch (which changes when the log is lost and recreated) and the entry's id. A subscriber
 starts from a position per topic; the broker replays what came after it, then delivers live
-entries from a local queue, each exactly once and in order.
+entries from the worker's shared feed of the topic, each exactly once and in order.
 """
 
 from __future__ import annotations
 
-import contextlib
 import json
-import queue
+import operator
+import os
 import re
 import threading
 from abc import ABC, abstractmethod
@@ -19,6 +19,7 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 
 from .. import sse
+from ..streaming import shutting_down
 
 # An epoch is 8 lowercase hex digits, or "0" for a topic that had no log yet when the
 # position was taken (nothing can have been missed before its first entry).
@@ -126,18 +127,82 @@ class Closed(Exception):
         self.reason = reason
 
 
+_EVENT_OF_ENTRY = operator.itemgetter(1)
+
+
+class _Feed:
+    """One topic's recent live events in this worker, shared by all of its local subscribers.
+
+    An event is stored once, whatever the number of subscribers: each of them keeps only a
+    cursor into the feed. Entries are numbered without gaps; at most *size* of them are
+    readable, older ones are dropped in blocks. Only the fan-out writes, under its lock;
+    subscribers read without it: ``window`` is replaced in one assignment and the list in
+    it only ever grows, so a reader always sees a consistent pair.
+
+    A subscriber of this topic alone waits on ``signal``, which is set, and replaced by a
+    fresh one, whenever the feed changes: one ``set()`` wakes them all. Subscribers of
+    several topics cannot wait on several signals at once: they are in ``several`` and
+    are woken one by one.
+    """
+
+    __slots__ = ("followers", "fresh", "several", "signal", "size", "window")
+
+    def __init__(self, size: int) -> None:
+        self.size = size
+        # (number of the first entry, entries): each entry is (arrival order, event).
+        self.window: tuple[int, list[tuple[int, Event]]] = (0, [])
+        self.signal = threading.Event()
+        self.followers: set[Subscription] = set()
+        self.several: set[Subscription] = set()
+        self.fresh = False  # got events since the ticker's last round
+
+    @property
+    def end(self) -> int:
+        """The number the next entry gets: a cursor here reads only what comes next."""
+        first, entries = self.window
+        return first + len(entries)
+
+    def append(self, order: int, event: Event) -> None:
+        first, entries = self.window
+        entries.append((order, event))
+        if len(entries) > 2 * self.size:
+            # Trimmed in blocks, so that appending costs O(1) on average; a reader still
+            # holding the old list reads from it undisturbed.
+            drop = len(entries) - self.size
+            self.window = (first + drop, entries[drop:])
+
+    def since(self, cursor: int) -> list[tuple[int, Event]] | None:
+        """The entries from *cursor* on, or None when more than *size* came since."""
+        first, entries = self.window
+        if first + len(entries) - cursor > self.size:
+            return None
+        return entries[cursor - first :]
+
+    def wake(self) -> None:
+        """Wake every subscriber of this feed."""
+        signal, self.signal = self.signal, threading.Event()
+        signal.set()
+        for subscription in self.several:
+            subscription._wake.set()
+
+
 class Subscription:
     """One subscriber's view of some topics: replayed items first, then live events.
 
-    Live events arrive on a bounded queue filled by the worker's fan-out. A subscriber that
-    falls *queue_size* events behind is closed rather than silently skipped: its client
+    Live events are read from the worker's shared feeds (see `Fanout`). A subscriber that
+    falls more than the feed size behind is closed rather than silently skipped: its client
     reconnects with the last id it has and catches up from the history.
     """
 
-    def __init__(self, positions: Mapping[str, Position], *, queue_size: int) -> None:
+    def __init__(self, positions: Mapping[str, Position]) -> None:
         self.positions: dict[str, Position] = dict(positions)
-        self._queue: queue.Queue[Event | Closed] = queue.Queue(maxsize=queue_size)
         self._backlog: deque[Item] = deque()
+        self._live: deque[Event] = deque()
+        # Set by `Fanout.add`: each followed feed, and the number of its next entry to read.
+        self._feeds: list[_Feed] = []
+        self._cursors: list[int] = []
+        # The wake-up of a subscription of several topics (see `_Feed`).
+        self._wake = threading.Event()
         self._closed: Closed | None = None
         self._on_close: list[Callable[[], None]] = []
 
@@ -150,61 +215,85 @@ class Subscription:
         self.positions.update(positions)
         self._backlog = deque(backlog)
 
-    def offer(self, event: Event) -> None:
-        """Queue a live event; called by the fan-out, never blocks."""
-        try:
-            self._queue.put_nowait(event)
-        except queue.Full:
-            self.end("fell too far behind; reconnect to catch up from the history")
-
     def end(self, reason: str) -> None:
-        """End the subscription: `get` raises `Closed` once the queued events are out."""
+        """End the subscription: `get` raises `Closed` once what it has read is out.
+
+        It does not wake a waiting `get`: `Fanout.end_all` does, for the streams it ends.
+        """
         if self._closed is None:
             self._closed = Closed(reason)
-            # A full queue cannot take the marker; the reader then finds _closed itself.
-            with contextlib.suppress(queue.Full):
-                self._queue.put_nowait(self._closed)
 
-    def get(self, timeout: float) -> Item | None:
-        """The next item, or None after *timeout* seconds of silence (time for a heartbeat).
+    def get(self) -> Item | None:
+        """The next item; None when the fan-out's ticker woke the stream with nothing new.
 
-        Each event is returned once: live events the replay already covered are skipped, and
-        a change of epoch mid-stream (the log was lost and recreated) yields a `Reset` first.
+        The ticker wakes quiet streams once a tick, so that they can send a heartbeat, or
+        stop at their lifetime cap or a shutdown. Each event is returned once: live events
+        the replay already covered are skipped, and a change of epoch mid-stream (the log
+        was lost and recreated) yields a `Reset` first.
         """
-        return self._take(block=True, timeout=timeout)
+        return self._take(block=True)
 
     def get_ready(self) -> Item | None:
         """The next item if one is there already, else None; like `get`, without waiting.
 
         A stream that has fallen behind sends what has piled up in one write.
         """
-        return self._take(block=False, timeout=0.0)
+        return self._take(block=False)
 
-    def _take(self, *, block: bool, timeout: float) -> Item | None:
+    def _take(self, *, block: bool) -> Item | None:
+        waited = False
         while True:
             if self._backlog:
                 item = self._backlog.popleft()
                 if isinstance(item, Event):
                     self.positions[item.topic] = item.position
                 return item
-            if self._closed is not None and self._queue.empty():
+            while self._live:
+                if (accepted := self._accept(self._live.popleft())) is not None:
+                    return accepted
+            if self._closed is not None:
                 raise self._closed
-            try:
-                got = self._queue.get(block=block, timeout=timeout if block else None)
-            except queue.Empty:
+            # Taken before reading the feeds: whatever arrives from now on sets it.
+            if len(self._feeds) == 1:
+                signal = self._feeds[0].signal
+            else:
+                signal = self._wake
+                signal.clear()
+            self._read()
+            if self._live or self._closed is not None:
+                continue
+            if not block or waited:
                 return None
-            if isinstance(got, Closed):
-                raise got
-            current = self.positions[got.topic]
-            if got.position.epoch == current.epoch:
-                if got.position.entry <= current.entry:
-                    continue  # already replayed
-            elif current.epoch != NO_EPOCH:
-                self._backlog.append(got)
-                self.positions[got.topic] = got.position
-                return Reset((got.topic,))
-            self.positions[got.topic] = got.position
-            return got
+            signal.wait()
+            waited = True
+
+    def _read(self) -> None:
+        """Move what the feeds hold past this subscription's cursors into its live queue."""
+        found: list[tuple[int, Event]] = []
+        for index, feed in enumerate(self._feeds):
+            entries = feed.since(self._cursors[index])
+            if entries is None:
+                self.end("fell too far behind; reconnect to catch up from the history")
+                return
+            self._cursors[index] += len(entries)
+            found += entries
+        if len(self._feeds) > 1:
+            # Several topics: in the order their events reached this worker.
+            found.sort(key=lambda entry: entry[0])
+        self._live.extend(map(_EVENT_OF_ENTRY, found))
+
+    def _accept(self, event: Event) -> Item | None:
+        """*event* if this stream has not passed it yet; a `Reset` first on a new epoch."""
+        current = self.positions[event.topic]
+        if event.position.epoch == current.epoch:
+            if event.position.entry <= current.entry:
+                return None  # already replayed
+        elif current.epoch != NO_EPOCH:
+            self._backlog.append(event)
+            self.positions[event.topic] = event.position
+            return Reset((event.topic,))
+        self.positions[event.topic] = event.position
+        return event
 
     def close(self) -> None:
         """Stop receiving; safe to call more than once."""
@@ -215,47 +304,107 @@ class Subscription:
 
 
 class Fanout:
-    """The worker's local subscribers by topic; delivers each event to each of them once."""
+    """The worker's local subscribers by topic, and one shared feed of live events per topic.
 
-    def __init__(self) -> None:
+    Delivering events appends them to their topic's feed and wakes its subscribers; each of
+    them reads the feed from its own cursor, in its own thread or greenlet. A ticker wakes
+    quiet feeds each *tick* seconds, so that their streams can send heartbeats and notice
+    their lifetime cap or a shutdown without a timed wait (under gevent a timer per wait
+    costs more than the delivery itself).
+    """
+
+    def __init__(self, *, feed_size: int, tick: float) -> None:
         self._lock = threading.Lock()
-        self._by_topic: dict[str, set[Subscription]] = {}
+        self._feeds: dict[str, _Feed] = {}
+        self._feed_size = feed_size
+        self._tick = tick
+        # Orders the events of all topics, so that a stream of several topics sends them
+        # in the order they arrived here.
+        self._order = 0
+        self._ticker_pid: int | None = None
+        self._stopped = threading.Event()
 
     def add(self, subscription: Subscription) -> list[str]:
-        """Register *subscription*; return the topics nobody here followed before."""
+        """Register *subscription*; return the topics nobody here followed before.
+
+        It reads each topic from the current end of its feed: what was delivered before is
+        the replay's business.
+        """
+        self._start_ticker()
         with self._lock:
-            new = [t for t in subscription.topics if t not in self._by_topic]
+            new = [t for t in subscription.topics if t not in self._feeds]
             for topic in subscription.topics:
-                self._by_topic.setdefault(topic, set()).add(subscription)
+                feed = self._feeds.get(topic)
+                if feed is None:
+                    feed = self._feeds[topic] = _Feed(self._feed_size)
+                feed.followers.add(subscription)
+                if len(subscription.topics) > 1:
+                    feed.several.add(subscription)
+                subscription._feeds.append(feed)
+                subscription._cursors.append(feed.end)
         subscription._on_close.append(lambda: self.remove(subscription))
         return new
 
     def remove(self, subscription: Subscription) -> None:
         with self._lock:
             for topic in subscription.topics:
-                followers = self._by_topic.get(topic)
-                if followers is not None:
-                    followers.discard(subscription)
-                    if not followers:
-                        del self._by_topic[topic]
+                feed = self._feeds.get(topic)
+                if feed is not None:
+                    feed.followers.discard(subscription)
+                    feed.several.discard(subscription)
+                    if not feed.followers:
+                        del self._feeds[topic]
 
     def topics(self) -> list[str]:
         with self._lock:
-            return list(self._by_topic)
+            return list(self._feeds)
 
-    def deliver(self, event: Event) -> None:
+    def deliver(self, topic: str, events: Iterable[Event]) -> None:
+        """Append *events* (of *topic*, in order) to its feed and wake its subscribers once."""
         with self._lock:
-            followers = list(self._by_topic.get(event.topic, ()))
-        for subscription in followers:
-            subscription.offer(event)
+            feed = self._feeds.get(topic)
+            if feed is None:
+                return
+            for event in events:
+                self._order += 1
+                feed.append(self._order, event)
+            feed.fresh = True
+            # Setting an event never switches threads or greenlets: safe under the lock.
+            feed.wake()
 
     def end_all(self, reason: str) -> None:
         """End every subscription (the broker went away): their streams close cleanly."""
         with self._lock:
-            everyone = {s for followers in self._by_topic.values() for s in followers}
-            self._by_topic.clear()
-        for subscription in everyone:
-            subscription.end(reason)
+            feeds = list(self._feeds.values())
+            self._feeds.clear()
+            for feed in feeds:
+                for subscription in feed.followers:
+                    subscription.end(reason)
+                feed.wake()
+
+    def close(self) -> None:
+        """Stop the ticker; the subscriptions are the broker's to end."""
+        self._stopped.set()
+
+    def _start_ticker(self) -> None:
+        """Start this process's ticker (after gunicorn has forked: threads do not survive it)."""
+        with self._lock:
+            if self._ticker_pid == os.getpid():
+                return
+            self._ticker_pid = os.getpid()
+        threading.Thread(target=self._run_ticker, name="channels-ticker", daemon=True).start()
+
+    def _run_ticker(self) -> None:
+        while not self._stopped.wait(self._tick):
+            with self._lock:
+                for feed in self._feeds.values():
+                    # A feed that got events since the last round has woken its streams: they
+                    # check their lifetime cap between events and need no heartbeat. On
+                    # shutdown, every stream is woken.
+                    if feed.fresh and not shutting_down.is_set():
+                        feed.fresh = False
+                    else:
+                        feed.wake()
 
 
 def merge_replay(events: Iterable[Event]) -> list[Event]:
@@ -278,9 +427,7 @@ class Broker(ABC):
         """The current end of each topic's log: subscribing from there replays nothing."""
 
     @abstractmethod
-    def subscribe(
-        self, start: Mapping[str, Position | None], *, queue_size: int = 1024
-    ) -> Subscription:
+    def subscribe(self, start: Mapping[str, Position | None]) -> Subscription:
         """Follow the topics of *start*, from each position given (None: from now on).
 
         The returned subscription first yields what was published after each position

@@ -43,11 +43,11 @@ class MemoryBroker(Broker):
 
     shared = False
 
-    def __init__(self, *, history: int) -> None:
+    def __init__(self, *, history: int, queue_size: int, tick_seconds: float) -> None:
         self._history = history
         self._lock = threading.Lock()
         self._logs: dict[str, _Log] = {}
-        self._fanout = Fanout()
+        self._fanout = Fanout(feed_size=queue_size, tick=tick_seconds)
 
     def publish(self, topic: str, data: str, event: str | None = None) -> Position:
         # One lock orders publishing, replay and registration: a subscriber is either
@@ -62,7 +62,7 @@ class MemoryBroker(Broker):
             item = Event(topic, Position(log.epoch, (0, log.last)), data, event)
             log.history.append(item)
             log.first_kept = log.history[0].position.entry[1]
-            self._fanout.deliver(item)
+            self._fanout.deliver(topic, [item])
         return item.position
 
     def positions(self, topics: Iterable[str]) -> dict[str, Position]:
@@ -73,13 +73,9 @@ class MemoryBroker(Broker):
         log = self._logs.get(topic)
         return Position.start() if log is None else Position(log.epoch, (0, log.last))
 
-    def subscribe(
-        self, start: Mapping[str, Position | None], *, queue_size: int = 1024
-    ) -> Subscription:
+    def subscribe(self, start: Mapping[str, Position | None]) -> Subscription:
         with self._lock:
-            subscription = Subscription(
-                {topic: self._end(topic) for topic in start}, queue_size=queue_size
-            )
+            subscription = Subscription({topic: self._end(topic) for topic in start})
             replay: list[Event] = []
             reset: list[str] = []
             positions: dict[str, Position] = {}
@@ -118,3 +114,7 @@ class MemoryBroker(Broker):
 
     def check(self) -> None:
         """Always reachable: it lives in this process."""
+
+    def close(self) -> None:
+        self._fanout.close()
+        self._fanout.end_all("the server is shutting down")

@@ -88,7 +88,16 @@ def redacted(url: str) -> str:
 class RedisBroker(Broker):
     """Redis Streams behind the broker interface; see the module docstring."""
 
-    def __init__(self, url: str, *, history: int, block_seconds: float, pool_size: int = 4) -> None:
+    def __init__(  # noqa: PLR0913  (each a setting of its own)
+        self,
+        url: str,
+        *,
+        history: int,
+        block_seconds: float,
+        queue_size: int,
+        tick_seconds: float,
+        pool_size: int = 4,
+    ) -> None:
         self.url = url
         self._history = history
         # The reader's XREAD BLOCK must end before the socket times out, or every quiet
@@ -106,7 +115,7 @@ class RedisBroker(Broker):
         )
         self._client = redis.Redis(connection_pool=pool)
         self._publish = self._client.register_script(_PUBLISH)
-        self._fanout = Fanout()
+        self._fanout = Fanout(feed_size=queue_size, tick=tick_seconds)
         self._hub: _Reader | None = None
         self._hub_lock = threading.Lock()
 
@@ -143,9 +152,7 @@ class RedisBroker(Broker):
             states[topic] = _LogState.of(meta, first, last)
         return states
 
-    def subscribe(
-        self, start: Mapping[str, Position | None], *, queue_size: int = 1024
-    ) -> Subscription:
+    def subscribe(self, start: Mapping[str, Position | None]) -> Subscription:
         topics = list(start)
         states = self._states(topics)
         begin: dict[str, Position] = {}
@@ -155,7 +162,7 @@ class RedisBroker(Broker):
             begin[topic] = position
             if lost:
                 reset.append(topic)
-        subscription = Subscription(begin, queue_size=queue_size)
+        subscription = Subscription(begin)
         # Register first, replay second: whatever the reader delivers from now on lands in
         # the queue, and the replay below covers everything up to this moment. Events found
         # by both are delivered once (the subscription drops what it has already passed).
@@ -199,6 +206,7 @@ class RedisBroker(Broker):
             if self._hub is not None:
                 self._hub.stop()
                 self._hub = None
+        self._fanout.close()
         self._fanout.end_all("the server is shutting down")
         self._client.close()
 
@@ -353,9 +361,8 @@ class _Reader:
                     self._wake_cursor = entries[-1][0]
                     continue
                 topic = key.removeprefix(KEY_PREFIX)
-                for entry_id, fields in entries:
-                    # Encoded once here, shared by every local subscriber of the topic.
-                    self._fanout.deliver(_event(topic, entry_id, fields))
+                # Encoded once here, shared by every local subscriber of the topic.
+                self._fanout.deliver(topic, [_event(topic, i, fields) for i, fields in entries])
                 with self._lock:
                     if topic in self._cursors:
                         self._cursors[topic] = entries[-1][0]
