@@ -289,6 +289,7 @@ def measure(
         for pid in peer.hosts[0].children():
             os.kill(pid, signal.SIGKILL)
 
+    publishing = time.monotonic()
     unanswered = publish_all(
         peer.hosts[0].port,
         f"/publish/{topic}",
@@ -297,6 +298,8 @@ def measure(
         kill_worker if kill else None,
     )
     published = time.monotonic()
+    # Below 10 when the server is saturated: the next publish waits for the previous answer.
+    rate = (events - 1) / (published - publishing)
     expected = subscribers * events
     # Bounded tail: until every delivery arrived, or 15 s after the last publish.
     while sum(delivered[:]) < expected and time.monotonic() - published < 15:
@@ -320,6 +323,7 @@ def measure(
         "reconnects": sum(r["reconnects"] for r in reports),
         "refused": sum(r["refused"] for r in reports),
         "unanswered_publishes": unanswered,
+        "publish_rate": round(rate, 2),
         "tail_s": round(tail, 2),
         "p50_ms": 1000 * statistics.median(latencies) if latencies else None,
         "p99_ms": 1000 * latencies[int(0.99 * (len(latencies) - 1))] if latencies else None,
@@ -397,6 +401,58 @@ def start_peers(root: Path, connections: int) -> list[Peer]:
     return peers
 
 
+def medians(results: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Per peer, size and kind of run: the run with the median deliveries per CPU-second
+    (the median loss for runs with a killed worker), so that every figure of a row comes
+    from one run."""
+    groups: dict[tuple[str, int, bool], list[dict[str, Any]]] = {}
+    for result in results:
+        key = (result["peer"], result["subscribers"], result["killed_worker"])
+        groups.setdefault(key, []).append(result)
+    chosen = []
+    for (_, _, killed), runs in groups.items():
+        runs.sort(key=lambda r: r["lost"] if killed else r["deliveries_per_cpu_s"] or 0.0)
+        chosen.append(runs[(len(runs) - 1) // 2])
+    return chosen
+
+
+def table(rows: list[dict[str, Any]]) -> str:
+    """*rows* as the Markdown tables of docs/benchmarks.md."""
+
+    def number(value: float | None, digits: int = 0) -> str:
+        return "-" if value is None else f"{value:,.{digits}f}"
+
+    lines = [
+        "| peer | subscribers | delivered (of) | lost | duplicates | publishes/s | p50 ms "
+        "| p99 ms | server CPU µs / delivery | deliveries / CPU-s | KiB / subscriber "
+        "| Redis connections |",
+        "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
+    ]
+    for r in (r for r in rows if not r["killed_worker"]):
+        cpu_us = None if r["cpu_ms_per_delivery"] is None else 1000 * r["cpu_ms_per_delivery"]
+        lines.append(
+            f"| {r['peer']} | {r['subscribers']:,} | {r['delivered']:,} "
+            f"({r['subscribers'] * r['events']:,}) | {r['lost']:,} | {r['duplicates']:,} "
+            f"| {number(r['publish_rate'], 1)} | {number(r['p50_ms'])} | {number(r['p99_ms'])} "
+            f"| {number(cpu_us)} | {number(r['deliveries_per_cpu_s'])} "
+            f"| {number(r['kib_per_subscriber'], 1)} | {r['redis_connections']:,} |"
+        )
+    killed = [r for r in rows if r["killed_worker"]]
+    if killed:
+        lines += [
+            "",
+            "| peer | subscribers | delivered (of) | lost | duplicates | reconnects |",
+            "| --- | ---: | ---: | ---: | ---: | ---: |",
+        ]
+        lines += [
+            f"| {r['peer']} | {r['subscribers']:,} | {r['delivered']:,} "
+            f"({r['subscribers'] * r['events']:,}) | {r['lost']:,} | {r['duplicates']:,} "
+            f"| {r['reconnects']:,} |"
+            for r in killed
+        ]
+    return "\n".join(lines)
+
+
 def plot(results: list[dict[str, Any]], path: Path) -> None:
     """Deliveries per server CPU-second and p99 latency, by subscriber count, per peer."""
     import matplotlib
@@ -428,6 +484,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--kill", action="store_true", help="also kill a worker mid-stream")
     parser.add_argument("--kill-size", type=int, default=1000, help="subscribers for --kill")
     parser.add_argument("--processes", type=int, default=2, help="client processes")
+    parser.add_argument(
+        "--repeat", type=int, default=1, help="runs per size and peer; the table takes the median"
+    )
     parser.add_argument("--json", type=Path, help="write the results here")
     parser.add_argument("--plot", type=Path, help="write a PNG plot here")
     args = parser.parse_args(argv)
@@ -440,10 +499,14 @@ def main(argv: list[str] | None = None) -> int:
             rounds = [(size, False) for size in sizes]
             rounds += [(args.kill_size, True)] if args.kill else []
             for size, kill in rounds:
-                for peer in peers:
-                    result = measure(peer, size, args.events, kill=kill, processes=args.processes)
-                    print(json.dumps(result), flush=True)
-                    results.append(result)
+                for run in range(args.repeat):
+                    for peer in peers:
+                        result = measure(
+                            peer, size, args.events, kill=kill, processes=args.processes
+                        )
+                        result["run"] = run
+                        print(json.dumps(result), flush=True)
+                        results.append(result)
         finally:
             for peer in peers:
                 for host in peer.hosts:
@@ -451,8 +514,10 @@ def main(argv: list[str] | None = None) -> int:
                 peer.redis.stop()
     if args.json:
         args.json.write_text(json.dumps(results, indent=2) + "\n")
+    rows = medians(results)
+    print(table(rows))
     if args.plot:
-        plot(results, args.plot)
+        plot(rows, args.plot)
     return 0
 
 
