@@ -30,7 +30,7 @@ import statistics
 import sys
 import tempfile
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -275,41 +275,47 @@ def measure(
         child.start()
         flags.append(flag)
         children.append(child)
-    for flag in flags:
-        if not flag.wait(180):
-            raise RuntimeError("the subscribers did not connect in time")
-    if peer.pubsub:
-        wait_for_pubsub(peer.redis, topic, subscribers)
-    time.sleep(0.5)
-    memory = (rss(workers) - base_rss) / subscribers
-    connections = redis_clients(peer.redis)
-    cpu_before = cpu(workers)
+    try:
+        for flag in flags:
+            if not flag.wait(180):
+                raise RuntimeError("the subscribers did not connect in time")
+        if peer.pubsub:
+            wait_for_pubsub(peer.redis, topic, subscribers)
+        time.sleep(0.5)
+        memory = (rss(workers) - base_rss) / subscribers
+        connections = redis_clients(peer.redis)
+        cpu_before = cpu(workers)
 
-    def kill_worker() -> None:
-        for pid in peer.hosts[0].children():
-            os.kill(pid, signal.SIGKILL)
+        def kill_worker() -> None:
+            for pid in peer.hosts[0].children():
+                os.kill(pid, signal.SIGKILL)
 
-    publishing = time.monotonic()
-    unanswered = publish_all(
-        peer.hosts[0].port,
-        f"/publish/{topic}",
-        peer.publish_headers,
-        events,
-        kill_worker if kill else None,
-    )
-    published = time.monotonic()
-    # Below 10 when the server is saturated: the next publish waits for the previous answer.
-    rate = (events - 1) / (published - publishing)
-    expected = subscribers * events
-    # Bounded tail: until every delivery arrived, or 15 s after the last publish.
-    while sum(delivered[:]) < expected and time.monotonic() - published < 15:
-        time.sleep(0.1)
-    tail = time.monotonic() - published
-    cpu_used = cpu(peer.workers() if kill else workers) - cpu_before
-    stop.set()
-    reports = [results.get(timeout=120) for _ in children]
-    for child in children:
-        child.join(timeout=30)
+        publishing = time.monotonic()
+        unanswered = publish_all(
+            peer.hosts[0].port,
+            f"/publish/{topic}",
+            peer.publish_headers,
+            events,
+            kill_worker if kill else None,
+        )
+        published = time.monotonic()
+        # Below 10 when the server is saturated: the next publish waits for the previous answer.
+        rate = (events - 1) / (published - publishing)
+        expected = subscribers * events
+        # Bounded tail: until every delivery arrived, or 15 s after the last publish.
+        while sum(delivered[:]) < expected and time.monotonic() - published < 15:
+            time.sleep(0.1)
+        tail = time.monotonic() - published
+        cpu_used = cpu(peer.workers() if kill else workers) - cpu_before
+        stop.set()
+        reports = [results.get(timeout=120) for _ in children]
+    finally:
+        # Also when the run failed: clients left running would load the next runs.
+        stop.set()
+        for child in children:
+            child.join(timeout=30)
+            if child.is_alive():
+                child.terminate()
     latencies = sorted(lat for r in reports for lat in r["latencies"])
     got = len(latencies)
     return {
@@ -334,9 +340,48 @@ def measure(
     }
 
 
-def start_peers(root: Path, connections: int) -> list[Peer]:
-    """Both peers, each on its own Redis so that its connections can be counted alone."""
-    project = stack.render_project(
+@dataclass(frozen=True)
+class PeerSpec:
+    """How to serve one peer: its app (None: the generated project), settings and paths."""
+
+    name: str
+    app: str | None
+    env: dict[str, str]
+    subscribe_path: str
+    publish_headers: dict[str, str]
+    pubsub: bool
+
+
+def peer_specs(connections: int) -> list[PeerSpec]:
+    return [
+        PeerSpec(
+            "generated channel (Redis Streams)",
+            None,
+            {
+                "FLASK_STREAM_PUBLISH_TOKEN": TOKEN,
+                "FLASK_STREAM_RETRY_MS": "300",
+                # Room for every subscriber (by default a gevent worker holds 900 open
+                # streams, then answers 503) and no lifetime cap within a run.
+                "FLASK_STREAM_MAX_OPEN": str(connections),
+                "FLASK_STREAM_MAX_SECONDS": "3600",
+            },
+            "/news?topic={topic}",
+            {"Authorization": f"Bearer {TOKEN}"},
+            pubsub=False,
+        ),
+        PeerSpec(
+            "flask-sse 1.0 (Redis pub/sub)",
+            "bench.apps.flask_sse_app:app",
+            {},
+            "/stream?channel={topic}",
+            {},
+            pubsub=True,
+        ),
+    ]
+
+
+def render(root: Path) -> stack.Project:
+    return stack.render_project(
         root / "generated",
         server="gevent",
         endpoints=[
@@ -350,55 +395,43 @@ def start_peers(root: Path, connections: int) -> list[Peer]:
             }
         ],
     )
-    common = ["--workers", "1", "--worker-connections", str(connections)]
-    common += ["--access-logfile", "/dev/null"]
-    peers: list[Peer] = []
-    for name, app, env, path, headers, pubsub in (
-        (
-            "generated channel (Redis Streams)",
-            None,
-            {
-                "FLASK_STREAM_PUBLISH_TOKEN": TOKEN,
-                "FLASK_STREAM_RETRY_MS": "300",
-                # Room for every subscriber (by default a gevent worker holds 900 open
-                # streams, then answers 503) and no lifetime cap within a run.
-                "FLASK_STREAM_MAX_OPEN": str(connections),
-                "FLASK_STREAM_MAX_SECONDS": "3600",
-            },
-            "/news?topic={topic}",
-            {"Authorization": f"Bearer {TOKEN}"},
-            False,
-        ),
-        (
-            "flask-sse 1.0 (Redis pub/sub)",
-            "bench.apps.flask_sse_app:app",
-            {},
-            "/stream?channel={topic}",
-            {},
-            True,
-        ),
-    ):
-        redis = RedisServer(root / f"redis-{len(peers)}")
-        redis.start()
-        peer = Peer(name, redis, [], path, headers, pubsub)
-        peers.append(peer)
+
+
+@contextlib.contextmanager
+def serving(spec: PeerSpec, project: stack.Project, root: Path, connections: int) -> Iterator[Peer]:
+    """*spec* on fresh servers: a Redis of its own and two gunicorn instances.
+
+    Fresh for every measurement: memory is then measured from a clean start, and flask-sse's
+    streams of departed clients (they wait in pub/sub until their channel gets a message)
+    do not hold the connections of the next run.
+    """
+    redis = RedisServer(root / f"redis-{time.monotonic_ns()}")
+    redis.start()
+    peer = Peer(spec.name, redis, [], spec.subscribe_path, spec.publish_headers, spec.pubsub)
+    args = ["--workers", "1", "--worker-connections", str(connections)]
+    args += ["--access-logfile", "/dev/null"]
+    try:
         for n in range(2):
             peer.hosts.append(
                 stack.start_gunicorn(
                     project,
-                    log_path=root / f"peer{len(peers)}-{n}.log",
-                    app=app,
+                    log_path=root / f"{'sse' if spec.pubsub else 'generated'}-{n}.log",
+                    app=spec.app,
                     pythonpath=[REPO],
                     env={
                         "FLASK_STREAM_BROKER_URL": redis.url,
                         "REDIS_URL": redis.url,
                         "FLASK_SECRET_KEY": SECRET,
-                        **env,
+                        **spec.env,
                     },
-                    extra_args=common,
+                    extra_args=args,
                 )
             )
-    return peers
+        yield peer
+    finally:
+        for host in peer.hosts:
+            stack.stop(host)
+        redis.stop()
 
 
 def medians(results: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -492,26 +525,21 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     sizes = [int(s) for s in args.sizes.split(",")]
     results = []
+    connections = max([*sizes, args.kill_size]) + 100
+    rounds = [(size, False) for size in sizes]
+    rounds += [(args.kill_size, True)] if args.kill else []
     with tempfile.TemporaryDirectory(prefix="bench-fanout-") as tmp:
-        peers: list[Peer] = []
-        try:
-            peers = start_peers(Path(tmp), max([*sizes, args.kill_size]) + 100)
-            rounds = [(size, False) for size in sizes]
-            rounds += [(args.kill_size, True)] if args.kill else []
-            for size, kill in rounds:
-                for run in range(args.repeat):
-                    for peer in peers:
+        project = render(Path(tmp))
+        for size, kill in rounds:
+            for run in range(args.repeat):
+                for spec in peer_specs(connections):
+                    with serving(spec, project, Path(tmp), connections) as peer:
                         result = measure(
                             peer, size, args.events, kill=kill, processes=args.processes
                         )
-                        result["run"] = run
-                        print(json.dumps(result), flush=True)
-                        results.append(result)
-        finally:
-            for peer in peers:
-                for host in peer.hosts:
-                    stack.stop(host)
-                peer.redis.stop()
+                    result["run"] = run
+                    print(json.dumps(result), flush=True)
+                    results.append(result)
     if args.json:
         args.json.write_text(json.dumps(results, indent=2) + "\n")
     rows = medians(results)

@@ -229,28 +229,13 @@ class Subscription:
         The ticker wakes quiet streams once a tick, so that they can send a heartbeat, or
         stop at their lifetime cap or a shutdown. Each event is returned once: live events
         the replay already covered are skipped, and a change of epoch mid-stream (the log
-        was lost and recreated) yields a `Reset` first.
+        was lost and recreated) yields a `Reset` first. Raises `Closed` once the
+        subscription has ended and what it had read is out.
         """
-        return self._take(block=True)
-
-    def get_ready(self) -> Item | None:
-        """The next item if one is there already, else None; like `get`, without waiting.
-
-        A stream that has fallen behind sends what has piled up in one write.
-        """
-        return self._take(block=False)
-
-    def _take(self, *, block: bool) -> Item | None:
         waited = False
         while True:
-            if self._backlog:
-                item = self._backlog.popleft()
-                if isinstance(item, Event):
-                    self.positions[item.topic] = item.position
+            if (item := self.get_ready()) is not None:
                 return item
-            while self._live:
-                if (accepted := self._accept(self._live.popleft())) is not None:
-                    return accepted
             if self._closed is not None:
                 raise self._closed
             # Taken before reading the feeds: whatever arrives from now on sets it.
@@ -262,10 +247,26 @@ class Subscription:
             self._read()
             if self._live or self._closed is not None:
                 continue
-            if not block or waited:
+            if waited:
                 return None
             signal.wait()
             waited = True
+
+    def get_ready(self) -> Item | None:
+        """The next item already read from the feeds, else None; it never waits.
+
+        A stream that has fallen behind sends what has piled up in one write; what arrives
+        meanwhile is for the next `get`.
+        """
+        if self._backlog:
+            item = self._backlog.popleft()
+            if isinstance(item, Event):
+                self.positions[item.topic] = item.position
+            return item
+        while self._live:
+            if (accepted := self._accept(self._live.popleft())) is not None:
+                return accepted
+        return None
 
     def _read(self) -> None:
         """Move what the feeds hold past this subscription's cursors into its live queue."""
