@@ -5,12 +5,15 @@ flask-sse 1.0 (Redis pub/sub), on the same gunicorn gevent settings and the same
 one publisher posting 10 events/s to instance A while the subscribers are split over
 instance A and instance B (one gevent worker each, so two workers in all) and one Redis.
 
-Reported per peer and subscriber count: events lost, publish-to-delivery latency p50/p99
-(the publisher stamps each event with its send time), server CPU per delivered event (user +
-system time of the gunicorn workers while publishing), memory per subscriber (worker RSS
-growth while the subscribers connect), and Redis connections in use (``INFO clients``).
-``--kill`` then kills instance A's worker mid-stream and counts what each peer's clients,
-reconnecting as EventSource does (with ``Last-Event-ID`` when they have one), lose.
+Reported per peer and subscriber count: events lost, the publish rate reached (below 10/s
+when the server is saturated: each publish waits for the previous answer),
+publish-to-delivery latency p50/p99 (the publisher stamps each event with its send time),
+server CPU per delivered event (user + system time of the gunicorn workers while
+publishing), memory per subscriber (worker RSS growth while the subscribers connect), and
+Redis connections in use (``INFO clients``). ``--kill`` then kills instance A's worker
+mid-stream and counts what each peer's clients, reconnecting as EventSource does (with
+``Last-Event-ID`` when they have one), lose. Every run gets fresh servers; ``--repeat N``
+runs each row N times and reports the median run.
 
 Not a test: numbers vary with the machine; compare the peers within one run.
 """

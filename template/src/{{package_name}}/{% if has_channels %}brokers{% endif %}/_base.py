@@ -269,7 +269,7 @@ class Subscription:
         return None
 
     def _read(self) -> None:
-        """Move what the feeds hold past this subscription's cursors into its live queue."""
+        """Move what the feeds hold past this subscription's cursors to its own live list."""
         found: list[tuple[int, Event]] = []
         for index, feed in enumerate(self._feeds):
             entries = feed.since(self._cursors[index])

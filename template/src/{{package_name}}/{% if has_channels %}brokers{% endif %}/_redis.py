@@ -7,8 +7,9 @@ resuming with ``Last-Event-ID`` reads the entries after it, on any host.
 
 Each worker process runs ONE reader, a thread (a greenlet under gevent, whose monkey
 patching turns threads into greenlets), which blocks in ``XREAD`` on the topics its local
-subscribers follow and fans each entry out to their queues. Redis connections therefore grow
-with workers, not with open streams: one blocked reader plus a small pool for commands.
+subscribers follow and appends each entry, encoded once, to the topic's feed that all of
+them read (see ``_base.Fanout``). Redis connections therefore grow with workers, not with
+open streams: one blocked reader plus a small pool for commands.
 Redis pub/sub could not do this job: it keeps no history, so a reconnecting client's
 missed events are gone and ``Last-Event-ID`` cannot be honoured.
 """
@@ -164,8 +165,9 @@ class RedisBroker(Broker):
                 reset.append(topic)
         subscription = Subscription(begin)
         # Register first, replay second: whatever the reader delivers from now on lands in
-        # the queue, and the replay below covers everything up to this moment. Events found
-        # by both are delivered once (the subscription drops what it has already passed).
+        # the feed past the subscription's cursor, and the replay below covers everything
+        # up to this moment. Events found by both are delivered once (the subscription
+        # drops what it has already passed).
         self._reader().add(subscription, {t: states[t].end.entry_id for t in topics})
         try:
             with self._client.pipeline(transaction=False) as pipe:
