@@ -8,11 +8,13 @@ import pty
 import select
 import signal
 import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+import pytest
 import yaml
 
 from .conftest import BIN
@@ -92,12 +94,23 @@ def test_new_asks_on_a_terminal_and_asks_again_after_a_bad_answer(tmp_path: Path
     ]
 
 
+# Started as a shell starts a command: Ctrl-C at its default and not blocked. The test
+# process itself may hold SIGINT ignored or blocked after other tests in the same worker,
+# and a child inherits both across exec, which made the Ctrl-C test hang.
+_AS_FROM_A_SHELL = """
+import os, signal, sys
+signal.signal(signal.SIGINT, signal.SIG_DFL)
+signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
+os.execv(sys.argv[1], sys.argv[1:])
+"""
+
+
 @contextmanager
 def on_terminal(*args: str | Path) -> Iterator[tuple[subprocess.Popen[bytes], int]]:
     """The installed console script on a pseudo-terminal: the process and the terminal's fd."""
     primary, secondary = pty.openpty()
     process = subprocess.Popen(
-        [str(BIN / "stream-scaffold"), *map(str, args)],
+        [sys.executable, "-c", _AS_FROM_A_SHELL, str(BIN / "stream-scaffold"), *map(str, args)],
         stdin=secondary,
         stdout=secondary,
         stderr=secondary,
@@ -130,7 +143,15 @@ def test_ctrl_c_at_a_prompt_exits_130_and_creates_nothing(tmp_path: Path) -> Non
             # next key or signal (a race in the interpreter, hit under load): press again,
             # as a person would. A CLI that ignored Ctrl-C would still never exit.
             process.send_signal(signal.SIGINT)
-        assert process.wait(timeout=60) == 130
+        try:
+            status = process.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            pytest.fail(
+                f"Ctrl-C ignored; in the test process SIGINT is "
+                f"{signal.getsignal(signal.SIGINT)}, blocked: "
+                f"{signal.SIGINT in signal.pthread_sigmask(signal.SIG_BLOCK, [])}"
+            )
+        assert status == 130
         read_until(primary, "Aborted.", seen)
     assert "Traceback" not in "".join(seen)
     assert not (tmp_path / "parent").exists()
