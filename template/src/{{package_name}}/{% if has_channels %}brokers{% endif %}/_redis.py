@@ -332,8 +332,11 @@ class _Reader:
     def _read(self) -> None:
         backoff = _BACKOFF_FIRST
         while not self._stopped:
-            followed = set(self._fanout.topics())
             with self._lock:
+                # Read under the lock that add() holds while it registers a subscription:
+                # taken before, a topic added meanwhile would lose its cursor here and
+                # never be read.
+                followed = set(self._fanout.topics())
                 for topic in set(self._cursors) - followed:
                     del self._cursors[topic]
                 streams: dict[Any, Any] = {
