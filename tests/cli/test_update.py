@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 import shutil
 import subprocess
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -363,39 +364,55 @@ def test_migration_records_the_source_of_old_endpoints() -> None:
     assert migrate(channel) == channel
 
 
-@pytest.mark.slow
-def test_update_migrates_server_labels(tmp_path: Path) -> None:
-    """Before 0.1.0 the server answer was recorded as its label; the migration in copier.yml
-    turns it back into the worker class instead of letting Copier fall back to gthread."""
+def project_from_an_older_question(
+    tmp_path: Path, rewrite: Callable[[str], str], data: dict[str, object]
+) -> Path:
+    """A committed project generated at v0.0.1 of a template whose copier.yml *rewrite* turns
+    back into an older form; v0.1.0 is the current copier.yml, with its migrations."""
     import copier
 
     repo = snapshot_template(tmp_path / "template")
     config = repo / "copier.yml"
     current = config.read_text("utf-8")
-    old, count = re.subn(
-        r"(\nserver:\n(?:  (?!choices:).*\n)*)  choices:\n(?:    .*\n)+",
-        lambda match: match[1] + OLD_SERVER_CHOICES,
-        current,
-    )
-    assert count == 1
-    config.write_text(old, "utf-8")
-    commit_and_tag(repo, "v0.0.1", "Label-first server choices")
+    config.write_text(rewrite(current), "utf-8")
+    commit_and_tag(repo, "v0.0.1", "The older question")
     config.write_text(current, "utf-8")
-    commit_and_tag(repo, "v0.1.0", "Value-first server choices, with the migration")
+    commit_and_tag(repo, "v0.1.0", "The current question, with the migration")
 
     project = tmp_path / "proj"
-    copier.run_copy(
-        str(repo),
-        project,
-        vcs_ref="v0.0.1",
-        defaults=True,
-        quiet=True,
-        data={"server": "gevent (thousands of streams per worker)"},
-    )
-    assert answers(project)["server"] == "gevent (thousands of streams per worker)"
+    copier.run_copy(str(repo), project, vcs_ref="v0.0.1", defaults=True, quiet=True, data=data)
     git(project, "init", "--quiet")
     git(project, "add", "--all")
     git(project, "commit", "--quiet", "-m", "Generated at 0.0.1")
+    return project
+
+
+def replace_once(
+    pattern: str, replacement: str | Callable[[re.Match[str]], str]
+) -> Callable[[str], str]:
+    """A rewrite of copier.yml that must match exactly once."""
+
+    def rewrite(text: str) -> str:
+        new, count = re.subn(pattern, replacement, text)
+        assert count == 1, pattern
+        return new
+
+    return rewrite
+
+
+@pytest.mark.slow
+def test_update_migrates_server_labels(tmp_path: Path) -> None:
+    """Before 0.1.0 the server answer was recorded as its label; the migration in copier.yml
+    turns it back into the worker class instead of letting Copier fall back to gthread."""
+    project = project_from_an_older_question(
+        tmp_path,
+        replace_once(
+            r"(\nserver:\n(?:  (?!choices:).*\n)*)  choices:\n(?:    .*\n)+",
+            lambda match: match[1] + OLD_SERVER_CHOICES,
+        ),
+        {"server": "gevent (thousands of streams per worker)"},
+    )
+    assert answers(project)["server"] == "gevent (thousands of streams per worker)"
 
     # This repository is not the installed template: its migration runs only when trusted.
     result = invoke("update", "--project", project, "--trust")
@@ -417,26 +434,12 @@ def test_update_turns_a_declined_nginx_into_no_proxy(tmp_path: Path) -> None:
     """Up to 0.1.0 the proxy was the bool `nginx`. Without the migration Copier would drop a
     recorded `nginx: false` and fall back to the default proxy, adding a config the user
     declined."""
-    import copier
-
-    repo = snapshot_template(tmp_path / "template")
-    config = repo / "copier.yml"
-    current = config.read_text("utf-8")
-    old, count = re.subn(r"\nproxy:\n(?:  .*\n)+", "\n" + OLD_NGINX_QUESTION, current)
-    assert count == 1
-    config.write_text(old, "utf-8")
-    commit_and_tag(repo, "v0.0.1", "A bool nginx question")
-    config.write_text(current, "utf-8")
-    commit_and_tag(repo, "v0.1.0", "The proxy question, with the migration")
-
-    project = tmp_path / "proj"
-    copier.run_copy(
-        str(repo), project, vcs_ref="v0.0.1", defaults=True, quiet=True, data={"nginx": False}
+    project = project_from_an_older_question(
+        tmp_path,
+        replace_once(r"\nproxy:\n(?:  .*\n)+", "\n" + OLD_NGINX_QUESTION),
+        {"nginx": False},
     )
     assert answers(project)["nginx"] is False
-    git(project, "init", "--quiet")
-    git(project, "add", "--all")
-    git(project, "commit", "--quiet", "-m", "Generated at 0.0.1")
 
     result = invoke("update", "--project", project, "--trust")
     assert result.exit_code == 0, result
