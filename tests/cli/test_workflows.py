@@ -162,12 +162,17 @@ def test_conflict_markers_in_committed_files_are_refused(project: Path) -> None:
 
 
 # ---------------------------------------------------------------- monorepos
+def enclosing_repository(top: Path) -> Path:
+    """An empty git repository at *top*, for projects made inside it."""
+    top.mkdir()
+    git(top, "init", "--quiet", "--initial-branch=main")
+    return top
+
+
 def test_monorepo_no_nested_repository_and_only_the_projects_paths_committed(
     tmp_path: Path,
 ) -> None:
-    top = tmp_path / "mono"
-    top.mkdir()
-    git(top, "init", "--quiet", "--initial-branch=main")
+    top = enclosing_repository(tmp_path / "mono")
     (top / "other.txt").write_text("staged by the user, not ready\n", "utf-8")
     git(top, "add", "other.txt")
     project = top / "services" / "chat"
@@ -192,9 +197,7 @@ def test_monorepo_no_nested_repository_and_only_the_projects_paths_committed(
 def test_a_folder_the_enclosing_repository_ignores_gets_a_repository_of_its_own(
     tmp_path: Path,
 ) -> None:
-    top = tmp_path / "tool"
-    top.mkdir()
-    git(top, "init", "--quiet", "--initial-branch=main")
+    top = enclosing_repository(tmp_path / "tool")
     (top / ".gitignore").write_text("/scratch/\n", "utf-8")
     project = top / "scratch" / "demo"
 
