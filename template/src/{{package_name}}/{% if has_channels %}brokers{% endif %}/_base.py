@@ -360,6 +360,14 @@ class Fanout:
         with self._lock:
             return list(self._feeds)
 
+    def last_delivered(self, topic: str) -> Position | None:
+        """The position of the last event delivered to *topic*'s feed, if it has one."""
+        with self._lock:
+            feed = self._feeds.get(topic)
+            if feed is None or not feed.window[1]:
+                return None
+            return feed.window[1][-1][1].position
+
     def deliver(self, topic: str, events: Iterable[Event]) -> None:
         """Append *events* (of *topic*, in order) to its feed and wake its subscribers once."""
         with self._lock:
@@ -418,6 +426,16 @@ class Broker(ABC):
 
     #: True when every worker and host sees every event (False for the in-process broker).
     shared: bool = True
+    _fanout: Fanout
+
+    def delivered(self, topic: str) -> Position | None:
+        """The last event of *topic* this worker has handed to its local subscribers.
+
+        None while no subscriber here follows *topic*, or nothing has come since one does.
+        A published event reaches Redis first and this worker's reader a moment later: a
+        test, or a health check, compares this with what `publish` returned.
+        """
+        return self._fanout.last_delivered(topic)
 
     @abstractmethod
     def publish(self, topic: str, data: str, event: str | None = None) -> Position:
