@@ -310,8 +310,8 @@ class Fanout:
     Delivering events appends them to their topic's feed and wakes its subscribers; each of
     them reads the feed from its own cursor, in its own thread or greenlet. A ticker wakes
     quiet feeds each *tick* seconds, so that their streams can send heartbeats and notice
-    their lifetime cap or a shutdown without a timed wait (under gevent a timer per wait
-    costs more than the delivery itself).
+    their lifetime cap without a timed wait (under gevent a timer per wait costs more than
+    the delivery itself). On shutdown it wakes every feed at once.
     """
 
     def __init__(self, *, feed_size: int, tick: float) -> None:
@@ -404,7 +404,12 @@ class Fanout:
         threading.Thread(target=self._run_ticker, name="channels-ticker", daemon=True).start()
 
     def _run_ticker(self) -> None:
-        while not self._stopped.wait(self._tick):
+        while not self._stopped.is_set():
+            if shutting_down.is_set():
+                self._stopped.wait(self._tick)
+            else:
+                # Returns at once on shutdown: every stream ends now, not a tick later.
+                shutting_down.wait(self._tick)
             with self._lock:
                 for feed in self._feeds.values():
                     # A feed that got events since the last round has woken its streams: they
