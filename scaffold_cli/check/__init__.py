@@ -48,16 +48,29 @@ class CheckError(Exception):
     """The check could not run (a missing path, a file that cannot be parsed): one line."""
 
 
-def _files(paths: Sequence[Path]) -> Iterator[Path]:
+def _files(paths: Sequence[Path]) -> Iterator[tuple[Path, Path]]:
+    """Each file in *paths*, with its path relative to the directory given (or its name)."""
     for path in paths:
         if not path.exists():
             raise CheckError(f"{path}: no such file or directory")
         if path.is_file():
-            yield path
+            yield path, Path(path.name)
             continue
         for root, dirs, files in os.walk(path):
             dirs[:] = sorted(d for d in dirs if not d.startswith(".") and d not in _SKIPPED)
-            yield from (Path(root) / name for name in sorted(files))
+            for name in sorted(files):
+                yield Path(root) / name, Path(root).relative_to(path) / name
+
+
+def _is_test(relative: Path) -> bool:
+    """Whether a file is a test module: pytest's names for one, or in a tests directory."""
+    name = relative.name
+    return (
+        name == "conftest.py"
+        or name.startswith("test_")
+        or name.endswith("_test.py")
+        or not {"tests", "test"}.isdisjoint(relative.parent.parts)
+    )
 
 
 def _read(path: Path) -> str:
@@ -67,12 +80,12 @@ def _read(path: Path) -> str:
         raise CheckError(f"{path}: cannot read: {error}") from error
 
 
-def _module(path: Path, text: str) -> Module:
+def _module(path: Path, text: str, *, is_test: bool) -> Module:
     try:
         tree = ast.parse(text, filename=str(path))
     except SyntaxError as error:
         raise CheckError(f"{path}:{error.lineno}: cannot parse: {error.msg}") from error
-    return Module(path, tree)
+    return Module(path, tree, is_test=is_test)
 
 
 def check_paths(
@@ -86,11 +99,15 @@ def check_paths(
     modules: list[Module] = []
     nginx_files: list[Path] = []
     command_files: list[Path] = []
-    for path in dict.fromkeys(_files(paths)):
+    seen: set[Path] = set()
+    for path, relative in _files(paths):
+        if path in seen:
+            continue
+        seen.add(path)
         if is_command_file(path):
             command_files.append(path)
         elif path.suffix == ".py":
-            modules.append(_module(path, _read(path)))
+            modules.append(_module(path, _read(path), is_test=_is_test(relative)))
         elif is_nginx_name(path) and looks_like_nginx(
             path.read_text(encoding="utf-8", errors="replace")
         ):

@@ -70,6 +70,7 @@ class Module:
 
     path: Path
     tree: ast.Module = field(repr=False)
+    is_test: bool = False  # a test module: what it configures is not the deployed app
     imports: dict[str, str] = field(default_factory=dict, repr=False)
     parents: dict[ast.AST, ast.AST] = field(default_factory=dict, repr=False)
     constants: dict[str, ast.expr] = field(default_factory=dict, repr=False)
@@ -643,14 +644,20 @@ class Project:
         return headers, mimetype
 
     # ------------------------------------------------------------ settings
+    @property
+    def app_modules(self) -> list[Module]:
+        """The modules that configure the app itself: every one but the tests."""
+        return [module for module in self.modules if not module.is_test]
+
     def heartbeat(self) -> float | None:
         """The longest heartbeat interval the app configures, in seconds, if one is found.
 
         Found by name: a config key, keyword or constant with "heartbeat" in it, set to a
-        number (taken as milliseconds when the name ends in ``_MS``).
+        number (taken as milliseconds when the name ends in ``_MS``). Test modules do not
+        count: what they set is for the apps they test, not for the deployed one.
         """
         found: list[float] = []
-        for module in self.modules:
+        for module in self.app_modules:
             for name, value in _named_values(module):
                 number = literal(value)
                 if _HEARTBEAT.search(name) and isinstance(number, int | float):
@@ -660,10 +667,10 @@ class Project:
         return max(found) if found else None
 
     def setting_false(self, name: str) -> bool:
-        """Whether some module sets config key *name* to False."""
+        """Whether some module, tests aside, sets config key *name* to False."""
         return any(
             key == name and literal(value) is False
-            for module in self.modules
+            for module in self.app_modules
             for key, value in _named_values(module)
         )
 
