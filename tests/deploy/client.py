@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import http.client
 import json
+import threading
 import time
 import zlib
 from collections.abc import Coroutine, Iterator, Mapping
@@ -72,6 +73,93 @@ class Stream:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+@dataclass
+class EventSourceClient:
+    """Reads an SSE stream the way EventSource does: after each end it waits ``retry`` and
+    reconnects, sending the last id it saw as ``Last-Event-ID`` (unless told not to).
+
+    It stops at ``event: end``, or once a message's data is *until* (a channel stream has no
+    end of its own). Run it on a thread; what went wrong is in ``error``.
+    """
+
+    port: int
+    path: str
+    send_last_event_id: bool = True
+    until: str | None = None
+    # (the last event id, data) of each message, in the order received.
+    received: list[tuple[str | None, str]] = field(default_factory=list)
+    connections: int = 0
+    # Set once the first connection is answered: a channel stream is subscribed by then.
+    opened: threading.Event = field(default_factory=threading.Event)
+    hints: list[str] = field(default_factory=list)
+    finished: bool = False
+    error: BaseException | None = None
+
+    @property
+    def ids(self) -> list[int]:
+        """The ids of the messages received, for a stream whose ids are numbers (-1: none)."""
+        return [int(last_id or "-1") for last_id, _ in self.received]
+
+    @property
+    def data(self) -> list[str]:
+        return [data for _, data in self.received]
+
+    def run(self) -> None:
+        try:
+            self._run()
+        except BaseException as error:  # reported by the test
+            self.error = error
+
+    def _run(self) -> None:
+        last_id: str | None = None
+        retry_ms = 3000
+        deadline = time.monotonic() + 60
+        while not self.finished and time.monotonic() < deadline:
+            headers = {}
+            if last_id is not None and self.send_last_event_id:
+                headers["Last-Event-ID"] = last_id
+            conn = http.client.HTTPConnection(HOST, self.port, timeout=20)
+            self.connections += 1
+            try:
+                conn.request("GET", self.path, headers=headers)
+                response = conn.getresponse()
+                if response.status == 204:
+                    return
+                assert response.status == 200, response.status
+                self.opened.set()
+                with contextlib.suppress(http.client.IncompleteRead, ConnectionError):
+                    last_id, retry_ms = self._read(response, last_id, retry_ms)
+            finally:
+                conn.close()
+            if not self.finished:
+                time.sleep(retry_ms / 1000)
+
+    def _read(
+        self, response: http.client.HTTPResponse, last_id: str | None, retry_ms: int
+    ) -> tuple[str | None, int]:
+        """Read one connection's messages; return the last id and retry hint seen so far."""
+        fields: dict[str, str] = {}
+        while not self.finished and (line_bytes := response.readline()):
+            line = line_bytes.decode().rstrip("\r\n")
+            if line.startswith(":"):
+                if "reconnect" in line:
+                    self.hints.append(line)
+            elif line:
+                name, _, value = line.partition(":")
+                fields[name] = value.removeprefix(" ")
+                if name == "retry":
+                    retry_ms = int(fields.pop("retry"))
+            else:
+                last_id = fields.get("id", last_id)
+                if fields.get("event") == "end":
+                    self.finished = True
+                elif "data" in fields:
+                    self.received.append((last_id, fields["data"]))
+                    self.finished = fields["data"] == self.until
+                fields = {}
+        return last_id, retry_ms
 
 
 def events_and_heartbeats(

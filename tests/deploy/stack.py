@@ -509,9 +509,9 @@ def stop(process: Process, *, timeout: float = 10.0) -> None:
     # Workers normally exit with their master; one that did not is killed by its own pid.
     deadline = time.monotonic() + timeout
     for child in children:
-        while _exists(child) and time.monotonic() < deadline:
+        while pid_running(child) and time.monotonic() < deadline:
             time.sleep(0.05)
-        if _exists(child):
+        if pid_running(child):
             with contextlib.suppress(ProcessLookupError):
                 os.kill(child, signal.SIGKILL)
 
@@ -542,7 +542,19 @@ def _children(pid: int) -> list[int]:
     return found
 
 
-def _exists(pid: int) -> bool:
+def restart_gracefully(app: Process, *, timeout: float) -> float:
+    """Send gunicorn *app* HUP (new workers, the old ones stopped with SIGTERM) and wait up
+    to *timeout* seconds for the old workers to exit; return how long they took."""
+    old = app.children()
+    hup = time.monotonic()
+    os.kill(app.pid, signal.SIGHUP)
+    while any(pid_running(pid) for pid in old) and time.monotonic() < hup + timeout:
+        time.sleep(0.01)
+    return time.monotonic() - hup
+
+
+def pid_running(pid: int) -> bool:
+    """Whether *pid* is a live process (not gone, not a zombie waiting for its parent)."""
     try:
         state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
     except (OSError, IndexError):

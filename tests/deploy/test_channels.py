@@ -28,10 +28,19 @@ from typing import Any
 
 import pytest
 
-from .client import Stream, parse_sse
+from .client import EventSourceClient, Stream, parse_sse
 from .conftest import SERVERS, Servers, requires_chromium, requires_nginx
 from .redis_stack import RedisServer, redis_binary
-from .stack import HOST, Process, Project, render_project, start_gunicorn, start_nginx
+from .stack import (
+    HOST,
+    Process,
+    Project,
+    render_project,
+    restart_gracefully,
+    start_gunicorn,
+    start_nginx,
+    stop,
+)
 
 pytestmark = [
     pytest.mark.deploy,
@@ -77,9 +86,14 @@ def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisServ
 class ChannelStack:
     project: Project
     redis: RedisServer
+    gunicorn_env: dict[str, str]
     hosts: list[Process]
     proxy: Process
     _topics: Iterator[int] = field(default_factory=itertools.count)
+
+    def start_host(self, servers: Servers, name: str, *extra_args: str) -> Process:
+        """Another instance of the app on the same Redis (stopped with the session)."""
+        return start_host(servers, self.project, self.gunicorn_env, name, *extra_args)
 
     def topic(self) -> str:
         return f"deploy-{next(self._topics)}-{uuid.uuid4().hex[:8]}"
@@ -151,23 +165,28 @@ def channel_stack(
         "FLASK_STREAM_HEARTBEAT_SECONDS": "1",
         "FLASK_STREAM_RETRY_MS": "300",
     }
-    hosts = []
-    for name in ("a", "b"):
-        host = start_gunicorn(
-            project,
-            log_path=servers.root / f"channels-{server}-{name}.log",
-            app="channel_app:create_app()",
-            pythonpath=[HERE],
-            env=env,
-            extra_args=["--workers", "2"],
-        )
-        servers.started.append(host)
-        hosts.append(host)
+    hosts = [start_host(servers, project, env, name) for name in ("a", "b")]
     proxy = start_nginx(
         project, servers.root / f"channels-nginx-{server}", upstream_port=hosts[0].port
     )
     servers.started.append(proxy)
-    return ChannelStack(project, redis_server, hosts, proxy)
+    return ChannelStack(project, redis_server, env, hosts, proxy)
+
+
+def start_host(
+    servers: Servers, project: Project, env: dict[str, str], name: str, *extra_args: str
+) -> Process:
+    """An instance of the app ("host") of two workers."""
+    host = start_gunicorn(
+        project,
+        log_path=servers.root / f"channels-{project.server}-{name}.log",
+        app="channel_app:create_app()",
+        pythonpath=[HERE],
+        env=env,
+        extra_args=["--workers", "2", *extra_args],
+    )
+    servers.started.append(host)
+    return host
 
 
 class Subscriber:
@@ -364,6 +383,61 @@ def test_the_demo_pages_publish_box_reaches_a_tab_on_the_other_host(
         assert box.locator(".publish-status").inner_text().startswith("published news:")
     finally:
         context.close()
+
+
+def test_a_restart_ends_channel_streams_and_subscribers_resume_exactly_once(
+    channel_stack: ChannelStack, servers: Servers, record_property: pytest.RecordProperty
+) -> None:
+    """gunicorn HUP under open channel streams, while events are published on another host.
+
+    The old workers' SIGTERM hook ends every stream with a retry hint; each client
+    reconnects with ``Last-Event-ID`` and the new workers replay what it missed. Negative control: a client that ignores ids loses what was
+    published while it was away.
+    """
+    count, graceful_timeout = 40, 3
+    app = channel_stack.start_host(servers, "restart", "--graceful-timeout", str(graceful_timeout))
+    topic = channel_stack.topic()
+    last = f"n{count - 1}"
+    clients = [EventSourceClient(app.port, f"/news?topic={topic}", until=last) for _ in range(8)]
+    ignoring = EventSourceClient(
+        app.port, f"/news?topic={topic}", send_last_event_id=False, until=last
+    )
+    everyone = [*clients, ignoring]
+    threads = [threading.Thread(target=c.run, daemon=True) for c in everyone]
+    try:
+        for thread in threads:
+            thread.start()
+        for client in everyone:
+            assert client.opened.wait(WAIT), client.error
+
+        def publish_all() -> None:
+            for n in range(count):
+                channel_stack.publish_http(channel_stack.hosts[1].port, topic, f"n{n}")
+                time.sleep(0.1)
+
+        publisher = threading.Thread(target=publish_all, daemon=True)
+        publisher.start()
+        deadline = time.monotonic() + WAIT
+        while min(len(c.received) for c in everyone) < 5 and time.monotonic() < deadline:
+            time.sleep(0.01)
+        gone_after = restart_gracefully(app, timeout=graceful_timeout + 10)
+        publisher.join(timeout=WAIT)
+        for thread in threads:
+            thread.join(timeout=WAIT)
+    finally:
+        stop(app)
+
+    for client in clients:
+        assert client.error is None, client.error
+        # Nothing lost, nothing twice, in order, across the restart.
+        assert client.data == [f"n{n}" for n in range(count)]
+        assert client.connections >= 2
+        assert set(client.hints) == {": server restarting: reconnect"}
+    assert "Worker graceful timeout" not in app.log()
+    assert ignoring.error is None, ignoring.error
+    assert ignoring.finished
+    assert len(ignoring.data) < count
+    record_property("old_workers_gone_after_seconds", round(gone_after, 3))
 
 
 def test_gunicorn_refuses_two_workers_with_the_memory_broker(

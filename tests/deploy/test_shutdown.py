@@ -10,21 +10,16 @@ then receives events twice.
 
 from __future__ import annotations
 
-import contextlib
-import http.client
-import os
 import re
-import signal
 import threading
 import time
-from dataclasses import dataclass, field
-from pathlib import Path
+from dataclasses import dataclass
 
 import pytest
 
-from .client import HOST
+from .client import EventSourceClient
 from .conftest import SERVERS, Servers
-from .stack import Process
+from .stack import Process, restart_gracefully
 
 pytestmark = pytest.mark.deploy
 
@@ -33,67 +28,6 @@ INTERVAL = 0.1
 CLIENTS = 12
 RETRY_MS = 200
 GRACEFUL_TIMEOUT = 3
-
-
-@dataclass
-class EventSourceClient:
-    """Reads an SSE stream the way EventSource does, reconnecting until ``event: end``."""
-
-    port: int
-    path: str
-    send_last_event_id: bool = True
-    ids: list[int] = field(default_factory=list)
-    connections: int = 0
-    hints: list[str] = field(default_factory=list)
-    finished: bool = False
-    error: BaseException | None = None
-
-    def run(self) -> None:
-        try:
-            self._run()
-        except BaseException as error:  # reported by the test
-            self.error = error
-
-    def _run(self) -> None:
-        last_id: str | None = None
-        retry_ms = 3000
-        deadline = time.monotonic() + 60
-        while not self.finished and time.monotonic() < deadline:
-            headers = {}
-            if last_id is not None and self.send_last_event_id:
-                headers["Last-Event-ID"] = last_id
-            conn = http.client.HTTPConnection(HOST, self.port, timeout=20)
-            self.connections += 1
-            try:
-                conn.request("GET", self.path, headers=headers)
-                response = conn.getresponse()
-                if response.status == 204:
-                    return
-                assert response.status == 200, response.status
-                fields: dict[str, str] = {}
-                with contextlib.suppress(http.client.IncompleteRead, ConnectionError):
-                    while line_bytes := response.readline():
-                        line = line_bytes.decode().rstrip("\r\n")
-                        if line.startswith(":"):
-                            if "reconnect" in line:
-                                self.hints.append(line)
-                            continue
-                        if line:
-                            name, _, value = line.partition(":")
-                            fields[name] = value.removeprefix(" ")
-                            if name == "retry":
-                                retry_ms = int(fields.pop("retry"))
-                            continue
-                        if "id" in fields:
-                            last_id = fields["id"]
-                        if fields.get("event") == "end":
-                            self.finished = True
-                        elif "data" in fields:
-                            self.ids.append(int(last_id or "-1"))
-                        fields = {}
-            finally:
-                conn.close()
-            time.sleep(retry_ms / 1000)
 
 
 @dataclass
@@ -115,23 +49,10 @@ def restart_under_streams(app: Process, count: int = COUNT) -> Restart:
     deadline = time.monotonic() + 20
     while min(len(c.ids) for c in [*clients, ignoring]) < 5 and time.monotonic() < deadline:
         time.sleep(0.02)
-    old = app.children()
-    hup = time.monotonic()
-    os.kill(app.pid, signal.SIGHUP)
-    while any(_alive(pid) for pid in old) and time.monotonic() < hup + GRACEFUL_TIMEOUT + 10:
-        time.sleep(0.01)
-    gone_after = time.monotonic() - hup
+    gone_after = restart_gracefully(app, timeout=GRACEFUL_TIMEOUT + 10)
     for thread in threads:
         thread.join(timeout=60)
     return Restart(clients, ignoring, gone_after, app.log())
-
-
-def _alive(pid: int) -> bool:
-    try:
-        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
-    except (OSError, IndexError):
-        return False
-    return state != "Z"
 
 
 def without_the_hook(servers: Servers, server: str) -> str:
