@@ -391,8 +391,8 @@ def test_a_restart_ends_channel_streams_and_subscribers_resume_exactly_once(
     """gunicorn HUP under open channel streams, while events are published on another host.
 
     The old workers' SIGTERM hook ends every stream with a retry hint; each client
-    reconnects with ``Last-Event-ID`` and the new workers replay what it missed. Negative control: a client that ignores ids loses what was
-    published while it was away.
+    reconnects with ``Last-Event-ID`` and the new workers replay what it missed. Negative
+    control: a client that ignores ids loses what was published while it was away.
     """
     count, graceful_timeout = 40, 3
     app = channel_stack.start_host(servers, "restart", "--graceful-timeout", str(graceful_timeout))
