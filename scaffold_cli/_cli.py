@@ -8,24 +8,21 @@ exit status 1.
 from __future__ import annotations
 
 import json
-import re
 import shlex
-import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any, NoReturn, TypeVar
+from typing import TYPE_CHECKING, Annotated, NoReturn, TypeVar
 
 import typer
 
-from . import __version__, _names
-from ._answers import Endpoint
+from . import __version__
 from ._errors import ScaffoldError
 from ._help import Group
 from ._names import ConflictMode, Format, Proxy, Server, Source, Style
 from .check import OutputFormat
 
 if TYPE_CHECKING:
-    from ._worker import Changes, Worker
+    from ._worker import Changes, NewResult, Worker
 
 app = typer.Typer(
     name="stream-scaffold",
@@ -40,6 +37,7 @@ _ENDPOINT_PANEL = "First endpoint"
 _SOURCE_HELP = (
     "ticks: events computed in the request; channel: events published elsewhere (sse or ndjson)."
 )
+_PATH_HELP = "URL path. Default: /NAME with '_' as '-'."
 _BEHAVIOUR_PANEL = "Behaviour"
 _ADVANCED_PANEL = "Advanced"
 
@@ -100,274 +98,192 @@ def _root(
     """
 
 
-# ------------------------------------------------------------------ prompts
-def _interactive(defaults: bool) -> bool:
-    """Ask questions only on a terminal and without ``--defaults``."""
-    return not defaults and sys.stdin.isatty()
-
-
-def _ask(label: str, default: str, check: Callable[[str], str]) -> str:
-    while True:
-        value: str = typer.prompt(label, default=default)
-        try:
-            return check(value.strip())
-        except ScaffoldError as error:
-            typer.echo(f"  {error}", err=True)
-
-
-def _value(
-    given: str | None,
-    label: str,
-    default: str,
-    check: Callable[[str], str],
-    interactive: bool,
-) -> str:
-    if given is not None:
-        return check(given)
-    if interactive:
-        return _ask(label, default, check)
-    return check(default)
-
-
-def _choice(what: str, choices: tuple[str, ...]) -> Callable[[str], str]:
-    return lambda value: _names.check_choice(what, value, choices)
-
-
-def _flag(given: bool | None, label: str, default: bool, interactive: bool) -> bool:
-    if given is not None:
-        return given
-    if interactive:
-        return typer.confirm(label, default=default)
-    return default
-
-
-class _Answers:
-    """The answers `new` has so far. On a terminal each one is checked as it is given, by the
-    template's own validators (`Worker.check_new_answers`), so a bad one is asked again; the
-    render checks them all in any case."""
-
-    def __init__(self, worker: Worker, interactive: bool) -> None:
-        self.worker = worker
-        self.interactive = interactive
-        self.data: dict[str, Any] = {}
-
-    def checker(self, question: str) -> Callable[[str], str]:
-        """A check for ``_value``: the answer to ``question``, as typed."""
-        return lambda value: self._check(question, value, value)
-
-    def endpoint_checker(
-        self, prior: list[Endpoint], name: str | None = None
-    ) -> Callable[[str], str]:
-        """A check for a new endpoint's name, or (given the ``name``) for its path."""
-
-        def check(value: str) -> str:
-            endpoint = Endpoint(
-                name=value if name is None else name,
-                path=_names.default_path(value) if name is None else value,
-                style=_names.STYLES[0],
-                format=_names.FORMATS[0],
-                session=False,
-            )
-            records = [e.to_record() for e in (*prior, endpoint)]
-            return self._check("endpoints", records, value)
-
-        return check
-
-    def default(self, question: str) -> str:
-        """The template's default for ``question`` given the answers so far ("" if unknown)."""
-        recorded = self.worker.check_new_answers(self.data) if self.interactive else None
-        return str((recorded or {}).get(question, ""))
-
-    def _check(self, question: str, answer: object, value: str) -> str:
-        if self.interactive:
-            self.worker.check_new_answers({**self.data, question: answer})
-        self.data[question] = answer
-        return value
-
-
-def _ask_more_endpoints(first: Endpoint, style: str, answers: _Answers) -> list[Endpoint]:
-    endpoints = [first]
-    while typer.confirm("Add another endpoint?", default=False):
-        name = _ask("Endpoint name", "", answers.endpoint_checker(endpoints))
-        path = _ask(
-            "URL path", _names.default_path(name), answers.endpoint_checker(endpoints, name=name)
-        )
-        endpoints.append(
-            Endpoint(
-                name=name,
-                path=path,
-                style=_ask(
-                    f"Style ({'|'.join(_names.STYLES)})", style, _choice("style", _names.STYLES)
-                ),
-                format=_ask(
-                    f"Format ({'|'.join(_names.FORMATS)})", "sse", _choice("format", _names.FORMATS)
-                ),
-                session=typer.confirm("Read and write the session?", default=False),
-            )
-        )
-    return endpoints
-
-
 # ---------------------------------------------------------------------- new
+DestinationArgument = Annotated[
+    Path, typer.Argument(help="Directory to create (must not exist, or be empty).")
+]
+NameOption = Annotated[
+    str | None,
+    typer.Option(
+        help="Project (distribution) name. Default: the directory name.",
+        rich_help_panel=_PROJECT_PANEL,
+    ),
+]
+PackageOption = Annotated[
+    str | None,
+    typer.Option(
+        help="Import package under src/. Default: derived from the name.",
+        rich_help_panel=_PROJECT_PANEL,
+    ),
+]
+DescriptionOption = Annotated[
+    str | None,
+    typer.Option(metavar="TEXT", help="One-line description.", rich_help_panel=_PROJECT_PANEL),
+]
+ServerOption = Annotated[
+    Server | None,
+    typer.Option(
+        help="gunicorn worker class for long-lived streams.", rich_help_panel=_PROJECT_PANEL
+    ),
+]
+ProxyOption = Annotated[
+    Proxy | None,
+    typer.Option(
+        help="Reverse proxy config in deploy/ (TLS + HTTP/2, no buffering).",
+        rich_help_panel=_PROJECT_PANEL,
+    ),
+]
+NginxOption = Annotated[
+    bool | None,
+    typer.Option(
+        "--nginx/--no-nginx",
+        help="Same as --proxy nginx / --proxy none (kept from earlier versions).",
+        hidden=True,
+        rich_help_panel=_PROJECT_PANEL,
+    ),
+]
+EndpointOption = Annotated[
+    str | None,
+    typer.Option(
+        "--endpoint",
+        metavar="NAME",
+        help="Name of the first endpoint (snake_case).",
+        rich_help_panel=_ENDPOINT_PANEL,
+    ),
+]
+FirstPathOption = Annotated[
+    str | None,
+    typer.Option(help=_PATH_HELP, rich_help_panel=_ENDPOINT_PANEL),
+]
+FirstSourceOption = Annotated[
+    Source | None, typer.Option(help=_SOURCE_HELP, rich_help_panel=_ENDPOINT_PANEL)
+]
+FirstFormatOption = Annotated[
+    Format | None,
+    typer.Option(
+        "--format", help="Server-Sent Events, JSON lines or text.", rich_help_panel=_ENDPOINT_PANEL
+    ),
+]
+FirstStyleOption = Annotated[
+    Style | None,
+    typer.Option(
+        help="@stream_with_context on the generator, or wrapping it in the Response.",
+        rich_help_panel=_ENDPOINT_PANEL,
+    ),
+]
+FirstSessionOption = Annotated[
+    bool | None,
+    typer.Option(
+        "--session/--no-session",
+        help="Read and write the session before streaming.",
+        rich_help_panel=_ENDPOINT_PANEL,
+    ),
+]
+DefaultsOption = Annotated[
+    bool,
+    typer.Option(
+        "--defaults",
+        "-y",
+        help="Ask nothing; use defaults for missing values.",
+        rich_help_panel=_BEHAVIOUR_PANEL,
+    ),
+]
+NewPretendOption = Annotated[
+    bool,
+    typer.Option(
+        "--pretend",
+        "-n",
+        help="Write nothing; show what would be created.",
+        rich_help_panel=_BEHAVIOUR_PANEL,
+    ),
+]
+NoGitOption = Annotated[
+    bool,
+    typer.Option(
+        "--no-git",
+        help="Do not create a git repository or commit.",
+        rich_help_panel=_BEHAVIOUR_PANEL,
+    ),
+]
+TemplateOption = Annotated[
+    str | None,
+    typer.Option(
+        metavar="SRC",
+        help="Template location (git repository, path or URL) instead of the installed one.",
+        rich_help_panel=_ADVANCED_PANEL,
+    ),
+]
+VcsRefOption = Annotated[
+    str | None,
+    typer.Option(
+        metavar="REF",
+        help="Template version (tag or commit) to render.",
+        rich_help_panel=_ADVANCED_PANEL,
+    ),
+]
+DataOption = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--data",
+        "-d",
+        metavar="KEY=VALUE",
+        help="An answer, as YAML (repeatable), e.g. -d server=gevent or "
+        "-d 'endpoints=[{name: a}, {name: b, format: text}]'. Options win over it.",
+        rich_help_panel=_ADVANCED_PANEL,
+    ),
+]
+DataFileOption = Annotated[
+    Path | None,
+    typer.Option(
+        "--data-file",
+        metavar="FILE",
+        help="A YAML file of answers (Copier's --data-file); --data wins over it.",
+        dir_okay=False,
+        rich_help_panel=_ADVANCED_PANEL,
+    ),
+]
+TrustOption = Annotated[
+    bool,
+    typer.Option(
+        "--trust",
+        help="Let a template other than the installed one run its tasks and migrations.",
+        rich_help_panel=_ADVANCED_PANEL,
+    ),
+]
+
+
 @app.command()
 def new(  # noqa: PLR0917  (one parameter per command-line option)
-    destination: Annotated[
-        Path, typer.Argument(help="Directory to create (must not exist, or be empty).")
-    ],
-    name: Annotated[
-        str | None,
-        typer.Option(
-            help="Project (distribution) name. Default: the directory name.",
-            rich_help_panel=_PROJECT_PANEL,
-        ),
-    ] = None,
-    package: Annotated[
-        str | None,
-        typer.Option(
-            help="Import package under src/. Default: derived from the name.",
-            rich_help_panel=_PROJECT_PANEL,
-        ),
-    ] = None,
-    description: Annotated[
-        str | None,
-        typer.Option(metavar="TEXT", help="One-line description.", rich_help_panel=_PROJECT_PANEL),
-    ] = None,
-    server: Annotated[
-        Server | None,
-        typer.Option(
-            help="gunicorn worker class for long-lived streams.", rich_help_panel=_PROJECT_PANEL
-        ),
-    ] = None,
-    proxy: Annotated[
-        Proxy | None,
-        typer.Option(
-            help="Reverse proxy config in deploy/ (TLS + HTTP/2, no buffering).",
-            rich_help_panel=_PROJECT_PANEL,
-        ),
-    ] = None,
-    nginx: Annotated[
-        bool | None,
-        typer.Option(
-            "--nginx/--no-nginx",
-            help="Same as --proxy nginx / --proxy none (kept from earlier versions).",
-            rich_help_panel=_PROJECT_PANEL,
-        ),
-    ] = None,
-    endpoint: Annotated[
-        str | None,
-        typer.Option(
-            "--endpoint",
-            metavar="NAME",
-            help="Name of the first endpoint (snake_case).",
-            rich_help_panel=_ENDPOINT_PANEL,
-        ),
-    ] = None,
-    style: Annotated[
-        Style | None,
-        typer.Option(
-            help="@stream_with_context on the generator, or wrapping it in the Response.",
-            rich_help_panel=_ENDPOINT_PANEL,
-        ),
-    ] = None,
-    format_: Annotated[
-        Format | None,
-        typer.Option(
-            "--format",
-            help="Server-Sent Events, JSON lines or text.",
-            rich_help_panel=_ENDPOINT_PANEL,
-        ),
-    ] = None,
-    path: Annotated[
-        str | None,
-        typer.Option(
-            help="URL path. Default: /NAME with '_' as '-'.", rich_help_panel=_ENDPOINT_PANEL
-        ),
-    ] = None,
-    source: Annotated[
-        Source | None,
-        typer.Option(help=_SOURCE_HELP, rich_help_panel=_ENDPOINT_PANEL),
-    ] = None,
-    session: Annotated[
-        bool | None,
-        typer.Option(
-            "--session/--no-session",
-            help="Read and write the session before streaming.",
-            rich_help_panel=_ENDPOINT_PANEL,
-        ),
-    ] = None,
-    defaults: Annotated[
-        bool,
-        typer.Option(
-            "--defaults",
-            "-y",
-            help="Ask nothing; use defaults for missing values.",
-            rich_help_panel=_BEHAVIOUR_PANEL,
-        ),
-    ] = False,
-    pretend: Annotated[
-        bool,
-        typer.Option(
-            "--pretend",
-            "-n",
-            help="Write nothing; show what would be created.",
-            rich_help_panel=_BEHAVIOUR_PANEL,
-        ),
-    ] = False,
-    no_git: Annotated[
-        bool,
-        typer.Option(
-            "--no-git",
-            help="Do not create a git repository or commit.",
-            rich_help_panel=_BEHAVIOUR_PANEL,
-        ),
-    ] = False,
-    template: Annotated[
-        str | None,
-        typer.Option(
-            metavar="SRC",
-            help="Template location (git repository, path or URL) instead of the installed one.",
-            rich_help_panel=_ADVANCED_PANEL,
-        ),
-    ] = None,
-    vcs_ref: Annotated[
-        str | None,
-        typer.Option(
-            metavar="REF",
-            help="Template version (tag or commit) to render.",
-            rich_help_panel=_ADVANCED_PANEL,
-        ),
-    ] = None,
-    data: Annotated[
-        list[str] | None,
-        typer.Option(
-            "--data",
-            "-d",
-            metavar="KEY=VALUE",
-            help="An answer, as YAML (repeatable), e.g. -d server=gevent or "
-            "-d 'endpoints=[{name: a}, {name: b, format: text}]'. Options win over it.",
-            rich_help_panel=_ADVANCED_PANEL,
-        ),
-    ] = None,
-    data_file: Annotated[
-        Path | None,
-        typer.Option(
-            "--data-file",
-            metavar="FILE",
-            help="A YAML file of answers (Copier's --data-file); --data wins over it.",
-            dir_okay=False,
-            rich_help_panel=_ADVANCED_PANEL,
-        ),
-    ] = None,
+    destination: DestinationArgument,
+    name: NameOption = None,
+    package: PackageOption = None,
+    description: DescriptionOption = None,
+    server: ServerOption = None,
+    proxy: ProxyOption = None,
+    nginx: NginxOption = None,
+    endpoint: EndpointOption = None,
+    path: FirstPathOption = None,
+    source: FirstSourceOption = None,
+    format_: FirstFormatOption = None,
+    style: FirstStyleOption = None,
+    session: FirstSessionOption = None,
+    defaults: DefaultsOption = False,
+    pretend: NewPretendOption = False,
+    no_git: NoGitOption = False,
+    template: TemplateOption = None,
+    vcs_ref: VcsRefOption = None,
+    data: DataOption = None,
+    data_file: DataFileOption = None,
     trust: TrustOption = False,
 ) -> None:
     """Create a new Flask project with streaming endpoints, and commit it to git."""
-    from ._data import load_data, parse_bool  # noqa: PLC0415
-    from ._worker import ProjectSpec, Worker, check_destination  # noqa: PLC0415
+    from . import _prompts  # noqa: PLC0415
+    from ._data import load_data  # noqa: PLC0415
+    from ._worker import Worker, check_destination  # noqa: PLC0415
 
     # Before any question: an answer typed for a destination that cannot be used is wasted.
     _guard(lambda: check_destination(destination))
     given = _guard(lambda: load_data(data_file, data or ()))
-    interactive = _interactive(defaults)
     worker = Worker(
         pretend=pretend,
         git_init=not no_git,
@@ -376,109 +292,25 @@ def new(  # noqa: PLR0917  (one parameter per command-line option)
         trust=trust,
         warn=_warn,
     )
-    answers = _Answers(worker, interactive)
-
-    def pick(option: object, key: str) -> str | None:
-        value = option if option is not None else given.pop(key, None)
-        given.pop(key, None)
-        return None if value is None else str(value)
-
-    def pick_flag(option: bool | None, key: str) -> bool | None:
-        value = given.pop(key, None)
-        if option is not None:
-            return option
-        return None if value is None else parse_bool(key, value)
-
-    def build() -> ProjectSpec:
-        given_name = pick(name, "project_name")
-        project_name = _value(
-            given_name,
-            "Project name",
-            _name_from_directory(destination) if given_name is None else given_name,
-            answers.checker("project_name"),
-            interactive,
-        )
-        given_package = pick(package, "package_name")
-        package_name = (
-            _value(
-                given_package,
-                "Package name",
-                answers.default("package_name"),
-                answers.checker("package_name"),
-                interactive,
-            )
-            if given_package is not None or interactive
-            else None
-        )
-        about = _value(
-            pick(description, "description"),
-            "Description",
-            "Streaming endpoints done right with Flask",
-            answers.checker("description"),
-            interactive,
-        )
-        worker_class = _value(
-            pick(server, "server"),
-            f"gunicorn worker ({'|'.join(_names.SERVERS)})",
-            "gthread",
-            _choice("server", _names.SERVERS),
-            interactive,
-        )
-        front = _value(
-            _names.proxy_option(pick(proxy, "proxy"), pick_flag(nginx, "nginx")),
-            f"Reverse proxy ({'|'.join(_names.PROXIES)})",
-            "nginx",
-            _choice("proxy", _names.PROXIES),
-            interactive,
-        )
-        listed = given.pop("endpoints", None)
-        if listed is not None:
-            if any(o is not None for o in (endpoint, style, format_, path, session)):
-                raise ScaffoldError(
-                    "give the endpoints either as data (endpoints=...) or with --endpoint "
-                    "and its options, not both"
-                )
-            endpoints = _endpoints_from_data(listed)
-            return ProjectSpec(
-                project_name, package_name, about, worker_class, front, endpoints, dict(given)
-            )
-        first_name = _value(
-            endpoint, "Endpoint name", "events", answers.endpoint_checker([]), interactive
-        )
-        first_style = _value(
-            style,
-            f"Style ({'|'.join(_names.STYLES)})",
-            "decorator",
-            _choice("style", _names.STYLES),
-            interactive,
-        )
-        first = Endpoint(
-            name=first_name,
-            path=_value(
-                path,
-                "URL path",
-                _names.default_path(first_name),
-                answers.endpoint_checker([], name=first_name),
-                interactive,
-            ),
-            style=first_style,
-            format=_value(
-                format_,
-                f"Format ({'|'.join(_names.FORMATS)})",
-                "sse",
-                _choice("format", _names.FORMATS),
-                interactive,
-            ),
-            session=_flag(session, "Read and write the session?", True, interactive),
-            source=source or "ticks",
-        )
-        endpoints = _ask_more_endpoints(first, first_style, answers) if interactive else [first]
-        return ProjectSpec(
-            project_name, package_name, about, worker_class, front, endpoints, dict(given)
-        )
-
-    spec = _guard(build)
+    questions = _prompts.Questions(
+        worker.check_new_answers if _prompts.interactive(defaults) else None
+    )
+    options = _prompts.ProjectOptions(
+        name,
+        package,
+        description,
+        server,
+        proxy,
+        nginx,
+        _prompts.EndpointOptions(endpoint, path, source, format_, style, session),
+    )
+    spec = _guard(lambda: _prompts.ask_new_project(questions, destination, options, given))
     result = _guard(lambda: worker.run_new(destination, spec))
+    _report_new(destination, result, pretend)
+
+
+def _report_new(destination: Path, result: NewResult, pretend: bool) -> None:
+    """What `new` made (or would make), and the next steps."""
     if pretend:
         typer.echo(f"Would create {destination} with {len(result.files)} files:")
         for file in result.files:
@@ -501,44 +333,6 @@ def new(  # noqa: PLR0917  (one parameter per command-line option)
     typer.echo("  pip install -e '.[dev]'")
     typer.echo("  python -m pytest")
     typer.echo(f"  flask --app {result.package_name} run --debug")
-
-
-def _name_from_directory(destination: Path) -> str:
-    """The default project name: the destination folder's name (``.`` is the current one),
-    with runs of spaces and ASCII punctuation a distribution name cannot hold turned into
-    ``-``. Other characters are not guessed at: the error asks for ``--name``."""
-    folder = destination.resolve().name
-    cleaned = re.sub(r"[\s!-,/:-@\[-^`{-~]+", "-", folder).strip("-._")
-    if not cleaned.isascii() or not cleaned:
-        raise ScaffoldError(
-            f"cannot make a project name of the folder name {folder!r}; pass --name NAME"
-        )
-    return cleaned  # the template's validator judges it like any other name
-
-
-def _endpoints_from_data(listed: object) -> list[Endpoint]:
-    """The ``endpoints`` answer given as data: records with at least a name; the rest of
-    each record defaults as in add-endpoint (path from the name, the style before it, sse,
-    no session)."""
-    if not isinstance(listed, list) or not listed:
-        raise ScaffoldError("endpoints must be a non-empty list of records, e.g. [{name: events}]")
-    endpoints: list[Endpoint] = []
-    for record in listed:
-        if not isinstance(record, dict) or "name" not in record:
-            raise ScaffoldError(f"endpoint record {record!r} needs at least a name")
-        name = str(record["name"])
-        style = record.get("style", endpoints[-1].style if endpoints else _names.STYLES[0])
-        endpoints.append(
-            Endpoint(
-                name=name,
-                path=str(record.get("path", _names.default_path(name))),
-                style=str(style),
-                format=str(record.get("format", _names.FORMATS[0])),
-                session=bool(record.get("session", False)),
-                source=str(record.get("source", _names.SOURCES[0])),
-            )
-        )
-    return endpoints
 
 
 def _warn_fallback_identity() -> None:
@@ -576,14 +370,6 @@ ConflictOption = Annotated[
     typer.Option(
         help="Leave conflicts as inline markers, or keep your version and write the "
         "template's change beside it as FILE.rej."
-    ),
-]
-TrustOption = Annotated[
-    bool,
-    typer.Option(
-        "--trust",
-        help="Let a template other than the installed one run its tasks and migrations.",
-        rich_help_panel=_ADVANCED_PANEL,
     ),
 ]
 
@@ -655,14 +441,12 @@ def _report_changes(changes: object, pretend: bool) -> None:
 def add_endpoint(  # noqa: PLR0917  (one parameter per command-line option)
     name: Annotated[str, typer.Argument(help="Endpoint name (snake_case).")],
     project: ProjectOption = Path(),
+    path: Annotated[str | None, typer.Option(help=_PATH_HELP)] = None,
+    source: Annotated[Source | None, typer.Option(help=_SOURCE_HELP + " Default: ticks.")] = None,
+    format_: Annotated[Format | None, typer.Option("--format", help="Default: sse.")] = None,
     style: Annotated[
         Style | None,
         typer.Option(help="Default: the style the project's last endpoint uses."),
-    ] = None,
-    format_: Annotated[Format | None, typer.Option("--format", help="Default: sse.")] = None,
-    source: Annotated[Source | None, typer.Option(help=_SOURCE_HELP + " Default: ticks.")] = None,
-    path: Annotated[
-        str | None, typer.Option(help="URL path. Default: /NAME with '_' as '-'.")
     ] = None,
     session: Annotated[
         bool | None,
@@ -672,18 +456,33 @@ def add_endpoint(  # noqa: PLR0917  (one parameter per command-line option)
             "Default: yes if one of the project's endpoints does.",
         ),
     ] = None,
+    defaults: Annotated[
+        bool,
+        typer.Option("--defaults", "-y", help="Ask nothing; use defaults for missing values."),
+    ] = False,
     pretend: PretendOption = False,
     conflict: ConflictOption = "inline",
     no_commit: NoCommitOption = False,
     trust: TrustOption = False,
 ) -> None:
-    """Add a streaming endpoint, keeping every edit you made (3-way merge)."""
+    """Add a streaming endpoint, keeping every edit you made (3-way merge).
+
+    On a terminal it asks for every value not given as an option, as new does.
+    """
+    from . import _prompts  # noqa: PLC0415
     from ._worker import EndpointRequest  # noqa: PLC0415
 
     worker = _project_worker(project, pretend, no_commit, conflict, trust)
     request = EndpointRequest(
         name=name, path=path, style=style, format=format_, session=session, source=source
     )
+    if _prompts.interactive(defaults):
+        # The project is checked before any question: no answer is typed in vain.
+        existing = _guard(worker.endpoints_to_extend)
+        questions = _prompts.Questions(worker.check_project_answers)
+        options = _prompts.EndpointOptions(name, path, source, format_, style, session)
+        endpoint = _guard(lambda: questions.endpoint(options, existing))
+        request = EndpointRequest(**endpoint.to_record())
     changes = _guard(lambda: worker.run_add_endpoint(request))
     _report_done(changes, pretend, f"Added endpoint {name}")
 

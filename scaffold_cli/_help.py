@@ -4,10 +4,14 @@ Typer labels every parameter with its Python type (``<str>``, ``<bool>``, ``<pat
 required arguments in braces. The `Command` and `Group` classes here relabel the parameters
 they show: a flag gets no label, a choice lists its values (``decorator|wrapper``), any other
 option shows its metavar (``NAME``), and arguments are written in capitals (``DESTINATION``).
+They also join the lines of each paragraph of a docstring, which Typer's rich help keeps as
+they are in the source, breaking the text where the source did rather than at the terminal's
+width.
 """
 
 from __future__ import annotations
 
+import inspect
 from typing import TYPE_CHECKING
 
 from typer.core import TyperArgument, TyperCommand, TyperGroup, TyperOption
@@ -15,7 +19,7 @@ from typer.core import TyperArgument, TyperCommand, TyperGroup, TyperOption
 if TYPE_CHECKING:
     # Typer carries its own copy of Click; these are its classes, not the click package's.
     from typer._click import Command as ClickCommand
-    from typer._click import Context, Parameter
+    from typer._click import Context, HelpFormatter, Parameter
 
 
 class _Argument(TyperArgument):
@@ -46,6 +50,14 @@ class _Option(TyperOption):
         return (self.name or "value").upper()
 
 
+def reflow(text: str | None) -> str | None:
+    """``text`` with the lines of each paragraph joined (paragraphs end at a blank line)."""
+    if text is None:
+        return None
+    paragraphs = inspect.cleandoc(text).split("\n\n")
+    return "\n\n".join(" ".join(paragraph.split()) for paragraph in paragraphs)
+
+
 def _relabel(params: list[Parameter]) -> list[Parameter]:
     for param in params:
         if isinstance(param, TyperArgument) and not isinstance(param, _Argument):
@@ -58,6 +70,11 @@ def _relabel(params: list[Parameter]) -> list[Parameter]:
 class Command(TyperCommand):
     """A command whose help and usage line name values instead of Python types."""
 
+    def format_help(self, ctx: Context, formatter: HelpFormatter) -> None:
+        """The help page, its paragraphs wrapped at the terminal's width."""
+        self.help = reflow(self.help)
+        super().format_help(ctx, formatter)
+
     def get_params(self, ctx: Context) -> list[Parameter]:
         """The parameters, relabelled for the help page."""
         return _relabel(super().get_params(ctx))
@@ -65,6 +82,11 @@ class Command(TyperCommand):
 
 class Group(TyperGroup):
     """The root command, relabelled like `Command`; every subcommand becomes a `Command`."""
+
+    def format_help(self, ctx: Context, formatter: HelpFormatter) -> None:
+        """The help page, its paragraphs wrapped at the terminal's width."""
+        self.help = reflow(self.help)
+        super().format_help(ctx, formatter)
 
     def get_params(self, ctx: Context) -> list[Parameter]:
         """The parameters, relabelled for the help page."""

@@ -11,15 +11,17 @@ Defaults that ``copier.yml`` derives (the package name) come from Copier too.
 from __future__ import annotations
 
 import tempfile
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any, Literal, get_args
 
+from ._answers import Endpoint
 from ._errors import ScaffoldError
 
 # The choices copier.yml offers; tests/test_copier_config.py keeps them in step with it.
 Style = Literal["decorator", "wrapper"]
 Format = Literal["sse", "ndjson", "text"]
+ChannelFormat = Literal["sse", "ndjson"]
 Source = Literal["ticks", "channel"]
 Server = Literal["gthread", "gevent"]
 Proxy = Literal["nginx", "caddy", "apache", "none"]
@@ -27,14 +29,38 @@ ConflictMode = Literal["inline", "rej"]
 
 STYLES: tuple[Style, ...] = get_args(Style)
 FORMATS: tuple[Format, ...] = get_args(Format)
+CHANNEL_FORMATS: tuple[ChannelFormat, ...] = get_args(ChannelFormat)
+"""The formats a channel streams, offered when a channel endpoint's format is asked; the
+template's validator is what refuses any other."""
 SOURCES: tuple[Source, ...] = get_args(Source)
 SERVERS: tuple[Server, ...] = get_args(Server)
 PROXIES: tuple[Proxy, ...] = get_args(Proxy)
 
 
+FIRST_ENDPOINT = "events"
+"""The name of a new project's endpoint when none is given."""
+
+
 def default_path(endpoint_name: str) -> str:
     """The URL path an endpoint gets when none is given: ``/NAME`` with ``_`` as ``-``."""
     return "/" + endpoint_name.replace("_", "-")
+
+
+def default_endpoint(name: str, prior: Sequence[Endpoint]) -> Endpoint:
+    """The endpoint ``name`` becomes, beside the ``prior`` ones, where nothing else is given.
+
+    Its path comes from its name; it streams ticks as sse, in the style of the endpoint before
+    it (the style and session use of a project's endpoints read best alike), and uses the
+    session if one of them does, or, as the first one, as the template's example does.
+    """
+    return Endpoint(
+        name=name,
+        path=default_path(name),
+        style=prior[-1].style if prior else STYLES[0],
+        format=FORMATS[0],
+        session=any(endpoint.session for endpoint in prior) if prior else True,
+        source=SOURCES[0],
+    )
 
 
 def check_choice(what: str, value: str, choices: Iterable[str]) -> str:

@@ -305,13 +305,7 @@ class Worker:
         existing = answers.endpoints
         endpoint = self._complete(request, existing)
         records = [*(e.to_record() for e in existing), endpoint.to_record()]
-        _names.check_answers(
-            answers.src_path,
-            answers.require_commit(),
-            {**_answers_data(answers), "endpoints": records},
-            unsafe=self._unsafe(answers.src_path),
-            warn=self.warn,
-        )
+        self.check_project_answers({"endpoints": records})
         message = f"Add streaming endpoint {endpoint.name} ({endpoint.format}, {endpoint.path})"
         return self._rerender(answers, {"endpoints": records}, message, current=True)
 
@@ -319,21 +313,31 @@ class Worker:
     def _complete(request: EndpointRequest, existing: list[Endpoint]) -> Endpoint:
         """The endpoint to add: what the request gives, the rest from the project's
         endpoints. The template's validators judge the result (`run_add_endpoint`)."""
-        path = request.path if request.path is not None else _names.default_path(request.name)
-        # The style and session use of the project's endpoints read best beside them.
-        style = request.style or (existing[-1].style if existing else _names.STYLES[0])
-        session = (
-            request.session
-            if request.session is not None
-            else any(endpoint.session for endpoint in existing)
-        )
+        default = _names.default_endpoint(request.name, existing)
         return Endpoint(
             name=request.name,
-            path=path,
-            style=_names.check_choice("style", style, _names.STYLES),
-            format=_names.check_choice("format", request.format or "sse", _names.FORMATS),
-            session=session,
-            source=_names.check_choice("source", request.source or "ticks", _names.SOURCES),
+            path=default.path if request.path is None else request.path,
+            style=_names.check_choice("style", request.style or default.style, _names.STYLES),
+            format=_names.check_choice("format", request.format or default.format, _names.FORMATS),
+            session=default.session if request.session is None else request.session,
+            source=_names.check_choice("source", request.source or default.source, _names.SOURCES),
+        )
+
+    def endpoints_to_extend(self) -> list[Endpoint]:
+        """The project's endpoints, once it is clear that `run_add_endpoint` can re-render the
+        project (see `_open_project`): checked before any question, so no answer is wasted."""
+        return self._open_project().endpoints
+
+    def check_project_answers(self, data: dict[str, Any]) -> None:
+        """Check answers changed in the project (``data``) with its template's validators, at
+        the version it is on; raises `ScaffoldError` with the validator's message."""
+        answers = load_answers(self._project_dir())
+        _names.check_answers(
+            answers.src_path,
+            answers.require_commit(),
+            {**_answers_data(answers), **data},
+            unsafe=self._unsafe(answers.src_path),
+            warn=self.warn,
         )
 
     # ---------------------------------------------------- remove-endpoint
@@ -418,13 +422,7 @@ class Worker:
         render = {**_hand_edits(answers, _rendered_answers(answers)), **changed}
         if not render:
             return Changes()
-        _names.check_answers(
-            answers.src_path,
-            answers.require_commit(),
-            {**_answers_data(answers), **changed},
-            unsafe=self._unsafe(answers.src_path),
-            warn=self.warn,
-        )
+        self.check_project_answers(changed)
         shown = ", ".join(f"{key}={_show(value)}" for key, value in render.items())
         return self._rerender(answers, changed, f"Set {shown}", current=True)
 

@@ -53,6 +53,7 @@ def test_cli_choices_are_the_templates_choices() -> None:
     assert tuple(QUESTIONS["endpoint_styles"]["default"]) == _names.STYLES
     assert tuple(QUESTIONS["endpoint_formats"]["default"]) == _names.FORMATS
     assert tuple(QUESTIONS["endpoint_sources"]["default"]) == _names.SOURCES
+    assert tuple(QUESTIONS["channel_formats"]["default"]) == _names.CHANNEL_FORMATS
 
 
 def test_keywords_match_python() -> None:

@@ -167,6 +167,29 @@ def test_add_endpoint_in_current_directory(project: Path, monkeypatch: pytest.Mo
     assert endpoints(project)[-1]["name"] == "here"
 
 
+def test_add_endpoint_checks_the_project_before_asking(
+    project: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from scaffold_cli import _prompts
+
+    monkeypatch.setattr(_prompts, "interactive", lambda defaults: not defaults)
+    (project / "notes.txt").write_text("mine\n", encoding="utf-8")
+    result = invoke("add-endpoint", "orders", "--project", project, input_="\n" * 6)
+    assert_user_error(result, "uncommitted changes in notes.txt")
+    assert "URL path" not in result.stdout, result
+
+
+def test_add_endpoint_defaults_asks_nothing(project: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from scaffold_cli import _prompts
+
+    monkeypatch.setattr(_prompts, "interactive", lambda defaults: not defaults)
+    result = invoke("add-endpoint", "orders", "-y", "--source", "channel", "--project", project)
+    assert result.exit_code == 0, result
+    assert "URL path" not in result.stdout, result
+    [added] = [e for e in endpoints(project) if e["name"] == "orders"]
+    assert added["source"] == "channel"
+
+
 def test_list(base_project: Path) -> None:
     result = invoke("list", "--project", base_project)
     assert result.exit_code == 0, result

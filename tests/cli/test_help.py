@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import os
 import re
 
@@ -50,3 +51,35 @@ def test_shell_completion_lists_the_choices() -> None:
     result = run_script(env=env)
     assert result.exit_code == 0, result
     assert result.stdout.split() == ["sse", "ndjson", "text"]
+
+
+def _help_at_80_columns(command: str, monkeypatch: pytest.MonkeyPatch) -> str:
+    monkeypatch.setenv("COLUMNS", "80")
+    result = invoke(*command.split(), "--help")
+    assert result.exit_code == 0, result
+    return result.stdout
+
+
+@pytest.mark.parametrize("command", ["", *COMMANDS])
+def test_help_paragraphs_wrap_at_the_terminal_width_only(
+    command: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    text = _help_at_80_columns(command, monkeypatch)
+    prose = text.split("╭")[0].splitlines()
+    width = 80 - 2  # rich pads the text by one column on each side
+    for line, following in itertools.pairwise(prose):
+        if line.strip() and following.strip() and "Usage:" not in line:
+            # A line broken early: the next line's first word would have fitted on it.
+            assert len(line.strip()) + 1 + len(following.split()[0]) > width, (line, following)
+
+
+@pytest.mark.parametrize("command", COMMANDS)
+def test_choices_are_shown_whole_at_80_columns(
+    command: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    text = _help_at_80_columns(command, monkeypatch)
+    click_command = typer.main.get_command(app).commands[command]  # type: ignore[attr-defined]
+    for param in click_command.params:
+        choices = param.type_descriptor.choices if param.type_descriptor.is_choice else ()
+        if choices and not getattr(param, "hidden", False):
+            assert "|".join(map(str, choices)) in text, (param.name, text)

@@ -197,9 +197,9 @@ def test_new_commits_without_a_git_identity(
 
 
 def test_new_asks_on_a_terminal(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from scaffold_cli import _cli
+    from scaffold_cli import _prompts
 
-    monkeypatch.setattr(_cli, "_interactive", lambda defaults: not defaults)
+    monkeypatch.setattr(_prompts, "interactive", lambda defaults: not defaults)
     answers_typed = "\n".join(
         [
             "chat",  # project name
@@ -209,21 +209,27 @@ def test_new_asks_on_a_terminal(tmp_path: Path, monkeypatch: pytest.MonkeyPatch)
             "gevent",
             "none",  # reverse proxy
             "messages",  # endpoint name
-            "wrapper",  # style
             "",  # path: default /messages
+            "",  # source: default ticks
             "text",  # format
+            "wrapper",  # style
             "n",  # session
-            "y",  # another endpoint
+            "y",  # another endpoint, asked in the same order
             "presence",
             "/who",
+            "channel",  # source
+            "text",  # format: refused for a channel, asked again
+            "ndjson",
             "",  # style: default, as the first one
-            "sse",
             "y",  # session
             "n",  # no more endpoints
         ]
     )
     result = invoke("new", tmp_path / "chat", input_=answers_typed + "\n")
     assert result.exit_code == 0, result
+    assert "Format (sse|ndjson|text) [sse]:" in result.stdout
+    assert "Format (sse|ndjson) [sse]:" in result.stdout
+    assert 'a channel streams sse or ndjson, not "text"' in result.stderr
     recorded = answers(tmp_path / "chat")
     assert recorded["description"] == "Live chat"
     assert recorded["server"] == "gevent"
@@ -241,11 +247,28 @@ def test_new_asks_on_a_terminal(tmp_path: Path, monkeypatch: pytest.MonkeyPatch)
             "name": "presence",
             "path": "/who",
             "style": "wrapper",
-            "format": "sse",
+            "format": "ndjson",
             "session": True,
-            "source": "ticks",
+            "source": "channel",
         },
     ]
+
+
+def test_a_given_channel_is_checked_with_the_format_given_before_any_question(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from scaffold_cli import _prompts
+
+    monkeypatch.setattr(_prompts, "interactive", lambda defaults: not defaults)
+    # Project name, package, description, worker, proxy, endpoint name, path: then the
+    # given format is refused for the given source, before the questions that follow.
+    typed = "\n" * 7
+    result = invoke(
+        "new", tmp_path / "bad", "--source", "channel", "--format", "text", input_=typed
+    )
+    assert_user_error(result, 'a channel streams sse or ndjson, not "text"')
+    assert "Style" not in result.stdout, result
+    assert not (tmp_path / "bad").exists()
 
 
 BAD_INPUT = [

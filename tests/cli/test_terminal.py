@@ -28,19 +28,33 @@ DIALOGUE = [
     ("Reverse proxy", "squid"),  # refused: asked again
     ("Reverse proxy", "none"),
     ("Endpoint name", "progress"),
+    ("URL path", ""),
+    ("Source (ticks|channel) [ticks]", ""),
+    ("Format (sse|ndjson|text) [sse]", "ndjson"),
     ("Style", "sideways"),  # refused: asked again
     ("Style", "wrapper"),
-    ("URL path", ""),
-    ("Format", "ndjson"),
     ("session", "n"),
     ("Add another endpoint", "y"),
+    # A further endpoint: the same questions in the same order.
     ("Endpoint name", "progress"),  # taken: asked again
     ("Endpoint name", "job_log"),
     ("URL path", ""),
+    ("Source", "channel"),
+    ("Format (sse|ndjson) [sse]", "text"),  # a channel's formats only: asked again
+    ("Format (sse|ndjson) [sse]", ""),
     ("Style", ""),
-    ("Format", "text"),
     ("session", "y"),
     ("Add another endpoint", ""),
+]
+
+# add-endpoint asks the same questions for what its options leave open.
+ADD_DIALOGUE = [
+    ("URL path [/orders]", "/shop/orders"),
+    ("Source (ticks|channel) [ticks]", "channel"),
+    ("Format (sse|ndjson) [sse]", "text"),  # refused: asked again
+    ("Format (sse|ndjson) [sse]", "ndjson"),
+    ("Style (decorator|wrapper) [decorator]", ""),
+    ("Read and write the session? [Y/n]", "n"),
 ]
 
 
@@ -55,21 +69,30 @@ def read_until(fd: int, text: str, seen: list[str], timeout: float = 30.0) -> No
             seen[-1] += os.read(fd, 4096).decode(errors="replace")
 
 
-def test_new_asks_on_a_terminal_and_asks_again_after_a_bad_answer(tmp_path: Path) -> None:
+def converse(
+    process: subprocess.Popen[bytes], primary: int, dialogue: list[tuple[str, str]], done: str
+) -> str:
+    """Answer each prompt of ``dialogue`` in turn, wait for ``done`` and for the command to
+    end; return everything the terminal showed."""
     seen = [""]
-    with on_terminal("new", tmp_path / "live") as (process, primary):
-        for prompt, answer in DIALOGUE:
-            read_until(primary, prompt, seen)
-            seen.append("")  # the next prompt must appear after this answer
-            os.write(primary, answer.encode() + b"\r")
-        # Rendering and committing take longest; under load, give them time.
-        read_until(primary, "Created", seen, timeout=120)
-        assert process.wait(timeout=60) == 0, "".join(seen)
+    for prompt, answer in dialogue:
+        read_until(primary, prompt, seen)
+        seen.append("")  # the next prompt must appear after this answer
+        os.write(primary, answer.encode() + b"\r")
+    # Rendering and committing take longest; under load, give them time.
+    read_until(primary, done, seen, timeout=120)
+    assert process.wait(timeout=60) == 0, "".join(seen)
+    return "".join(seen)
 
-    transcript = "".join(seen)
+
+def test_new_asks_on_a_terminal_and_asks_again_after_a_bad_answer(tmp_path: Path) -> None:
+    with on_terminal("new", tmp_path / "live") as (process, primary):
+        transcript = converse(process, primary, DIALOGUE, "Created")
+
     assert "unknown style 'sideways': choose one of decorator, wrapper" in transcript
     assert 'endpoint name "progress" is taken by another endpoint' in transcript
     assert "unknown proxy 'squid': choose one of nginx, caddy, apache, none" in transcript
+    assert 'endpoint "job_log": a channel streams sse or ndjson, not "text"' in transcript
     answers = yaml.safe_load((tmp_path / "live" / ".copier-answers.yml").read_text())
     assert answers["package_name"] == "live_progress"
     assert answers["server"] == "gevent"
@@ -87,11 +110,28 @@ def test_new_asks_on_a_terminal_and_asks_again_after_a_bad_answer(tmp_path: Path
             "name": "job_log",
             "path": "/job-log",
             "style": "wrapper",
-            "format": "text",
+            "format": "sse",
             "session": True,
-            "source": "ticks",
+            "source": "channel",
         },
     ]
+
+
+def test_add_endpoint_asks_on_a_terminal_as_new_does(project: Path) -> None:
+    with on_terminal("add-endpoint", "orders", "--project", project) as (process, primary):
+        transcript = converse(process, primary, ADD_DIALOGUE, "Added endpoint")
+
+    assert 'endpoint "orders": a channel streams sse or ndjson, not "text"' in transcript
+    assert "Added endpoint orders" in transcript
+    answers = yaml.safe_load((project / ".copier-answers.yml").read_text())
+    assert answers["endpoints"][-1] == {
+        "name": "orders",
+        "path": "/shop/orders",
+        "style": "decorator",
+        "format": "ndjson",
+        "session": False,
+        "source": "channel",
+    }
 
 
 # Started as a shell starts a command: Ctrl-C at its default and not blocked. The test
