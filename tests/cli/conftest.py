@@ -206,6 +206,8 @@ SOURCE_FILES = (
     "pyproject.toml",
     "hatch_build.py",
     "README.md",
+    "CHANGELOG.md",
+    "LICENSE",
 )
 
 
