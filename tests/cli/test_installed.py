@@ -230,10 +230,10 @@ def made_by_the_first_release(source_clone: Path, tmp_path: Path) -> tuple[User,
 def test_a_project_of_the_first_release_upgrades_to_this_build(
     source_clone: Path, current_wheel: Path, tmp_path: Path
 ) -> None:
-    """The issue's hand trial as a test: a project made and grown by the 0.1.0 wheel, with a
-    hand edit, is updated by this build's wheel installed over it (pip install -U): it says
-    what the update brings, migrates the answers, keeps the edit, and the project passes its
-    own tests, ruff and mypy."""
+    """A project made and grown by the 0.1.0 wheel, with a hand edit, is updated by this
+    build's wheel installed over it (pip install -U): it says what the update brings,
+    migrates the answers, keeps the edit, and the project passes its own tests, ruff and
+    mypy."""
     version = FIRST_RELEASE[0]
     sections = _releases.parse((source_clone / "CHANGELOG.md").read_text("utf-8"))
     assert (sections[-1].title, sections[-1].commit) == FIRST_RELEASE
@@ -249,12 +249,6 @@ def test_a_project_of_the_first_release_upgrades_to_this_build(
     assert f"{len(released)} release{'' if len(released) == 1 else 's'} behind" in checked.stdout
     migration = "*Migration*: `nginx: true` becomes `proxy: nginx`"
     assert migration in checked.stdout
-    before = tree_state(project)
-    pretend = user.run("update", "--pretend", cwd=project)
-    assert pretend.returncode == 0, pretend
-    assert f"Would update template {version} -> {new_version}." in pretend.stdout
-    assert migration in pretend.stdout
-    assert tree_state(project) == before
 
     updated = user.run("update", cwd=project)
     assert updated.returncode == 0, updated
