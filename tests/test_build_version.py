@@ -239,7 +239,11 @@ def test_the_sdist_builds_the_same_wheel_and_both_pass_twine(
     built, rebuilt = wheel_files(wheel), wheel_files(from_sdist)
     assert sorted(built) == sorted(rebuilt)
     assert [name for name in built if built[name] != rebuilt[name]] == []
-    for name in ("scaffold_cli/_template/history.bundle", "scaffold_cli/CHANGELOG.md"):
+    dist_info = f"{wheel.name.split('-py3')[0]}.dist-info"
+    for name in (
+        "scaffold_cli/_template/history.bundle",
+        f"{dist_info}/extra_metadata/CHANGELOG.md",
+    ):
         assert name in built
 
     checked = subprocess.run(
@@ -249,7 +253,7 @@ def test_the_sdist_builds_the_same_wheel_and_both_pass_twine(
         check=False,
     )
     assert checked.returncode == 0, checked.stdout + checked.stderr
-    metadata = zipfile.Path(wheel, f"{wheel.name.split('-py3')[0]}.dist-info/METADATA")
+    metadata = zipfile.Path(wheel, f"{dist_info}/METADATA")
     text = metadata.read_text()
     for field in ("License-Expression: MIT", "License-File: LICENSE", "Project-URL: Changelog"):
         assert field in text
