@@ -25,8 +25,6 @@ from ._names import ConflictMode, Format, Proxy, Server, Source, Style
 from .check import OutputFormat
 
 if TYPE_CHECKING:
-    from ._releases import Section
-    from ._versions import ReleaseNotes
     from ._worker import Changes, Worker
 
 app = typer.Typer(
@@ -785,23 +783,22 @@ def update(  # noqa: PLR0917  (one parameter per command-line option)
         typer.echo("Committed." if result.changes.commit else "Left uncommitted.")
 
 
-def _report_notes(notes: ReleaseNotes | None) -> None:
-    """Print the changelog sections an update brings, as Markdown, newest first."""
-    if notes is None or not notes.sections:
+def _report_notes(notes: object) -> None:
+    """Print the changelog sections an update brings (a `ReleaseNotes`), as Markdown, newest
+    first; nothing for None."""
+    from ._versions import ReleaseNotes  # noqa: PLC0415
+
+    if not isinstance(notes, ReleaseNotes) or not notes.sections:
         return
     since = f" since {notes.since}" if notes.since else ""
     typer.echo(f"What changed{since}, from the template's CHANGELOG.md:")
     if notes.partial and notes.since:
         typer.echo(f"(The project is on a commit after {notes.since}: it may have some of these.)")
     for section in notes.sections:
-        typer.echo(f"\n## {_note_title(section, notes)}")
+        typer.echo(f"\n## {notes.title(section)}")
         if section.body:
             typer.echo(f"\n{section.body}")
     typer.echo("")
-
-
-def _note_title(section: Section, notes: ReleaseNotes) -> str:
-    return section.heading if section.released else f"Unreleased, in {notes.target}"
 
 
 CHECK_UPDATE_UNKNOWN = 2
@@ -835,7 +832,7 @@ def check_update(project: ProjectOption = Path()) -> None:
                 + (", and changes not released yet:" if unreleased else ":")
             )
             for section in notes.sections:
-                typer.echo(f"  {_note_title(section, notes)}")
+                typer.echo(f"  {notes.title(section)}")
             typer.echo("")
             _report_notes(notes)
         typer.echo("An update is available: run 'stream-scaffold update'.")

@@ -119,6 +119,11 @@ class ReleaseNotes:
         """The releases among the sections."""
         return [section for section in self.sections if section.released]
 
+    def title(self, section: _releases.Section) -> str:
+        """A section's title as shown: ``0.2.0 - 2026-12-10``, or which build has the
+        unreleased changes."""
+        return section.heading if section.released else f"Unreleased, in {self.target}"
+
 
 def release_notes(src_path: str, current: str, target: str) -> ReleaseNotes | None:
     """What the template's changelog at ``target`` lists after the project's version
