@@ -242,7 +242,9 @@ def run(
 
             def cli_update(_: int, n: int = n) -> float:
                 project = _project(snap, fresh(f"up{n}"), n)
-                return _run([cli, "update", "--project", str(project), "--to", "0.1.1"])
+                # --trust as for copier update: 0.1.0 -> 0.1.1 crosses a migration entry.
+                argv = [cli, "update", "--project", str(project), "--to", "0.1.1", "--trust"]
+                return _run(argv)
 
             def plain_update(_: int, n: int = n) -> float:
                 return copier_update(_project(snap, fresh(f"up{n}"), n), "0.1.1")

@@ -567,11 +567,37 @@ def update(  # noqa: PLR0917  (one parameter per command-line option)
                 "the files do not follow; run 'stream-scaffold set' to render them"
             )
         return
-    verb = "Would update" if pretend else "Updated"
-    typer.echo(f"{verb} template {result.from_version} -> {result.to_version}.")
+    moved = f"template {result.from_version} -> {result.to_version}"
+    if result.changes.conflicts and not pretend:
+        _report_notes(result.notes)
+        typer.echo(
+            f"The update of the {moved} stopped on merge conflicts; nothing was committed. "
+            "The merge is in the working tree:"
+        )
+        _report_changes(result.changes, pretend)  # ends with the conflicts' Error line
+    typer.echo(f"{'Would update' if pretend else 'Updated'} {moved}.")
+    _report_notes(result.notes)
     _report_changes(result.changes, pretend)
-    if not pretend and result.changes.commit:
-        typer.echo("Committed.")
+    if not pretend:
+        typer.echo("Committed." if result.changes.commit else "Left uncommitted.")
+
+
+def _report_notes(notes: object) -> None:
+    """Print the changelog sections an update brings (a `ReleaseNotes`), as Markdown, newest
+    first; nothing for None."""
+    from ._versions import ReleaseNotes  # noqa: PLC0415
+
+    if not isinstance(notes, ReleaseNotes) or not notes.sections:
+        return
+    since = f" since {notes.since}" if notes.since else ""
+    typer.echo(f"What changed{since}, from the template's CHANGELOG.md:")
+    if notes.partial and notes.since:
+        typer.echo(f"(The project is on a commit after {notes.since}: it may have some of these.)")
+    for section in notes.sections:
+        typer.echo(f"\n## {notes.title(section)}")
+        if section.body:
+            typer.echo(f"\n{section.body}")
+    typer.echo("")
 
 
 CHECK_UPDATE_UNKNOWN = 2
@@ -596,6 +622,18 @@ def check_update(project: ProjectOption = Path()) -> None:
         )
         raise typer.Exit(CHECK_UPDATE_UNKNOWN)
     if status.behind:
+        notes = status.notes
+        if notes is not None and notes.sections:
+            count = len(notes.releases)
+            unreleased = len(notes.sections) > count
+            typer.echo(
+                f"{count} release{'' if count == 1 else 's'} behind"
+                + (", and changes not released yet:" if unreleased else ":")
+            )
+            for section in notes.sections:
+                typer.echo(f"  {notes.title(section)}")
+            typer.echo("")
+            _report_notes(notes)
         typer.echo("An update is available: run 'stream-scaffold update'.")
         raise typer.Exit(1)
     typer.echo("Up to date.")

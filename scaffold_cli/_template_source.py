@@ -2,8 +2,9 @@
 
 Three kinds of installation are told apart:
 
-- **wheel**: ``_template/history.bundle`` (a git bundle of the template's tags and the commit
-  the wheel was built from) and ``_template/build.json`` ship inside the package. The bundle is
+- **wheel**: ``_template/history.bundle`` (a git bundle of the commit the wheel was built
+  from, with a ``vX.Y.Z`` tag per release) and ``_template/build.json`` ship inside the
+  package. The bundle is
   fetched, additively, into a per-user git repository at `MANAGED_SRC`, and Copier is given
   that ``~/...`` string unexpanded: the answers file then records a location that is valid on
   any machine and across reinstalls, and Copier expands ``~`` itself.

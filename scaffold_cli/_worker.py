@@ -30,7 +30,7 @@ from ._template_source import (
     source_for_new,
     source_questions,
 )
-from ._versions import version_label
+from ._versions import ReleaseNotes
 
 Conflict = _names.ConflictMode
 
@@ -124,6 +124,8 @@ class UpdateResult:
     to_version: str
     changes: Changes
     up_to_date: bool = False
+    notes: ReleaseNotes | None = None
+    """The changelog between the two versions (None: the template has none to read)."""
 
 
 UpdateState = Literal["current", "behind", "unknown"]
@@ -138,6 +140,8 @@ class UpdateStatus:
     state: UpdateState
     reason: str = ""
     """Why the state is ``unknown``: what could not be determined."""
+    notes: ReleaseNotes | None = None
+    """When behind: the changelog between the two versions (None: none to read)."""
 
     @property
     def behind(self) -> bool:
@@ -442,33 +446,37 @@ class Worker:
         ref = to or default_update_ref(answers.src_path)
         target = _versions.describe(answers.src_path, ref)
         relation = _versions.relation(answers.src_path, current, target)
+        repo = _versions.local_repository(answers.src_path)
+        current_label = _versions.version_label(current, repo)
         if relation == "same":
-            label = version_label(current)
-            return UpdateResult(label, label, Changes(), up_to_date=True)
+            return UpdateResult(current_label, current_label, Changes(), up_to_date=True)
         if relation == "ahead":
             raise ScaffoldError(
-                f"the project is on {version_label(current)}, newer than "
-                f"{version_label(target or '')}; downgrades are not supported"
+                f"the project is on {current_label}, newer than "
+                f"{_versions.version_label(target or '', repo)}; downgrades are not supported"
             )
-        message_to = version_label(target) if target else (ref or "the latest version")
+        target_label = (
+            _versions.version_label(target, repo) if target else (ref or "the latest version")
+        )
+        notes = _versions.release_notes(answers.src_path, current, target) if target else None
         changes = self._rerender(
             answers,
             {},
-            f"Update flask-stream-scaffold template from {version_label(current)} to {message_to}",
+            f"Update flask-stream-scaffold template from {current_label} to {target_label}",
             current=False,
             vcs_ref=ref,
         )
         if not self.pretend:
             recorded = load_answers(self._project_dir()).commit or ""
-            message_to = version_label(recorded)
-        return UpdateResult(version_label(current), message_to, changes)
+            target_label = _versions.version_label(recorded, repo)
+        return UpdateResult(current_label, target_label, changes, notes=notes)
 
     def check_update(self) -> UpdateStatus:
         """Which template version the project is on, which one `run_update` would take, and
         whether the first is behind the second; ``unknown`` says what could not be told."""
         answers = load_answers(self._project_dir())
         current = answers.require_commit()
-        label = version_label(current)
+        label = _versions.version_label(current)
 
         def unknown(reason: str) -> UpdateStatus:
             return UpdateStatus(current=label, available=None, state="unknown", reason=reason)
@@ -483,8 +491,10 @@ class Worker:
             return unknown(f"the available version: {error}")
         if available is None:
             return unknown(f"the latest version of the template {answers.src_path} (no tags)")
+        repo = _versions.local_repository(answers.src_path)
+        label = _versions.version_label(current, repo)
         relation, reason = _versions.explain_relation(answers.src_path, current, available)
-        target = version_label(available)
+        target = _versions.version_label(available, repo)
         if relation == "ahead":
             reason = (
                 f"whether the project is up to date: it is on {label}, newer than {target}, "
@@ -492,7 +502,10 @@ class Worker:
             )
         if relation in {"ahead", "unknown"}:
             return UpdateStatus(label, target, "unknown", reason)
-        return UpdateStatus(label, target, "behind" if relation == "behind" else "current")
+        if relation == "same":
+            return UpdateStatus(label, target, "current")
+        notes = _versions.release_notes(answers.src_path, current, available)
+        return UpdateStatus(label, target, "behind", notes=notes)
 
     # ------------------------------------------------------------ helpers
     def _unsafe(self, src_path: str) -> bool:

@@ -65,6 +65,28 @@ def commit_and_tag(repo: Path, tag: str, message: str) -> None:
     git(repo, "tag", tag)
 
 
+def clone_working_tree(destination: Path) -> Path:
+    """A clone of this repository, without its tags, whose ``HEAD`` is the working tree as it
+    is on disk: the checked-out commit, plus one commit of what is changed or untracked."""
+    destination.parent.mkdir(parents=True, exist_ok=True)
+    clone = ["clone", "--quiet", "--no-tags", "--shared", str(ROOT), str(destination)]
+    git(destination.parent, *clone)
+    git(destination, "checkout", "--quiet", "--detach", git(ROOT, "rev-parse", "HEAD").strip())
+    changed = git(ROOT, "ls-files", "-z", "--modified", "--others", "--exclude-standard")
+    for name in filter(None, changed.split("\0")):
+        target = destination / name
+        target.parent.mkdir(parents=True, exist_ok=True)
+        if (ROOT / name).is_symlink() or (ROOT / name).is_file():
+            target.unlink(missing_ok=True)
+            shutil.copy2(ROOT / name, target, follow_symlinks=False)
+    for name in filter(None, git(ROOT, "ls-files", "-z", "--deleted").split("\0")):
+        (destination / name).unlink(missing_ok=True)
+    git(destination, "add", "--all")
+    if git(destination, "status", "--porcelain"):
+        git(destination, "commit", "--quiet", "-m", "The working tree")
+    return destination
+
+
 @pytest.fixture(scope="session")
 def template_snapshot(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A git repository of the template as it is on disk, committed and tagged ``v0.1.0``.

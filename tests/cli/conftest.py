@@ -23,7 +23,7 @@ from typer.testing import CliRunner
 
 from scaffold_cli import _template_source
 from scaffold_cli._cli import app
-from tests.conftest import ROOT, commit_and_tag, git, snapshot_template
+from tests.conftest import ROOT, clone_working_tree, commit_and_tag, git, snapshot_template
 
 BIN = Path(sys.executable).parent
 
@@ -206,6 +206,8 @@ SOURCE_FILES = (
     "pyproject.toml",
     "hatch_build.py",
     "README.md",
+    "CHANGELOG.md",
+    "LICENSE",
 )
 
 
@@ -281,14 +283,21 @@ def offline_env(venv: Path, home: Path) -> dict[str, str]:
 
 
 @pytest.fixture(scope="session")
-def installed_cli(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A venv with the CLI installed from one wheel of this checkout, built from an untagged
-    repository (the case of a build from a branch); shared by the tests of installed use."""
-    source = copy_source(tmp_path_factory.mktemp("wheel-source") / "source")
-    git(source, "init", "--quiet", "--initial-branch=main")
-    git(source, "add", "--all")
-    git(source, "commit", "--quiet", "-m", "Untagged build")
-    wheel = run_build(source, tmp_path_factory.mktemp("wheel"))
+def source_clone(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """This repository with its history (no tags), its ``HEAD`` the working tree on disk."""
+    return clone_working_tree(tmp_path_factory.mktemp("wheel-source") / "source")
+
+
+@pytest.fixture(scope="session")
+def current_wheel(source_clone: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A wheel of `source_clone`: an untagged build, as a build from a branch is."""
+    return run_build(source_clone, tmp_path_factory.mktemp("wheel"))
+
+
+@pytest.fixture(scope="session")
+def installed_cli(current_wheel: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A venv with the CLI installed from `current_wheel`; shared by the tests of installed
+    use."""
     venv = make_venv(tmp_path_factory.mktemp("installed") / "venv")
-    install(venv, wheel)
+    install(venv, current_wheel)
     return venv

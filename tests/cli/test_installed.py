@@ -1,5 +1,6 @@
 """The CLI installed from a wheel, used as people do: on fresh machines (a fresh HOME each),
-on clones of a project, without git, and next to plain Copier."""
+on clones of a project, without git, next to plain Copier, and upgraded from the first
+release."""
 
 from __future__ import annotations
 
@@ -14,7 +15,18 @@ from pathlib import Path
 import pytest
 import yaml
 
-from .conftest import BIN, git, offline_env, tree_state
+from scaffold_cli import _releases
+
+from .conftest import (
+    BIN,
+    check_project,
+    git,
+    install,
+    make_venv,
+    offline_env,
+    run_build,
+    tree_state,
+)
 
 pytestmark = pytest.mark.slow
 
@@ -68,9 +80,17 @@ def clone(project: Path, where: Path) -> Path:
 def test_every_wheel_version_is_distinct_and_recorded(made: tuple[User, Path]) -> None:
     user, project = made
     version = user.run("--version", cwd=project).stdout.split()[-1]
-    assert ".dev1+g" in version  # an untagged build: 0.1.0.devN+gHASH, not a fixed 0.1.0
+    # An untagged build after the first release: <next>.devN+gHASH, sorting after 0.1.0.
+    assert ".dev" in version
+    assert "+g" in version
     recorded = yaml.safe_load((project / ".copier-answers.yml").read_text("utf-8"))
     assert recorded["_src_path"] == "~/.local/share/flask-stream-scaffold/template"
+    # Built from a clone without tags, the wheel's history still has the release tags.
+    assert recorded["_commit"].startswith("v0.1.0-")
+    # One name for the version: the project's, as check-update shows it, is the wheel's.
+    checked = user.run("check-update", cwd=project)
+    assert checked.returncode == 0, checked
+    assert f"Project template version: {version}\nAvailable: {version}\n" in checked.stdout
 
 
 def test_a_clone_on_fresh_machines_can_grow(made: tuple[User, Path], tmp_path: Path) -> None:
@@ -108,7 +128,9 @@ def test_plain_copier_update_works_on_a_wheel_made_project(
     copy = clone(project, tmp_path / "clone")
     before = tree_state(copy)
     proc = subprocess.run(
-        [str(BIN / "copier"), "update", "--trust", "--defaults"],
+        # An untagged build after a release: Copier would take the release tag, a downgrade,
+        # so the documented way names the installed build (docs/cli.md).
+        [str(BIN / "copier"), "update", "--trust", "--defaults", "--vcs-ref", "HEAD"],
         cwd=copy,
         env=first.env,
         capture_output=True,
@@ -167,3 +189,79 @@ def test_a_real_ctrl_c_leaves_the_project_whole(made: tuple[User, Path], tmp_pat
         assert process.returncode == 0, stderr
         assert git(copy, "status", "--porcelain") == ""
         assert "ticks" in git(copy, "log", "-1", "--format=%s")
+
+
+FIRST_RELEASE = ("0.1.0", "a931090")
+"""The first release and the commit its wheel was built from, as CHANGELOG.md records them."""
+
+
+def made_by_the_first_release(source_clone: Path, tmp_path: Path) -> tuple[User, Path, str]:
+    """A project made and grown by the first release's wheel, with a hand edit committed;
+    the user, the project and the edit."""
+    version, commit = FIRST_RELEASE
+    # The first release's tree, tagged as scripts/release --tags tags it, and its wheel.
+    old = tmp_path / "release"
+    git(tmp_path, "clone", "--quiet", "--no-tags", "--shared", str(source_clone), str(old))
+    git(old, "checkout", "--quiet", "--detach", commit)
+    git(old, "tag", f"v{version}")
+    old_wheel = run_build(old, tmp_path / "old-wheel")
+    assert f"-{version}-" in old_wheel.name
+    venv = make_venv(tmp_path / "venv")
+    install(venv, old_wheel)
+
+    work = tmp_path / "work"
+    work.mkdir()
+    user = User(venv, tmp_path / "home")
+    assert user.run("new", "shop", "-y", cwd=work).returncode == 0
+    project = work / "shop"
+    added = user.run("add-endpoint", "logs", "--format", "text", cwd=project)
+    assert added.returncode == 0, added
+    recorded = yaml.safe_load((project / ".copier-answers.yml").read_text("utf-8"))
+    assert (recorded["_commit"], recorded["nginx"]) == (f"v{version}", True)
+    readme = project / "README.md"
+    edit = "Our own paragraph, written by hand."
+    title, _, rest = readme.read_text("utf-8").partition("\n")
+    readme.write_text(f"{title}\n\n{edit}\n{rest}", "utf-8")
+    git(project, "commit", "--quiet", "-am", "A paragraph of our own")
+    return user, project, edit
+
+
+@pytest.mark.slow
+def test_a_project_of_the_first_release_upgrades_to_this_build(
+    source_clone: Path, current_wheel: Path, tmp_path: Path
+) -> None:
+    """A project made and grown by the 0.1.0 wheel, with a hand edit, is updated by this
+    build's wheel installed over it (pip install -U): it says what the update brings,
+    migrates the answers, keeps the edit, and the project passes its own tests, ruff and
+    mypy."""
+    version = FIRST_RELEASE[0]
+    sections = _releases.parse((source_clone / "CHANGELOG.md").read_text("utf-8"))
+    assert (sections[-1].title, sections[-1].commit) == FIRST_RELEASE
+    user, project, edit = made_by_the_first_release(source_clone, tmp_path)
+    venv, readme = user.venv, project / "README.md"
+
+    install(venv, current_wheel)
+    new_version = user.run("--version", cwd=project).stdout.split()[-1]
+    checked = user.run("check-update", cwd=project)
+    assert checked.returncode == 1, checked
+    assert f"Project template version: {version}\nAvailable: {new_version}\n" in checked.stdout
+    released = [s for s in sections if s.released and s.title != version]
+    assert f"{len(released)} release{'' if len(released) == 1 else 's'} behind" in checked.stdout
+    migration = "*Migration*: `nginx: true` becomes `proxy: nginx`"
+    assert migration in checked.stdout
+
+    updated = user.run("update", cwd=project)
+    assert updated.returncode == 0, updated
+    assert f"Updated template {version} -> {new_version}." in updated.stdout
+    assert f"What changed since {version}, from the template's CHANGELOG.md:" in updated.stdout
+    assert updated.stdout.rstrip().endswith("Committed.")
+    answers = yaml.safe_load((project / ".copier-answers.yml").read_text("utf-8"))
+    assert answers["proxy"] == "nginx"
+    assert "nginx" not in answers
+    assert [e["source"] for e in answers["endpoints"]] == ["ticks", "ticks"]
+    assert edit in readme.read_text("utf-8")
+    # The per-endpoint test files became the one endpoint table.
+    assert not (project / "tests" / "test_events.py").exists()
+    assert (project / "tests" / "test_endpoints.py").is_file()
+    assert git(project, "status", "--porcelain") == ""
+    check_project(project)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import re
 import shutil
 import subprocess
@@ -10,9 +11,10 @@ from pathlib import Path
 
 import pytest
 import yaml
+from packaging.version import Version
 
 from migrations.answers import migrate
-from scaffold_cli import _template_source
+from scaffold_cli import _template_source, _versions
 
 from .conftest import (
     assert_user_error,
@@ -50,14 +52,38 @@ def apply_v2_changes(repo: Path) -> None:
     (template / V2_NEW_FILE).write_text("# Streaming notes\n\nAdded in v0.2.0.\n", "utf-8")
 
 
+V1_ENTRY = "- The first release's template."
+V2_ENTRY = "- The module says it was regenerated; nginx waits 75 s between reads."
+V1_CHANGELOG = f"# Changelog\n\n## [Unreleased]\n\n## [0.1.0] - 2026-11-23\n\n{V1_ENTRY}\n"
+V2_CHANGELOG = V1_CHANGELOG.replace(
+    "## [Unreleased]\n",
+    f"## [Unreleased]\n\n## [0.2.0] - 2026-12-10\n\n### Template\n\n{V2_ENTRY}\n",
+)
+
+
 @pytest.fixture(scope="session")
-def versioned_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A template repository with tags v0.1.0 and v0.2.0."""
+def versioned_repository(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A template repository with tags v0.1.0 and v0.2.0, each with its changelog."""
     repo = snapshot_template(tmp_path_factory.mktemp("versions") / "template")
+    (repo / "CHANGELOG.md").write_text(V1_CHANGELOG, "utf-8")
     commit_and_tag(repo, "v0.1.0", "Template v0.1.0")
     apply_v2_changes(repo)
+    (repo / "CHANGELOG.md").write_text(V2_CHANGELOG, "utf-8")
     commit_and_tag(repo, "v0.2.0", "Template v0.2.0")
     return repo
+
+
+def as_installed(template: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Make ``template`` the installed template, as a wheel's is: its migrations run without
+    --trust (updates from v0.1.0 cross the migrations of copier.yml)."""
+    monkeypatch.setenv("STREAM_SCAFFOLD_TEMPLATE", str(template))
+    return template
+
+
+@pytest.fixture
+def versioned_template(versioned_repository: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """`versioned_repository`, installed."""
+    return as_installed(versioned_repository, monkeypatch)
 
 
 def new_at(tmp_path: Path, template: Path, ref: str, *options: str) -> Path:
@@ -94,12 +120,14 @@ def test_update_merges_template_changes_and_user_edits(
 
     check = invoke("check-update", "--project", project)
     assert check.exit_code == 1, check
-    assert "0.1.0" in check.stdout
-    assert "0.2.0" in check.stdout
+    assert "Project template version: 0.1.0\nAvailable: 0.2.0\n" in check.stdout
+    assert "1 release behind:\n  0.2.0 - 2026-12-10\n" in check.stdout
+    assert_notes(check.stdout)
 
     result = invoke("update", "--project", project)
     assert result.exit_code == 0, result
-    assert "0.1.0 -> 0.2.0" in result.stdout
+    assert "Updated template 0.1.0 -> 0.2.0." in result.stdout
+    assert_notes(result.stdout)
     assert "deploy/nginx.conf" in result.stdout
     assert V2_NEW_FILE in result.stdout
 
@@ -126,12 +154,21 @@ def test_update_merges_template_changes_and_user_edits(
     assert invoke("check-update", "--project", project).exit_code == 0
 
 
+def assert_notes(output: str) -> None:
+    """The changelog between v0.1.0 and v0.2.0 is shown: 0.2.0's entries, not 0.1.0's."""
+    assert "What changed since 0.1.0, from the template's CHANGELOG.md:" in output
+    assert f"## 0.2.0 - 2026-12-10\n\n### Template\n\n{V2_ENTRY}\n" in output
+    assert V1_ENTRY not in output
+
+
 def test_update_pretend_changes_nothing(tmp_path: Path, versioned_template: Path) -> None:
     project = new_at(tmp_path, versioned_template, "v0.1.0")
     before = tree_state(project)
     result = invoke("update", "--project", project, "--pretend")
     assert result.exit_code == 0, result
     assert tree_state(project) == before
+    assert "Would update template 0.1.0 -> 0.2.0." in result.stdout
+    assert_notes(result.stdout)
     assert V2_NEW_FILE in result.stdout
     assert "--- a/deploy/nginx.conf" in result.stdout
     assert f"+{' ' * 4}{V2_NGINX_NEW}" in result.stdout
@@ -147,7 +184,7 @@ def test_update_no_commit(tmp_path: Path, versioned_template: Path) -> None:
 
 
 @pytest.fixture(scope="module")
-def failing_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+def failing_repository(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """v0.1.0, then v0.2.0 with the v2 changes and a last file that fails to render."""
     repo = snapshot_template(tmp_path_factory.mktemp("failing") / "template")
     commit_and_tag(repo, "v0.1.0", "Template v0.1.0")
@@ -155,6 +192,12 @@ def failing_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
     (repo / "template" / "zz_last.txt.jinja").write_text("{{ undefined_thing.attr }}\n", "utf-8")
     commit_and_tag(repo, "v0.2.0", "Template v0.2.0, broken")
     return repo
+
+
+@pytest.fixture
+def failing_template(failing_repository: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """`failing_repository`, installed."""
+    return as_installed(failing_repository, monkeypatch)
 
 
 def test_a_rerender_failing_half_way_leaves_the_project_as_it_was(
@@ -168,7 +211,9 @@ def test_a_rerender_failing_half_way_leaves_the_project_as_it_was(
     bare = tmp_path / "bare"
     shutil.copytree(project, bare, symlinks=True)
     with pytest.raises(Exception, match="undefined_thing"):
-        copier.run_update(bare, overwrite=True, defaults=True, quiet=True, vcs_ref="v0.2.0")
+        copier.run_update(
+            bare, overwrite=True, defaults=True, quiet=True, vcs_ref="v0.2.0", unsafe=True
+        )
     assert git(bare, "status", "--porcelain") != ""
 
     before = tree_state(project)
@@ -189,6 +234,13 @@ def test_update_conflict(tmp_path: Path, versioned_template: Path, mode: str) ->
     result = invoke("update", "--project", project, "--conflict", mode)
     assert_user_error(result, "merge conflicts in", "deploy/nginx.conf", "back out with")
     assert "git clean" not in result.stderr
+    # It says what happened, and never that the project was updated.
+    assert "Updated template" not in result.stdout
+    assert (
+        "The update of the template 0.1.0 -> 0.2.0 stopped on merge conflicts; nothing was "
+        "committed. The merge is in the working tree:\n"
+    ) in result.stdout
+    assert_notes(result.stdout)
     assert git(project, "rev-parse", "HEAD") == before["<HEAD>"]
     module = project / "src" / "proj" / "endpoints" / "events.py"
     # Clean merges stay merged in both modes: the template's line and the user's note.
@@ -572,3 +624,122 @@ def test_new_from_a_checkout_with_other_uncommitted_files_records_a_commit_that_
     assert recorded["_commit"] == "v0.1.0"
     added = invoke("add-endpoint", "ticks", "--project", project)
     assert added.exit_code == 0, added
+
+
+# ------------------------------------- recorded commits that read as versions
+VERSION_LIKE = {
+    # kind of hash: what a hash of that kind looks like, as a full match of its 7 characters
+    "1a62900": r"\d+a\d+",
+    "1234567": r"\d{7}",
+    "12b3456": r"\d+b\d+",
+    "9c12345": r"\d+c\d+",
+}
+"""Abbreviated commit hashes that PEP 440 reads as versions (1.0a62900, 1234567, ...): about
+one untagged build in ten records such a ``_commit``."""
+
+
+def commit_reading_as(repo: Path, pattern: str) -> str:
+    """Commit (with the tree of ``HEAD``) until the abbreviated hash fully matches ``pattern``;
+    move ``main`` to that commit and return its 7-character name."""
+    tree, parent = git(repo, "rev-parse", "HEAD^{tree}", "HEAD").split()
+    for attempt in itertools.count():
+        commit = git(repo, "commit-tree", tree, "-p", parent, "-m", f"Build {attempt}").strip()
+        if re.fullmatch(pattern, commit[:7]):
+            git(repo, "update-ref", "refs/heads/main", commit)
+            return commit[:7]
+    raise AssertionError("unreachable")
+
+
+@pytest.fixture(scope="session")
+def hash_history(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, str]]:
+    """A template released as v0.1.0, then one untagged commit per kind of version-like hash,
+    one more commit, and v0.2.0 (the v2 changes)."""
+    repo = snapshot_template(tmp_path_factory.mktemp("hashes") / "template")
+    (repo / "CHANGELOG.md").write_text(V1_CHANGELOG, "utf-8")
+    commit_and_tag(repo, "v0.1.0", "Template v0.1.0")
+    hashes = {kind: commit_reading_as(repo, pattern) for kind, pattern in VERSION_LIKE.items()}
+    apply_v2_changes(repo)
+    (repo / "CHANGELOG.md").write_text(V2_CHANGELOG, "utf-8")
+    commit_and_tag(repo, "v0.2.0", "Template v0.2.0")
+    return repo, hashes
+
+
+@pytest.mark.parametrize("kind", VERSION_LIKE)
+def test_a_recorded_hash_is_a_commit_even_when_it_reads_as_a_version(kind: str) -> None:
+    recorded = kind  # each kind is named by a hash of that kind
+    assert Version(recorded) > Version("0.2.0")  # the trap: read as a version it is newer
+    assert _versions.is_commit_hash(recorded)
+    assert _versions.parse_version(recorded) is None
+    assert _versions.version_label(recorded) == recorded  # no history to name it by
+    assert str(_versions.parse_version(f"v0.1.0-3-g{recorded}")) == f"0.2.0.dev3+g{recorded}"
+
+
+def test_update_from_recorded_hashes_that_read_as_versions(
+    tmp_path: Path, hash_history: tuple[Path, dict[str, str]], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A project made by an untagged build records the bare hash (no tag was in its history
+    then); the history, where v0.1.0 now is, says it is behind v0.2.0, not ahead. One project
+    serves every kind of hash, put back to its first commit between them."""
+    repo, hashes = as_installed(hash_history[0], monkeypatch), hash_history[1]
+    project = new_at(tmp_path, repo, "v0.1.0")  # the same files: those commits are empty
+    made = git(project, "rev-parse", "HEAD").strip()
+    for distance, recorded in enumerate(hashes.values(), start=1):
+        assert Version(recorded) > Version("0.2.0")  # the trap: read as a version it is newer
+        git(project, "reset", "--quiet", "--hard", made)
+        set_recorded(project, "_commit", f"'{recorded}'")  # quoted, as Copier writes it
+        label = f"0.2.0.dev{distance}+g{recorded}"
+
+        check = invoke("check-update", "--project", project)
+        assert check.exit_code == 1, check
+        assert f"Project template version: {label}\nAvailable: 0.2.0\n" in check.stdout
+        assert "1 release behind:\n  0.2.0 - 2026-12-10\n" in check.stdout
+        note = "(The project is on a commit after 0.1.0: it may have some of these.)"
+        assert note in check.stdout
+
+        result = invoke("update", "--project", project)
+        assert result.exit_code == 0, result
+        assert f"Updated template {label} -> 0.2.0." in result.stdout
+        assert_notes(result.stdout)
+        assert answers(project)["_commit"] == "v0.2.0"
+        assert V2_NGINX_NEW in (project / "deploy" / "nginx.conf").read_text("utf-8")
+
+
+# ------------------------------------------- migrations cross the last release
+def test_migrations_run_from_the_last_release_to_any_later_build(tmp_path: Path) -> None:
+    """A project of release 0.1.0 that declined the old ``nginx`` question is migrated by an
+    update to an untagged build after it (Copier reads it as 0.1.0.postN.dev0); the control is
+    the same update with only the migration entry 0.1.0 had: the answer is dropped and the
+    default proxy, which the user declined, is added."""
+    import copier
+
+    def make(with_entry: bool) -> Path:
+        base = tmp_path / ("with" if with_entry else "without")
+        repo = snapshot_template(base / "template")
+        config = repo / "copier.yml"
+        current = config.read_text("utf-8")
+        old = replace_once(r"\nproxy:\n(?:  .*\n)+", "\n" + OLD_NGINX_QUESTION)(current)
+        config.write_text(old, "utf-8")
+        commit_and_tag(repo, "v0.1.0", "Release 0.1.0, with the nginx question")
+        if not with_entry:
+            current = replace_once(r"  - version: \"0\.1\.0\.post0\"\n(?:    .*\n)+", "")(current)
+        config.write_text(current, "utf-8")
+        git(repo, "commit", "--quiet", "-am", "The proxy question, untagged")
+        project = base / "proj"
+        copier.run_copy(
+            str(repo), project, vcs_ref="v0.1.0", defaults=True, quiet=True, data={"nginx": False}
+        )
+        git(project, "init", "--quiet")
+        git(project, "add", "--all")
+        git(project, "commit", "--quiet", "-m", "Made by 0.1.0")
+        head = git(repo, "rev-parse", "HEAD").strip()
+        result = invoke("update", "--project", project, "--to", head, "--trust")
+        assert result.exit_code == 0, result
+        return project
+
+    migrated = make(with_entry=True)
+    assert answers(migrated)["proxy"] == "none"
+    assert "nginx" not in answers(migrated)
+    assert not (migrated / "deploy" / "nginx.conf").exists()
+    unmigrated = make(with_entry=False)
+    assert answers(unmigrated)["proxy"] != "none"
+    assert (unmigrated / "deploy" / "nginx.conf").exists()
