@@ -12,18 +12,28 @@ routes found in the code. Nothing is imported, run or written.
 
 from __future__ import annotations
 
-import ast
-import os
+import contextlib
+import gc
 from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 
 from ._code import check_code
-from ._findings import RULES, Finding, Level, Rule, check_selector, selected, suppressed_codes
+from ._findings import (
+    RULES,
+    Finding,
+    Level,
+    Rule,
+    check_selector,
+    finding,
+    selected,
+    suppressed_codes,
+)
 from ._formats import FORMATS, OutputFormat, render
 from ._gunicorn import check_command_lines, check_gunicorn, is_command_file, is_gunicorn_config
-from ._model import Module, Project
+from ._model import Project
 from ._nginx import Directive, NginxError, included_files, parse
 from ._proxy import check_nginx, is_nginx_name, looks_like_nginx, stream_routes
+from ._sources import CheckError, PythonSources, SourceFile, project_files, read_text
 
 __all__ = [
     "FORMATS",
@@ -38,54 +48,18 @@ __all__ = [
     "render",
 ]
 
-# Directories that hold other people's code or build output, never the project's own.
-_SKIPPED = frozenset(
-    {"node_modules", "__pycache__", "site-packages", "build", "dist", "venv", "env", "htmlcov"}
-)
 
-
-class CheckError(Exception):
-    """The check could not run (a missing path, a file that cannot be parsed): one line."""
-
-
-def _files(paths: Sequence[Path]) -> Iterator[tuple[Path, Path]]:
-    """Each file in *paths*, with its path relative to the directory given (or its name)."""
-    for path in paths:
-        if not path.exists():
-            raise CheckError(f"{path}: no such file or directory")
-        if path.is_file():
-            yield path, Path(path.name)
-            continue
-        for root, dirs, files in os.walk(path):
-            dirs[:] = sorted(d for d in dirs if not d.startswith(".") and d not in _SKIPPED)
-            for name in sorted(files):
-                yield Path(root) / name, Path(root).relative_to(path) / name
-
-
-def _is_test(relative: Path) -> bool:
-    """Whether a file is a test module: pytest's names for one, or in a tests directory."""
-    name = relative.name
-    return (
-        name == "conftest.py"
-        or name.startswith("test_")
-        or name.endswith("_test.py")
-        or not {"tests", "test"}.isdisjoint(relative.parent.parts)
-    )
-
-
-def _read(path: Path) -> str:
+@contextlib.contextmanager
+def _collection_paused() -> Iterator[None]:
+    """No cyclic garbage collection while the trees are built: syntax trees hold no cycles,
+    and with hundreds of thousands of live nodes each collection would walk them all."""
+    enabled = gc.isenabled()
+    gc.disable()
     try:
-        return path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as error:
-        raise CheckError(f"{path}: cannot read: {error}") from error
-
-
-def _module(path: Path, text: str, *, is_test: bool) -> Module:
-    try:
-        tree = ast.parse(text, filename=str(path))
-    except SyntaxError as error:
-        raise CheckError(f"{path}:{error.lineno}: cannot parse: {error.msg}") from error
-    return Module(path, tree, is_test=is_test)
+        yield
+    finally:
+        if enabled:
+            gc.enable()
 
 
 def check_paths(
@@ -93,51 +67,71 @@ def check_paths(
 ) -> list[Finding]:
     """Every finding in *paths* (files or directories), sorted, filtered and unsuppressed.
 
-    Raises `CheckError` when a path is missing or a file cannot be read or parsed.
+    A file that cannot be read or parsed is a finding of its own (FS001); the rest is checked.
+    Raises `CheckError` when a path does not exist.
     """
-    select, ignore = list(select), list(ignore)
-    modules: list[Module] = []
+    with _collection_paused():
+        findings = _check(project_files(paths))
+    return _filtered(findings, list(select), list(ignore))
+
+
+def _check(files: list[SourceFile]) -> list[Finding]:
+    python = PythonSources(files)
+    modules = python.modules()
+    project = Project(modules)
+    more = python.mentioning(*project.stream_names())
+    if more:
+        project = Project(modules + more)
+    if project.sites:
+        project.settings_modules = python.settings_modules()
+    findings = [*python.findings, *check_code(project)]
     nginx_files: list[Path] = []
     command_files: list[Path] = []
-    seen: set[Path] = set()
-    for path, relative in _files(paths):
-        if path in seen:
-            continue
-        seen.add(path)
-        if is_command_file(path):
-            command_files.append(path)
-        elif path.suffix == ".py":
-            modules.append(_module(path, _read(path), is_test=_is_test(relative)))
-        elif is_nginx_name(path) and looks_like_nginx(
-            path.read_text(encoding="utf-8", errors="replace")
-        ):
-            nginx_files.append(path)
-    project = Project(modules)
-    findings = list(check_code(project))
+    for file in files:
+        if is_command_file(file.path):
+            command_files.append(file.path)
+        elif file.path.suffix != ".py" and is_nginx_name(file.path):
+            text = read_text(file.path)
+            if isinstance(text, Finding):
+                findings.append(text)
+            elif looks_like_nginx(text):
+                nginx_files.append(file.path)
     if project.sites:
-        for module in modules:
-            if is_gunicorn_config(module.path):
-                findings += check_gunicorn(module)
-        for path in command_files:
-            default_config = (path.parent / "gunicorn.conf.py").is_file()
-            findings += check_command_lines(path, _read(path), has_default_config=default_config)
+        findings += _gunicorn_findings(python, command_files)
     findings += _nginx_findings(project, nginx_files)
-    return _filtered(findings, select, ignore)
+    return findings
+
+
+def _gunicorn_findings(python: PythonSources, command_files: list[Path]) -> list[Finding]:
+    findings: list[Finding] = []
+    for file in python.files:
+        if is_gunicorn_config(file.path):
+            module = python.parse(file.path)
+            if module is not None:
+                findings += check_gunicorn(module)
+    for path in command_files:
+        default_config = (path.parent / "gunicorn.conf.py").is_file()
+        text = read_text(path)
+        if isinstance(text, str):
+            findings += check_command_lines(path, text, has_default_config=default_config)
+    return findings
 
 
 def _nginx_findings(project: Project, files: list[Path]) -> list[Finding]:
     parsed: dict[Path, list[Directive]] = {}
+    findings: list[Finding] = []
     for path in files:
         try:
             parsed[path] = parse(path)
         except NginxError as error:
-            raise CheckError(str(error)) from error
+            findings.append(
+                finding("FS001", error.path, error.line, error.column, error=error.reason)
+            )
     included = {p.resolve() for directives in parsed.values() for p in included_files(directives)}
     routes = stream_routes(project)
     if not routes:
-        return []
+        return findings
     heartbeat = project.heartbeat()
-    findings: list[Finding] = []
     for path, directives in parsed.items():
         if path.resolve() not in included:
             findings += check_nginx(directives, routes, heartbeat)
@@ -151,7 +145,8 @@ def _filtered(findings: list[Finding], select: list[str], ignore: list[str]) -> 
         if not selected(item.code, select, ignore):
             continue
         if item.path not in lines:
-            lines[item.path] = _read(item.path).splitlines()
+            content = read_text(item.path)
+            lines[item.path] = content.splitlines() if isinstance(content, str) else []
         text = lines[item.path]
         line = text[item.line - 1] if 0 < item.line <= len(text) else ""
         if any(item.code.startswith(code) for code in suppressed_codes(line)):

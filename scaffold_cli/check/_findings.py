@@ -36,12 +36,19 @@ def _rules(*rules: Rule) -> Mapping[str, Rule]:
 
 
 RULES: Mapping[str, Rule] = _rules(
+    # FS0xx: the files themselves.
+    Rule(
+        "FS001",
+        "unparsable-file",
+        Level.ERROR,
+        "{error} (this file was left out of the check)",
+    ),
     # FS1xx: Flask code.
     Rule(
         "FS101",
         "stream-without-context",
         Level.ERROR,
-        "streamed generator reads {name} after the view has returned: "
+        "streamed generator uses {name} after the view has returned: "
         "wrap it with stream_with_context",
     ),
     Rule(
@@ -103,8 +110,8 @@ RULES: Mapping[str, Rule] = _rules(
         "FS140",
         "compress-streams",
         Level.ERROR,
-        "Flask-Compress compresses streamed responses (COMPRESS_STREAMS defaults to True): "
-        "set COMPRESS_STREAMS = False",
+        "Flask-Compress compresses the app's {mimetype} streams (COMPRESS_STREAMS defaults "
+        "to True and COMPRESS_MIMETYPES has the type): set COMPRESS_STREAMS = False",
     ),
     Rule(
         "FS141",

@@ -18,7 +18,14 @@ _ESCAPES = {'"': '"', "'": "'", "\\": "\\", "t": "\t", "r": "\r", "n": "\n"}
 
 
 class NginxError(ValueError):
-    """The file is not a well-formed nginx configuration; the message names file and line."""
+    """The file is not a well-formed nginx configuration: where, and why."""
+
+    def __init__(self, path: Path, line: int, reason: str, column: int = 1) -> None:
+        super().__init__(f"{path}:{line}: {reason}")
+        self.path = path
+        self.line = line
+        self.column = column
+        self.reason = reason
 
 
 @dataclass
@@ -84,7 +91,7 @@ def _tokens(text: str, path: Path) -> Iterator[_Token]:  # noqa: PLR0912
             while i < length and text[i] != quote:
                 value.append(escape())
             if i >= length:
-                raise NginxError(f"{path}:{start_line}: unterminated quoted string")
+                raise NginxError(path, start_line, "unterminated quoted string", start_column)
             advance()
             yield _Token("".join(value), start_line, start_column, quoted=True)
         else:
@@ -105,7 +112,7 @@ def parse(path: Path, *, depth: int = 0) -> list[Directive]:
     try:
         text = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as error:
-        raise NginxError(f"{path}: cannot read: {error}") from error
+        raise NginxError(path, 1, f"cannot read it ({error})") from error
     tokens = list(_tokens(text, path))
     position = 0
 
@@ -123,24 +130,31 @@ def parse(path: Path, *, depth: int = 0) -> list[Directive]:
                 words = []
             elif not token.quoted and token.text == "{":
                 if not words:
-                    raise NginxError(f"{path}:{token.line}: unexpected '{{'")
+                    raise NginxError(path, token.line, "unexpected '{'", token.column)
                 inner = block(closing=True)
                 directives += _directive(words, path, inner, depth)
                 words = []
             elif not token.quoted and token.text == "}":
                 if words:
                     raise NginxError(
-                        f"{path}:{words[0].line}: directive '{words[0].text}' has no ';'"
+                        path,
+                        words[0].line,
+                        f"directive '{words[0].text}' has no ';'",
+                        words[0].column,
                     )
                 if not closing:
-                    raise NginxError(f"{path}:{token.line}: unexpected '}}'")
+                    raise NginxError(path, token.line, "unexpected '}'", token.column)
                 return directives
             else:
                 words.append(token)
         if words:
-            raise NginxError(f"{path}:{words[0].line}: directive '{words[0].text}' has no ';'")
+            raise NginxError(
+                path, words[0].line, f"directive '{words[0].text}' has no ';'", words[0].column
+            )
         if closing:
-            raise NginxError(f"{path}: unexpected end of file, a '}}' is missing")
+            raise NginxError(
+                path, len(text.splitlines()) or 1, "unexpected end of file, a '}' is missing"
+            )
         return directives
 
     return block(closing=False)
@@ -156,7 +170,7 @@ def _directive(
     if directive.name != "include" or inner is not None or not directive.args:
         return [directive]
     if depth >= _MAX_INCLUDE_DEPTH:
-        raise NginxError(f"{path}:{head.line}: includes nested more than {_MAX_INCLUDE_DEPTH} deep")
+        raise NginxError(path, head.line, f"includes nested more than {_MAX_INCLUDE_DEPTH} deep")
     pattern = directive.args[0]
     base = path.parent
     matches = sorted(base.glob(pattern)) if not Path(pattern).is_absolute() else []
