@@ -29,7 +29,7 @@ from ._findings import (
     suppressed_codes,
 )
 from ._formats import FORMATS, OutputFormat, render
-from ._gunicorn import check_command_lines, check_gunicorn, is_command_file, is_gunicorn_config
+from ._gunicorn import GunicornProject, is_command_file, is_gunicorn_config
 from ._model import Project
 from ._nginx import Directive, NginxError, included_files, parse
 from ._proxy import check_nginx, is_nginx_name, looks_like_nginx, stream_routes
@@ -103,18 +103,15 @@ def _check(files: list[SourceFile]) -> list[Finding]:
 
 
 def _gunicorn_findings(python: PythonSources, command_files: list[Path]) -> list[Finding]:
-    findings: list[Finding] = []
-    for file in python.files:
-        if is_gunicorn_config(file.path):
-            module = python.parse(file.path)
-            if module is not None:
-                findings += check_gunicorn(module)
+    gunicorn = GunicornProject(python.find, python.default_config)
     for path in command_files:
-        default_config = (path.parent / "gunicorn.conf.py").is_file()
         text = read_text(path)
         if isinstance(text, str):
-            findings += check_command_lines(path, text, has_default_config=default_config)
-    return findings
+            gunicorn.add_file(path, text)
+    for file in python.files:
+        if is_gunicorn_config(file.path) and (module := python.parse(file.path)) is not None:
+            gunicorn.configs.append(module)
+    return list(gunicorn.findings())
 
 
 def _nginx_findings(project: Project, files: list[Path]) -> list[Finding]:

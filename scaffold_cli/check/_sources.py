@@ -194,6 +194,36 @@ class PythonSources:
         parsed = parse_python(file)
         return parsed if isinstance(parsed, Module) else None
 
+    def find(self, reference: str, base: Path) -> Module | None:
+        """The Python file a gunicorn ``-c`` names, parsed: ``python:package.module``, or a
+        path (``file:`` prefix optional) relative to *base* (the command line's directory),
+        to a directory given, or matching the end of one project file's path (the deployed
+        path, ``/app/gunicorn_config.py``, differs from the project's)."""
+        if reference.startswith("python:"):
+            candidates = self._by_name.get(reference.removeprefix("python:"), [])
+            return self.parse(candidates[0].path) if len(candidates) == 1 else None
+        wanted = Path(reference.removeprefix("file:"))
+        if not wanted.is_absolute() and (base / wanted) in self._at_path:
+            return self.parse(base / wanted)
+        parts = [p for p in wanted.parts if p not in ("/", ".")]
+        for length in range(len(parts), 0, -1):
+            tail = tuple(parts[-length:])
+            matches = [f for f in self.files if f.relative.parts[-length:] == tail]
+            if len(matches) == 1:
+                return self.parse(matches[0].path)
+            if matches:
+                return None
+        return None
+
+    def default_config(self, directory: Path) -> tuple[Module | None, bool]:
+        """The ``gunicorn.conf.py`` that gunicorn started in *directory* (or at the top of
+        the project) would load, and whether there is one elsewhere that it might load."""
+        found = [f for f in self.files if f.path.name == "gunicorn.conf.py"]
+        for file in found:
+            if file.path.parent == directory or file.relative == Path("gunicorn.conf.py"):
+                return self.parse(file.path), False
+        return None, bool(found)
+
     def _parse(self, file: SourceFile, data: bytes | None) -> list[Module]:
         self._parsed.add(file.path)
         parsed = parse_python(file, data)

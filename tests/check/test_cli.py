@@ -73,7 +73,7 @@ def test_github_format_is_workflow_annotations(monkeypatch: pytest.MonkeyPatch) 
         "events on live"
     )
     assert lines[2].startswith(
-        "::warning file=FS202/bad/Dockerfile,line=5,col=7,title=FS202::FS202 gthread"
+        "::warning file=FS202/bad/Dockerfile,line=5,col=5,title=FS202::FS202 gthread"
     )
     assert len(lines) == 5
 
