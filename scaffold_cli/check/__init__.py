@@ -32,7 +32,7 @@ from ._formats import FORMATS, OutputFormat, render
 from ._gunicorn import GunicornProject, is_command_file, is_gunicorn_config
 from ._model import Project
 from ._nginx import Directive, NginxError, included_files, parse
-from ._proxy import check_nginx, is_nginx_name, looks_like_nginx, stream_routes
+from ._proxy import check_nginx, is_main_nginx, is_nginx_name, looks_like_nginx, stream_routes
 from ._sources import CheckError, PythonSources, SourceFile, project_files, read_text
 
 __all__ = [
@@ -85,7 +85,7 @@ def _check(files: list[SourceFile]) -> list[Finding]:
     if project.sites:
         project.settings_modules = python.settings_modules()
     findings = [*python.findings, *check_code(project)]
-    nginx_files: list[Path] = []
+    nginx_files: dict[Path, str] = {}
     command_files: list[Path] = []
     for file in files:
         if is_command_file(file.path):
@@ -95,7 +95,7 @@ def _check(files: list[SourceFile]) -> list[Finding]:
             if isinstance(text, Finding):
                 findings.append(text)
             elif looks_like_nginx(text):
-                nginx_files.append(file.path)
+                nginx_files[file.path] = text
     if project.sites:
         findings += _gunicorn_findings(python, command_files)
     findings += _nginx_findings(project, nginx_files)
@@ -114,12 +114,16 @@ def _gunicorn_findings(python: PythonSources, command_files: list[Path]) -> list
     return list(gunicorn.findings())
 
 
-def _nginx_findings(project: Project, files: list[Path]) -> list[Finding]:
+def _nginx_findings(project: Project, files: dict[Path, str]) -> list[Finding]:
+    """FS3xx findings for nginx, and FS001 for a file that is not well formed. Each file not
+    included by another is checked, its includes read against its main configuration's
+    directory (see `_conf_dir`)."""
+    mains = [path for path, text in files.items() if is_main_nginx(path, text)]
     parsed: dict[Path, list[Directive]] = {}
     findings: list[Finding] = []
     for path in files:
         try:
-            parsed[path] = parse(path)
+            parsed[path] = parse(path, _conf_dir(path, mains))
         except NginxError as error:
             findings.append(
                 finding("FS001", error.path, error.line, error.column, error=error.reason)
@@ -133,6 +137,13 @@ def _nginx_findings(project: Project, files: list[Path]) -> list[Finding]:
         if path.resolve() not in included:
             findings += check_nginx(directives, routes, heartbeat)
     return findings
+
+
+def _conf_dir(path: Path, mains: list[Path]) -> Path | None:
+    """The directory nginx reads *path*'s relative includes against: that of the main
+    configuration file in the nearest directory at or above *path*'s (None: not known)."""
+    candidates = [main.parent for main in mains if main.parent in (path.parent, *path.parents)]
+    return max(candidates, key=lambda directory: len(directory.parts), default=None)
 
 
 def _filtered(findings: list[Finding], select: list[str], ignore: list[str]) -> list[Finding]:

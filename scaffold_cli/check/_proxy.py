@@ -14,7 +14,7 @@ from pathlib import Path
 
 from ._findings import Finding, finding
 from ._model import Project
-from ._nginx import Directive, Location, match_location, seconds, servers
+from ._nginx import Directive, Location, match_location, rendered_name, seconds, servers
 
 NGINX_DEFAULT_READ_TIMEOUT = 60.0
 _CONVERTER = re.compile(r"<(?:(\w+)(?:\([^)]*\))?:)?\w+>")
@@ -26,15 +26,25 @@ _SAMPLE = {
 }
 
 
-_NGINX_NAME = re.compile(r"^(.*\.(conf|nginx)|nginx(\.conf(\.\w+)?)?)$")
+_NGINX_NAME = re.compile(r"^(.*\.(conf|nginx)|nginx(\.conf(\.\w+)?)?|.*\.template)$")
 _NGINX_SYNTAX = re.compile(
     r"(?m)^\s*(location\s[^\n]*\{|proxy_pass\s+\S+;|server\s*\{|upstream\s+\S+\s*\{|http\s*\{)"
 )
 
 
 def is_nginx_name(path: Path) -> bool:
-    """``*.conf``, ``*.nginx``, ``nginx``, ``nginx.conf.template`` and the like."""
+    """``*.conf``, ``*.nginx``, ``nginx``, ``*.template`` (``default.conf.template``,
+    rendered by envsubst at deploy time) and the like."""
     return _NGINX_NAME.match(path.name) is not None
+
+
+_MAIN_BLOCK = re.compile(r"(?m)^\s*(http|events)\s*\{")
+
+
+def is_main_nginx(path: Path, text: str) -> bool:
+    """Whether *path* is nginx's main configuration file: ``nginx.conf`` (or its template),
+    or a file with the top-level ``http {}`` or ``events {}`` block only that file has."""
+    return rendered_name(path) == "nginx.conf" or _MAIN_BLOCK.search(text) is not None
 
 
 def looks_like_nginx(text: str) -> bool:
@@ -92,22 +102,32 @@ def _location_findings(
 ) -> Iterator[Finding]:
     label = f"{route.rule} ({location.label})"
     buffering = location.setting("proxy_buffering")
-    buffered = buffering is None or (buffering.args[:1] != ["off"])
-    if buffered:
+    known = buffering is None or not (buffering.opaque or buffering.unknown_value)
+    if known and (buffering is None or buffering.args[:1] != ["off"]):
         ignored = location.setting("proxy_ignore_headers")
-        if ignored is not None and any(a.lower() == "x-accel-buffering" for a in ignored.args):
+        if ignored is not None and ignored.opaque:
+            pass  # whether the app's header is ignored is not known
+        elif ignored is not None and any(a.lower() == "x-accel-buffering" for a in ignored.args):
             yield _at("FS302", location, ignored, route=label)
         elif not route.no_buffering_header:
             how = "on" if buffering is not None else "on by default"
             yield _at("FS301", location, buffering, route=label, how=how)
     timeout_directive = location.setting("proxy_read_timeout")
-    timeout = NGINX_DEFAULT_READ_TIMEOUT
-    if timeout_directive is not None and timeout_directive.args:
-        timeout = seconds(timeout_directive.args[0]) or NGINX_DEFAULT_READ_TIMEOUT
-    if heartbeat is not None and timeout <= heartbeat:
+    timeout: float | None = NGINX_DEFAULT_READ_TIMEOUT
+    if timeout_directive is not None:
+        timeout = (
+            None
+            if timeout_directive.opaque or not timeout_directive.args
+            else (seconds(timeout_directive.args[0]))
+        )
+    if heartbeat is not None and timeout is not None and timeout <= heartbeat:
         yield _at(
             "FS303", location, timeout_directive, timeout=timeout, heartbeat=heartbeat, route=label
         )
     cache = location.setting("proxy_cache")
-    if cache is not None and cache.args[:1] != ["off"]:
+    if (
+        cache is not None
+        and not (cache.opaque or cache.unknown_value)
+        and cache.args[:1] != ["off"]
+    ):
         yield _at("FS304", location, cache, zone=" ".join(cache.args), route=label)
