@@ -856,7 +856,8 @@ def check(
     output: Annotated[
         OutputFormat,
         typer.Option(
-            "--format", help="text (path:line:col: CODE message), json, or github annotations."
+            "--format",
+            help="text (path:line:col: CODE message), json, github annotations or sarif.",
         ),
     ] = "text",
     select: Annotated[

@@ -1,18 +1,24 @@
-"""Output formats of ``stream-scaffold check``: text (ruff-like), JSON, GitHub annotations."""
+"""Output formats of ``stream-scaffold check``: text (ruff-like), JSON, GitHub annotations,
+and SARIF 2.1.0 for code scanning."""
 
 from __future__ import annotations
 
 import json
 import os
+import re
 from collections.abc import Sequence
+from importlib import metadata
 from pathlib import Path
 from typing import Literal, get_args
 
-from ._findings import Finding, Level
+from .. import __version__
+from ._findings import RULES, Finding, Level, Rule
 
-OutputFormat = Literal["text", "json", "github"]
+OutputFormat = Literal["text", "json", "github", "sarif"]
 FORMATS: tuple[OutputFormat, ...] = get_args(OutputFormat)
 _GITHUB_LEVELS = {Level.ERROR: "error", Level.WARNING: "warning", Level.INFO: "notice"}
+_SARIF_LEVELS = {Level.ERROR: "error", Level.WARNING: "warning", Level.INFO: "note"}
+_SARIF_SCHEMA = "https://json.schemastore.org/sarif-2.1.0.json"
 
 
 def display_path(path: Path) -> str:
@@ -43,8 +49,72 @@ def _escape_github(text: str, *, property_: bool = False) -> str:
     return text
 
 
+def _documentation() -> str | None:
+    """The documentation's address, as the installed distribution declares it."""
+    try:
+        urls = metadata.metadata("flask-stream-scaffold").get_all("Project-URL") or []
+    except metadata.PackageNotFoundError:
+        return None
+    for entry in urls:
+        label, _, url = entry.partition(",")
+        if label.strip() == "Documentation":
+            return str(url).strip().rstrip("/") + "/"
+    return None
+
+
+def _sarif_rule(rule: Rule, documentation: str | None) -> dict[str, object]:
+    described: dict[str, object] = {
+        "id": rule.code,
+        "name": rule.name,
+        "shortDescription": {"text": rule.name.replace("-", " ")},
+        "fullDescription": {"text": re.sub(r"\{(\w+)[^}]*\}", r"<\1>", rule.message)},
+        "defaultConfiguration": {"level": _SARIF_LEVELS[rule.level]},
+    }
+    if documentation is not None:
+        described["helpUri"] = f"{documentation}check/#{rule.code.lower()}-{rule.name}"
+    return described
+
+
+def sarif(findings: Sequence[Finding]) -> dict[str, object]:
+    """*findings* as a SARIF 2.1.0 log: one run, every rule described, paths relative to
+    the directory the check ran in (``%SRCROOT%`` for code scanning)."""
+    documentation = _documentation()
+    index = {code: number for number, code in enumerate(RULES)}
+    driver: dict[str, object] = {
+        "name": "stream-scaffold",
+        "version": __version__,
+        "rules": [_sarif_rule(rule, documentation) for rule in RULES.values()],
+    }
+    if documentation is not None:
+        driver["informationUri"] = documentation
+    results = [
+        {
+            "ruleId": f.code,
+            "ruleIndex": index[f.code],
+            "level": _SARIF_LEVELS[f.rule.level],
+            "message": {"text": f.message},
+            "locations": [
+                {
+                    "physicalLocation": {
+                        "artifactLocation": {"uri": display_path(f.path), "uriBaseId": "%SRCROOT%"},
+                        "region": {"startLine": f.line, "startColumn": f.column},
+                    }
+                }
+            ],
+        }
+        for f in findings
+    ]
+    return {
+        "$schema": _SARIF_SCHEMA,
+        "version": "2.1.0",
+        "runs": [{"tool": {"driver": driver}, "results": results}],
+    }
+
+
 def render(findings: Sequence[Finding], output: OutputFormat) -> str:
     """*findings* in the format *output*, one of `FORMATS`, ending with a line break."""
+    if output == "sarif":
+        return json.dumps(sarif(findings), indent=2) + "\n"
     if output == "json":
         records = [
             {

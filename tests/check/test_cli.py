@@ -118,7 +118,7 @@ def test_an_unknown_format_is_a_usage_error_listing_the_formats(
     message = " ".join(err.replace("│", " ").split())
     assert (status, out) == (2, "")
     assert "Invalid value for '--format'" in message
-    assert "'xml' is not one of 'text', 'json', 'github'" in message
+    assert "'xml' is not one of 'text', 'json', 'github', 'sarif'" in message
     assert "Traceback" not in err
 
 
