@@ -13,13 +13,16 @@ routes found in the code. Nothing is imported, run or written.
 from __future__ import annotations
 
 import contextlib
+import difflib
 import gc
 from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 from ._code import check_code
 from ._findings import (
     RULES,
+    Edit,
     Finding,
     Level,
     Rule,
@@ -28,23 +31,26 @@ from ._findings import (
     selected,
     suppressed_codes,
 )
-from ._formats import FORMATS, OutputFormat, render
+from ._fixes import apply
+from ._formats import FORMATS, OutputFormat, display_path, render
 from ._gunicorn import GunicornProject, is_command_file, is_gunicorn_config
 from ._model import Project
 from ._nginx import Directive, NginxError, included_files, parse
 from ._proxy import check_nginx, is_main_nginx, is_nginx_name, looks_like_nginx, stream_routes
-from ._sources import CheckError, PythonSources, SourceFile, project_files, read_text
+from ._sources import CheckError, PythonSources, SourceFile, project_files, read_text, reading
 
 __all__ = [
     "FORMATS",
     "RULES",
     "CheckError",
     "Finding",
+    "Fixes",
     "Level",
     "OutputFormat",
     "Rule",
     "check_paths",
     "check_selector",
+    "fix_paths",
     "render",
 ]
 
@@ -73,6 +79,73 @@ def check_paths(
     with _collection_paused():
         findings = _check(project_files(paths))
     return _filtered(findings, list(select), list(ignore))
+
+
+# Rounds of fixes at most: a fix can make room for another (two edits of one literal).
+_FIX_ROUNDS = 5
+
+
+@dataclass(frozen=True)
+class Fixes:
+    """What ``--fix`` did (or ``--diff`` would do): the findings left, how many were fixed,
+    and each changed file's text before and after."""
+
+    remaining: list[Finding]
+    fixed: int
+    changed: dict[Path, tuple[str, str]]
+
+    def diff(self) -> str:
+        """The changes as a unified diff, paths as the text output shows them."""
+        parts: list[str] = []
+        for path, (before, after) in sorted(self.changed.items()):
+            name = display_path(path)
+            parts += difflib.unified_diff(
+                before.splitlines(keepends=True),
+                after.splitlines(keepends=True),
+                f"a/{name}",
+                f"b/{name}",
+            )
+        return "".join(parts)
+
+
+def fix_paths(
+    paths: Sequence[Path],
+    *,
+    select: Iterable[str] = (),
+    ignore: Iterable[str] = (),
+    write: bool = True,
+) -> Fixes:
+    """Apply the fixes of the findings in *paths* (round after round, each round re-checking
+    the fixed text) and write the changed files when *write*; see `Fixes`."""
+    select, ignore = list(select), list(ignore)
+    current: dict[Path, str] = {}
+    original: dict[Path, str] = {}
+    fixed = 0
+    for _ in range(_FIX_ROUNDS):
+        with reading(current):
+            findings = check_paths(paths, select=select, ignore=ignore)
+            edits: dict[Path, list[Edit]] = {}
+            for item in findings:
+                for edit in item.fix:
+                    edits.setdefault(edit.path, []).append(edit)
+            made: set[Edit] = set()
+            for path, group in edits.items():
+                text = read_text(path)
+                if isinstance(text, Finding):
+                    continue
+                original.setdefault(path, text)
+                current[path], done = apply(text, group)
+                made.update(done)
+        fixed += sum(1 for item in findings if item.fix and set(item.fix) <= made)
+        if not made:
+            break
+    with reading(current):
+        remaining = check_paths(paths, select=select, ignore=ignore)
+    changed = {p: (original[p], t) for p, t in current.items() if t != original[p]}
+    if write:
+        for path, (_, text) in changed.items():
+            path.write_text(text, encoding="utf-8")
+    return Fixes(remaining, fixed, changed)
 
 
 def _check(files: list[SourceFile]) -> list[Finding]:

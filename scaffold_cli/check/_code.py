@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import ast
 from collections.abc import Iterator
+from dataclasses import replace
 
+from ._code_fixes import add_headers, call_generator, move_session_read, remove_header, wrap_stream
 from ._findings import Finding, finding
 from ._model import (
     Function,
@@ -108,10 +110,13 @@ def _site_findings(
     for header in site.headers:
         if header.name in _HOP_BY_HOP:
             name = _CANONICAL.get(header.name, "Transfer-Encoding")
-            yield _at(header.module, header.node, "FS120", header=name)
+            found = _at(header.module, header.node, "FS120", header=name)
+            # Content-Length may be what the code means to send: its removal is not mechanical.
+            fix = remove_header(header) if header.name != "content-length" else ()
+            yield replace(found, fix=fix)
     if site.mimetype is not None and site.mimetype.startswith("text/event-stream"):
         missing = [
-            text
+            (name, text)
             for name, text in (
                 ("x-accel-buffering", "X-Accel-Buffering: no"),
                 ("cache-control", "Cache-Control: no-cache"),
@@ -119,17 +124,22 @@ def _site_findings(
             if site.header(name) is None
         ]
         if missing:
-            yield _at(site.module, site.node, "FS121", missing=" and ".join(missing))
+            found = _at(
+                site.module, site.node, "FS121", missing=" and ".join(t for _, t in missing)
+            )
+            yield replace(found, fix=add_headers(site, [name for name, _ in missing]))
     stream = site.stream
     if stream is None:
         if isinstance(site.node, ast.Call | ast.Name):
             name = _not_called_name(project, site)
-            yield _at(site.module, site.node, "FS102", name=name)
+            found = _at(site.module, site.node, "FS102", name=name)
+            yield replace(found, fix=call_generator(project, site))
         return
     if not stream.wrapped:
         used = _context_use(project, stream)
         if used is not None:
-            yield _at(site.module, site.node, "FS101", name=used)
+            found = _at(site.module, site.node, "FS101", name=used)
+            yield replace(found, fix=wrap_stream(site, stream))
     yield from _session(project, site, stream)
     yield from _response_changes(project, site, stream)
     if closed:
@@ -167,9 +177,11 @@ def _context_use(project: Project, stream: Stream) -> str | None:
 def _session(project: Project, site: StreamSite, stream: Stream) -> Iterator[Finding]:
     module = stream.module
     read: ast.AST | None = None
+    writes = False
     for node in _body_nodes(stream):
         how = _session_write(module, node)
         if how is not None:
+            writes = True
             yield _at(module, node, "FS110", how=how)
         elif read is None and module.context_name(node) == "session":
             read = node
@@ -184,7 +196,8 @@ def _session(project: Project, site: StreamSite, stream: Stream) -> Iterator[Fin
         for node in project.body(view):
             if site.module.context_name(node) == "session":
                 return
-    yield _at(module, read, "FS111")
+    fix = () if writes else move_session_read(site, stream, read)
+    yield replace(_at(module, read, "FS111"), fix=fix)
 
 
 def _session_write(module: Module, node: ast.AST) -> str | None:

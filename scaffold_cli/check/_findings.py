@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
 
@@ -184,14 +184,27 @@ _SUPPRESSION = re.compile(r"#\s*stream-scaffold:\s*ignore\[([A-Z0-9,\s]+)\]")
 
 
 @dataclass(frozen=True, order=True)
+class Edit:
+    """Replace the text of *path* from *start* to *end* (line from 1, column from 0, in
+    characters) with *text*; *start* == *end* inserts."""
+
+    path: Path
+    start: tuple[int, int]
+    end: tuple[int, int]
+    text: str
+
+
+@dataclass(frozen=True, order=True)
 class Finding:
-    """One problem at one place: ``path:line:column: CODE message``."""
+    """One problem at one place: ``path:line:column: CODE message``, and the edits that fix
+    it when the fix is mechanical (``check --fix``)."""
 
     path: Path
     line: int
     column: int
     code: str
     message: str
+    fix: tuple[Edit, ...] = field(default=(), compare=False)
 
     @property
     def rule(self) -> Rule:

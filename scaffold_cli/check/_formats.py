@@ -29,9 +29,12 @@ def display_path(path: Path) -> str:
         return os.fspath(path)
 
 
-def _summary(findings: Sequence[Finding]) -> str:
+def _summary(findings: Sequence[Finding], fixed: int | None) -> list[str]:
+    if fixed:
+        noun = "finding" if fixed == 1 else "findings"
+        return [f"Fixed {fixed} {noun}, {len(findings)} remaining."]
     if not findings:
-        return "All checks passed."
+        return ["All checks passed."]
     counts = {level: sum(f.rule.level is level for f in findings) for level in Level}
     parts = ", ".join(
         f"{n} {level.value}{'s' if n > 1 and level is not Level.INFO else ''}"
@@ -39,7 +42,11 @@ def _summary(findings: Sequence[Finding]) -> str:
         if n
     )
     noun = "finding" if len(findings) == 1 else "findings"
-    return f"Found {len(findings)} {noun} ({parts})."
+    lines = [f"Found {len(findings)} {noun} ({parts})."]
+    fixable = sum(bool(f.fix) for f in findings)
+    if fixable and fixed is None:
+        lines.append(f"[*] {fixable} fixable with the `--fix` option.")
+    return lines
 
 
 def _escape_github(text: str, *, property_: bool = False) -> str:
@@ -111,8 +118,9 @@ def sarif(findings: Sequence[Finding]) -> dict[str, object]:
     }
 
 
-def render(findings: Sequence[Finding], output: OutputFormat) -> str:
-    """*findings* in the format *output*, one of `FORMATS`, ending with a line break."""
+def render(findings: Sequence[Finding], output: OutputFormat, fixed: int | None = None) -> str:
+    """*findings* in the format *output*, one of `FORMATS`, ending with a line break. In
+    text, ``[*]`` marks what ``--fix`` fixes; *fixed* is how many it has fixed, if it ran."""
     if output == "sarif":
         return json.dumps(sarif(findings), indent=2) + "\n"
     if output == "json":
@@ -125,6 +133,7 @@ def render(findings: Sequence[Finding], output: OutputFormat) -> str:
                 "path": display_path(f.path),
                 "line": f.line,
                 "column": f.column,
+                "fixable": bool(f.fix),
             }
             for f in findings
         ]
@@ -138,5 +147,8 @@ def render(findings: Sequence[Finding], output: OutputFormat) -> str:
             for f in findings
         ]
         return "".join(line + "\n" for line in lines)
-    lines = [f"{display_path(f.path)}:{f.line}:{f.column}: {f.code} {f.message}" for f in findings]
-    return "".join(line + "\n" for line in [*lines, _summary(findings)])
+    lines = [
+        f"{display_path(f.path)}:{f.line}:{f.column}: {f.code} {'[*] ' if f.fix else ''}{f.message}"
+        for f in findings
+    ]
+    return "".join(line + "\n" for line in [*lines, *_summary(findings, fixed)])

@@ -18,12 +18,15 @@ import json
 import re
 import shlex
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import yaml
 
-from ._findings import Finding, finding
+from ._findings import Edit, Finding, finding
+from ._fixes import FIX_THREADS, indentation, insert_line, quote, source
+from ._fixes import end as fix_end
+from ._fixes import start as fix_start
 from ._model import Module, literal
 
 # Fewer threads than this and a few open pages fill a gthread worker: further clients wait.
@@ -164,6 +167,8 @@ class Setting:
     path: Path
     line: int
     column: int
+    # The assignment in a configuration file that gives it (for a fix).
+    node: ast.stmt | None = field(default=None, compare=False)
 
 
 @dataclass
@@ -214,7 +219,7 @@ def config_layer(module: Module) -> Layer:
         value = statement.value if isinstance(statement, ast.Assign | ast.AnnAssign) else None
         known = literal(value) if not isinstance(statement, ast.AugAssign) else NotImplemented
         layer.settings[name] = Setting(
-            known, module.path, statement.lineno, statement.col_offset + 1
+            known, module.path, statement.lineno, statement.col_offset + 1, statement
         )
     for statement in module.tree.body:
         if isinstance(statement, ast.If | ast.Try | ast.With | ast.For | ast.While):
@@ -582,8 +587,8 @@ class GunicornProject:
             words = _words(value)
             return None if words is None else argv_layer(words, given_at)
         layer = Layer()
-        for source, values in self.cmd_args.items():
-            if not _may_reach(source, command.path):
+        for origin, values in self.cmd_args.items():
+            if not _may_reach(origin, command.path):
                 continue
             for value, _ in values:
                 words = _words(value)
@@ -619,6 +624,38 @@ def _place(where: Setting) -> tuple[Path, int, int]:
     return where.path, where.line, where.column
 
 
+def _gthread(settings: dict[str, Setting], start: Setting) -> tuple[Edit, ...]:
+    """FS201's fix in a configuration file: ``worker_class = "gthread"`` with threads, the
+    worker class rewritten where the file sets it (else added at its end); not when the
+    threads are set elsewhere (a command line may pin them)."""
+    worker = settings.get("worker_class")
+    if "threads" in settings:
+        return ()
+    if worker is None:
+        if start.path.suffix != ".py" or start.line != 1:
+            return ()  # started from a command line: the fix is the deployment's to choose
+        lines = source(start.path)
+        text = f'worker_class = "gthread"\nthreads = {FIX_THREADS}\n'
+        if lines and not lines[-1].endswith("\n"):
+            text = "\n" + text
+        return (insert_line(start.path, len(lines) + 1, text),)
+    node = worker.node
+    if not isinstance(node, ast.Assign | ast.AnnAssign) or not isinstance(node.value, ast.Constant):
+        return ()
+    lines = source(worker.path)
+    mark = quote(lines, [node.value])
+    threads = f"{indentation(lines, node.lineno)}threads = {FIX_THREADS}\n"
+    return (
+        Edit(
+            worker.path,
+            fix_start(lines, node.value),
+            fix_end(lines, node.value),
+            f"{mark}gthread{mark}",
+        ),
+        insert_line(worker.path, fix_end(lines, node)[0] + 1, threads),
+    )
+
+
 def _judge(settings: dict[str, Setting], start: Setting) -> Iterator[Finding]:
     """The FS2xx findings for *settings* (each where it is given); a setting left out has
     gunicorn's default and is reported at *start*, where gunicorn is started."""
@@ -640,7 +677,8 @@ def _judge(settings: dict[str, Setting], start: Setting) -> Iterator[Finding]:
         kind = "gthread"  # gunicorn switches a sync worker with threads to gthread
     if kind == "sync":
         how = "uses" if "worker_class" in settings else "defaults to"
-        yield finding("FS201", *at("worker_class"), how=how)
+        found = finding("FS201", *at("worker_class"), how=how)
+        yield replace(found, fix=_gthread(settings, start))
         return
     if kind == "gthread" and isinstance(threads, int) and threads < MIN_THREADS:
         name = "threads" if "threads" in settings else "worker_class"

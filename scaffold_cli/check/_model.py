@@ -349,6 +349,8 @@ class StreamSite:
     headers: list[Header]
     mimetype: str | None
     views: list[Function]
+    # The ``Response(...)`` call written at the site itself (not in a helper), if any.
+    sink: ast.Call | None = None
 
     def header(self, name: str) -> Header | None:
         return next((h for h in self.headers if h.name == name.lower()), None)
@@ -695,10 +697,16 @@ class Project:
                 continue
             headers, mimetype = self._headers(module, function, node, sink, helper)
             if isinstance(stream, NotCalled):
-                sites.append(StreamSite(module, function, stream.node, None, headers, mimetype, []))
+                own_sink = sink if helper is None else None
+                sites.append(
+                    StreamSite(module, function, stream.node, None, headers, mimetype, [], own_sink)
+                )
                 continue
             views = self._views_of(function)
-            sites.append(StreamSite(module, function, body, stream, headers, mimetype, views))
+            own_sink = sink if helper is None else None
+            sites.append(
+                StreamSite(module, function, body, stream, headers, mimetype, views, own_sink)
+            )
         return sites
 
     def _generator_view(self, module: Module, view: Function) -> StreamSite:

@@ -21,6 +21,8 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from ._sources import read_bytes
+
 _MAX_INCLUDE_DEPTH = 16
 # Where nginx's configuration lives when installed: absolute includes below these are read
 # against the directory of the project's main configuration file.
@@ -139,7 +141,7 @@ def parse(path: Path, conf_dir: Path | None = None, *, depth: int = 0) -> list[D
     nearest of the file's directory and the directories above it that has the file.
     """
     try:
-        text = path.read_text(encoding="utf-8")
+        text = read_bytes(path).decode("utf-8")
     except (OSError, UnicodeDecodeError) as error:
         raise NginxError(path, 1, f"cannot read it ({error})") from error
     tokens = list(_tokens(text, path))

@@ -9,10 +9,11 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
-from ._findings import Finding, finding
+from ._findings import Edit, Finding, finding
+from ._fixes import indentation, insert_line, source
 from ._model import Project
 from ._nginx import Directive, Location, match_location, rendered_name, seconds, servers
 
@@ -97,6 +98,28 @@ def _at(code: str, location: Location, directive: Directive | None, **details: o
     return finding(code, where.path, where.line, where.column, **details)
 
 
+def switch_off(location: Location, name: str) -> tuple[Edit, ...]:
+    """``name off;`` in *location*: its own ``name ...;`` rewritten, else a line after its
+    ``proxy_pass`` (same indentation; on the same line for a one-line location)."""
+    own = location.own(name)
+    if own is not None:
+        if own.path != location.directive.path:
+            return ()  # set in an included file that other locations share
+        begin, finish = (own.line, own.column - 1), (own.end[0], own.end[1])
+        return (Edit(own.path, begin, finish, f"{name} off;"),)
+    anchor = location.own("proxy_pass")
+    if anchor is None or anchor.path != location.directive.path:
+        return ()  # proxy_pass comes from an included file shared with other locations
+    lines = source(anchor.path)
+    line, column = anchor.end  # the ';', counted from 1: the text after it starts there
+    rest = lines[line - 1][column:] if 0 < line <= len(lines) else ""
+    if not rest.strip() or rest.strip().startswith("#"):
+        return (
+            insert_line(anchor.path, line + 1, f"{indentation(lines, anchor.line)}{name} off;\n"),
+        )
+    return (Edit(anchor.path, (line, column), (line, column), f" {name} off;"),)
+
+
 def _location_findings(
     location: Location, route: StreamRoute, heartbeat: float | None
 ) -> Iterator[Finding]:
@@ -108,10 +131,12 @@ def _location_findings(
         if ignored is not None and ignored.opaque:
             pass  # whether the app's header is ignored is not known
         elif ignored is not None and any(a.lower() == "x-accel-buffering" for a in ignored.args):
-            yield _at("FS302", location, ignored, route=label)
+            found = _at("FS302", location, ignored, route=label)
+            yield replace(found, fix=switch_off(location, "proxy_buffering"))
         elif not route.no_buffering_header:
             how = "on" if buffering is not None else "on by default"
-            yield _at("FS301", location, buffering, route=label, how=how)
+            found = _at("FS301", location, buffering, route=label, how=how)
+            yield replace(found, fix=switch_off(location, "proxy_buffering"))
     timeout_directive = location.setting("proxy_read_timeout")
     timeout: float | None = NGINX_DEFAULT_READ_TIMEOUT
     if timeout_directive is not None:
@@ -130,4 +155,5 @@ def _location_findings(
         and not (cache.opaque or cache.unknown_value)
         and cache.args[:1] != ["off"]
     ):
-        yield _at("FS304", location, cache, zone=" ".join(cache.args), route=label)
+        found = _at("FS304", location, cache, zone=" ".join(cache.args), route=label)
+        yield replace(found, fix=switch_off(location, "proxy_cache"))

@@ -16,12 +16,15 @@ A file that cannot be read or parsed is a finding (FS001), not an error.
 from __future__ import annotations
 
 import ast
+import contextlib
 import os
 import re
 import sys
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from contextvars import ContextVar
 from dataclasses import dataclass
 from pathlib import Path
+from types import MappingProxyType
 
 from ._findings import Finding, finding
 from ._model import Module
@@ -40,6 +43,26 @@ _REDIS = re.compile(rb"redis")
 _BLOCKING_READ = re.compile(rb"\b(?:xread|xreadgroup|b[lr]pop|brpoplpush|blmove|bzpopm(?:in|ax))\b")
 _GENERATOR = re.compile(rb"\byield\b")
 _SETTINGS = re.compile(rb"COMPRESS_|(?i:heartbeat)")
+
+
+# Files as a fix would leave them, read instead of the disk's (``check --diff``).
+_OVERLAY: ContextVar[Mapping[Path, str]] = ContextVar("overlay", default=MappingProxyType({}))
+
+
+@contextlib.contextmanager
+def reading(texts: Mapping[Path, str]) -> Iterator[None]:
+    """Read *texts* (path to text) instead of those files on disk, in this context."""
+    token = _OVERLAY.set({**_OVERLAY.get(), **texts})
+    try:
+        yield
+    finally:
+        _OVERLAY.reset(token)
+
+
+def read_bytes(path: Path) -> bytes:
+    """The bytes of *path*, or of the text `reading` gives for it."""
+    text = _OVERLAY.get().get(path)
+    return path.read_bytes() if text is None else text.encode("utf-8")
 
 
 class CheckError(Exception):
@@ -88,7 +111,7 @@ def project_files(paths: Sequence[Path]) -> list[SourceFile]:
 def read_text(path: Path) -> str | Finding:
     """The text of a configuration file, or an FS001 finding when it cannot be read."""
     try:
-        return path.read_text(encoding="utf-8")
+        return read_bytes(path).decode("utf-8")
     except UnicodeDecodeError as error:
         return finding("FS001", path, 1, 1, error=f"not UTF-8 ({error.reason})")
     except OSError as error:
@@ -98,7 +121,7 @@ def read_text(path: Path) -> str | Finding:
 def parse_python(file: SourceFile, source: bytes | None = None) -> Module | Finding:
     """*file* parsed (its encoding declaration honoured), or an FS001 finding."""
     try:
-        data = file.path.read_bytes() if source is None else source
+        data = read_bytes(file.path) if source is None else source
     except OSError as error:
         return finding("FS001", file.path, 1, 1, error=f"cannot read it ({error.strerror})")
     try:
@@ -140,7 +163,7 @@ class PythonSources:
         modules: list[Module] = []
         for file in self.files:
             try:
-                data = file.path.read_bytes()
+                data = read_bytes(file.path)
             except OSError as error:
                 self.findings.append(
                     finding("FS001", file.path, 1, 1, error=f"cannot read it ({error.strerror})")
@@ -159,7 +182,7 @@ class PythonSources:
         for module in list(modules):
             for imported in self._imported_files(module):
                 if imported.path not in self._parsed:
-                    data = imported.path.read_bytes()
+                    data = read_bytes(imported.path)
                     if _GENERATOR.search(data):
                         modules += self._parse(imported, data)
         return modules
@@ -175,7 +198,7 @@ class PythonSources:
         for file in self._flask:
             if file.path in self._parsed:
                 continue
-            data = file.path.read_bytes()
+            data = read_bytes(file.path)
             if any(p is not None and p.search(data) for p in patterns):
                 found += self._parse(file, data)
         return found
