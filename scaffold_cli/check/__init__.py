@@ -19,6 +19,8 @@ from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from . import _apache as apache
+from . import _caddy as caddy
 from ._code import check_code
 from ._findings import (
     RULES,
@@ -36,7 +38,18 @@ from ._formats import FORMATS, OutputFormat, display_path, render
 from ._gunicorn import GunicornProject, is_command_file, is_gunicorn_config
 from ._model import Project
 from ._nginx import Directive, NginxError, included_files, parse
-from ._proxy import check_nginx, is_main_nginx, is_nginx_name, looks_like_nginx, stream_routes
+from ._proxy import (
+    check_apache,
+    check_caddy,
+    check_nginx,
+    is_caddy_name,
+    is_main_apache,
+    is_main_nginx,
+    is_nginx_name,
+    looks_like_apache,
+    looks_like_nginx,
+    stream_routes,
+)
 from ._sources import CheckError, PythonSources, SourceFile, project_files, read_text, reading
 
 __all__ = [
@@ -158,20 +171,28 @@ def _check(files: list[SourceFile]) -> list[Finding]:
     if project.sites:
         project.settings_modules = python.settings_modules()
     findings = [*python.findings, *check_code(project)]
-    nginx_files: dict[Path, str] = {}
+    proxies: dict[str, dict[Path, str]] = {"nginx": {}, "caddy": {}, "apache": {}}
     command_files: list[Path] = []
     for file in files:
         if is_command_file(file.path):
             command_files.append(file.path)
-        elif file.path.suffix != ".py" and is_nginx_name(file.path):
-            text = read_text(file.path)
-            if isinstance(text, Finding):
-                findings.append(text)
-            elif looks_like_nginx(text):
-                nginx_files[file.path] = text
+            continue
+        caddyfile = is_caddy_name(file.path)
+        if not caddyfile and (file.path.suffix == ".py" or not is_nginx_name(file.path)):
+            continue
+        text = read_text(file.path)
+        if isinstance(text, Finding):
+            findings.append(text)
+        elif caddyfile:
+            proxies["caddy"][file.path] = text
+        elif looks_like_nginx(text):
+            proxies["nginx"][file.path] = text
+        elif looks_like_apache(text):
+            proxies["apache"][file.path] = text
     if project.sites:
         findings += _gunicorn_findings(python, command_files)
-    findings += _nginx_findings(project, nginx_files)
+    findings += _nginx_findings(project, proxies["nginx"])
+    findings += _other_proxy_findings(project, proxies["caddy"], proxies["apache"])
     return findings
 
 
@@ -210,6 +231,55 @@ def _nginx_findings(project: Project, files: dict[Path, str]) -> list[Finding]:
         if path.resolve() not in included:
             findings += check_nginx(directives, routes, heartbeat)
     return findings
+
+
+def _other_proxy_findings(
+    project: Project, caddyfiles: dict[Path, str], apache_files: dict[Path, str]
+) -> list[Finding]:
+    """FS31x for Caddyfiles, FS32x for Apache httpd, FS330 for both, FS001 for a file that
+    is not well formed. A file another one includes (or imports) is checked as part of it."""
+    findings: list[Finding] = []
+    caddy_parsed: dict[Path, list[caddy.Node]] = {}
+    for path in caddyfiles:
+        try:
+            caddy_parsed[path] = caddy.parse(path)
+        except caddy.CaddyError as error:
+            findings.append(
+                finding("FS001", error.path, error.line, error.column, error=error.reason)
+            )
+    mains = [path for path, text in apache_files.items() if is_main_apache(text)]
+    apache_parsed: dict[Path, list[apache.Directive]] = {}
+    for path in apache_files:
+        try:
+            apache_parsed[path] = apache.parse(path, _conf_dir(path, mains))
+        except apache.ApacheError as error:
+            findings.append(
+                finding("FS001", error.path, error.line, error.column, error=error.reason)
+            )
+    routes = stream_routes(project)
+    if not routes:
+        return findings
+    heartbeat = project.heartbeat()
+    imported = {p.resolve() for nodes in caddy_parsed.values() for p in _imported(nodes)}
+    for path, nodes in caddy_parsed.items():
+        if path.resolve() not in imported:
+            findings += check_caddy(nodes, routes, heartbeat)
+    included = {
+        p.resolve()
+        for directives in apache_parsed.values()
+        for p in apache.included_files(directives)
+    }
+    for path, directives in apache_parsed.items():
+        if path.resolve() not in included:
+            findings += check_apache(directives, routes, heartbeat)
+    return findings
+
+
+def _imported(nodes: list[caddy.Node]) -> Iterator[Path]:
+    for node in nodes:
+        yield from node.imported
+        if node.block is not None:
+            yield from _imported(node.block)
 
 
 def _conf_dir(path: Path, mains: list[Path]) -> Path | None:

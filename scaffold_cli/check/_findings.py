@@ -178,6 +178,49 @@ RULES: Mapping[str, Rule] = _rules(
         "proxy_cache {zone} on the stream {route}: a cache holds the stream back and "
         "replays it; set proxy_cache off in this location",
     ),
+    Rule(
+        "FS310",
+        "caddy-encodes-stream",
+        Level.ERROR,
+        "Caddy's encode compresses the {mimetype} stream {route} and holds it back until it "
+        "ends (caddy #6293): keep the stream's type out of encode's match",
+    ),
+    Rule(
+        "FS311",
+        "caddy-read-timeout",
+        Level.ERROR,
+        "read_timeout {timeout:g} s is not above the app's heartbeat of {heartbeat:g} s: "
+        "Caddy cuts quiet streams at {route}; raise it above the heartbeat",
+    ),
+    Rule(
+        "FS312",
+        "caddy-write-timeout",
+        Level.ERROR,
+        "the write timeout of {timeout:g} s ends every response that long after it starts, "
+        "the stream {route} included: remove it (idle and read_header timeouts do not)",
+    ),
+    Rule(
+        "FS320",
+        "apache-flushpackets",
+        Level.INFO,
+        "ProxyPass for the stream {route} without flushpackets=on: Apache passes what the "
+        "app writes on only when the app pauses; add flushpackets=on",
+    ),
+    Rule(
+        "FS321",
+        "apache-proxy-timeout",
+        Level.ERROR,
+        "{setting} {timeout:g} s is not above the app's heartbeat of {heartbeat:g} s: "
+        "Apache cuts quiet streams at {route}; raise it above the heartbeat",
+    ),
+    Rule(
+        "FS330",
+        "http2-few-streams",
+        Level.WARNING,
+        "{setting} {value} lets an HTTP/2 connection carry only {value} requests at once, "
+        "and a browser shares it among all its tabs of the site while each open stream "
+        "holds one: set it to at least {minimum}",
+    ),
 )
 
 _SUPPRESSION = re.compile(r"#\s*stream-scaffold:\s*ignore\[([A-Z0-9,\s]+)\]")

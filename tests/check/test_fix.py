@@ -31,6 +31,7 @@ FIXED = {
     "FS301": Counter(),
     "FS302": Counter(),
     "FS304": Counter(),
+    "FS320": Counter(),
 }
 
 
