@@ -105,7 +105,11 @@ Owner = Function | ast.ClassDef | None
 _Node = TypeVar("_Node", bound=ast.AST)
 _DEFINITIONS = (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)
 # Nodes that only say which operator or context: shared objects, nothing under them.
-_TOKENS = (ast.expr_context, ast.operator, ast.boolop, ast.unaryop, ast.cmpop)
+_TOKENS = frozenset(
+    kind
+    for base in (ast.expr_context, ast.operator, ast.boolop, ast.unaryop, ast.cmpop)
+    for kind in base.__subclasses__()
+)
 
 
 class Module:
@@ -148,39 +152,43 @@ class Module:
                 self.definitions.setdefault(owner, {}).setdefault(function.name, function)
 
     def _walk(self, statements: list[ast.stmt]) -> None:
-        """File every node under *statements* (depth first, in source order) under its owner."""
+        """File every node under *statements* (depth first, in source order) under its owner.
+
+        The hottest loop of a check: one pass over every node of every parsed module."""
         stack: list[tuple[ast.AST, Owner]] = [(node, None) for node in reversed(statements)]
         own, by_type, calls = self.own, self.by_type, self.calls
+        skipped = _TOKENS
+        definitions = _DEFINITIONS
+        call, yields, imports = ast.Call, (ast.Yield, ast.YieldFrom), (ast.Import, ast.ImportFrom)
+        node_type, push, pop = ast.AST, stack.append, stack.pop
         while stack:
-            node, owner = stack.pop()
+            node, owner = pop()
             own[owner].append(node)
-            kind = type(node)
+            kind = node.__class__
             bucket = by_type.get(kind)
             if bucket is None:
                 bucket = by_type[kind] = []
             bucket.append(node)
-            if isinstance(node, _DEFINITIONS):
-                stack += reversed(self._definition_parts(node, owner))
+            if kind in definitions:
+                stack += reversed(self._definition_parts(node, owner))  # type: ignore[arg-type]
                 continue
-            if kind is ast.Call:
+            if kind is call:
                 calls.append((node, owner))  # type: ignore[arg-type]
-            elif kind is ast.Yield or kind is ast.YieldFrom:
-                if isinstance(owner, ast.FunctionDef | ast.AsyncFunctionDef):
-                    self.generators.add(owner)
-            elif isinstance(node, ast.Import | ast.ImportFrom):
-                self.imports.update(_imported(node))
-            children: list[tuple[ast.AST, Owner]] = []
-            for name in node._fields:
+            elif kind in yields:
+                if owner is not None and owner.__class__ is not ast.ClassDef:
+                    self.generators.add(owner)  # type: ignore[arg-type]
+            elif kind in imports:
+                self.imports.update(_imported(node))  # type: ignore[arg-type]
+            start = len(stack)
+            for name in kind._fields:
                 value = getattr(node, name, None)
-                if isinstance(value, list):
-                    children += (
-                        (item, owner)
-                        for item in value
-                        if isinstance(item, ast.AST) and not isinstance(item, _TOKENS)
-                    )
-                elif isinstance(value, ast.AST) and not isinstance(value, _TOKENS):
-                    children.append((value, owner))
-            stack += reversed(children)
+                if value.__class__ is list:
+                    for item in value:
+                        if isinstance(item, node_type) and item.__class__ not in skipped:
+                            push((item, owner))
+                elif isinstance(value, node_type) and value.__class__ not in skipped:
+                    push((value, owner))
+            stack[start:] = stack[start:][::-1]  # the first child is popped first
 
     def _definition_parts(
         self, node: Function | ast.ClassDef, owner: Owner
@@ -377,6 +385,8 @@ class Project:
         # Modules read only for the settings in them (see `app_modules`).
         self.settings_modules: list[Module] = []
         self._settings_cache: tuple[int, dict[str, list[ast.expr]]] | None = None
+        # Imported functions a stream's body calls that no parsed module defines.
+        self.unresolved: set[str] = set()
         self.module_of: dict[Function, Module] = {}
         self.functions: dict[str, list[tuple[Module, Function]]] = {}
         self._top_level: dict[str, list[tuple[Module, Function]]] = {}
@@ -402,12 +412,13 @@ class Project:
     def stream_names(self) -> tuple[set[str], set[str]]:
         """The names of the functions that take part in a stream, as two sets: helpers and
         top-level generators (a module that calls one may make a stream), and the imported
-        functions that the streams' generators call and no parsed module defines (a module
-        that defines one may read the request). See `PythonSources.mentioning`."""
+        functions that make a stream's body or that the streams' generators call, which no
+        parsed module defines (a module that defines one may make the stream or read the
+        request). See `PythonSources.mentioning`."""
         called = {function.name for function in self.helpers}
         for module in self.modules:
             called.update(f.name for f in module.generators if module.owner[f] is None)
-        defined: set[str] = set()
+        defined = set(self.unresolved)
         for site in self.sites:
             stream = site.stream
             if stream is not None and isinstance(
@@ -774,6 +785,10 @@ class Project:
         """``generate()``, or a helper that returns a stream it made (one level deep)."""
         target = self.resolve_function(module, scope, node.func)
         if target is None:
+            name = last_name(node.func)
+            head = node.func.value if isinstance(node.func, ast.Attribute) else node.func
+            if name and isinstance(head, ast.Name) and head.id in module.imports:
+                self.unresolved.add(name)  # defined in a module not parsed (yet)
             return None
         defined_in, function = target
         if defined_in.is_generator(function):

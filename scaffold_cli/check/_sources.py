@@ -3,11 +3,12 @@
 Parsing is most of a check's cost, in time and memory, so a Python file is parsed only when a
 scan of its bytes shows it can matter:
 
-1. it names Flask and something a stream is made of (``Response``, ``yield``,
+1. it names Flask and something a stream is made of (a ``Response(...)``, ``yield``,
    ``stream_with_context``, a hook, a blueprint's registration...), or it makes a blocking
-   Redis read; modules these import are parsed too when they make generators;
-2. it names Flask and one of the functions found in step 1 to take part in a stream (a
-   helper that hands its argument to ``Response``, a generator, what a generator calls);
+   Redis read;
+2. it names Flask and calls one of the functions found in step 1 to take part in a stream
+   (a helper that hands its argument to ``Response``, a generator), or it defines a
+   function a stream in step 1 is made by or calls, that no parsed module defines;
 3. it sets a heartbeat or a ``COMPRESS_*`` key, when a rule asks for the settings.
 
 A file that cannot be read or parsed is a finding (FS001), not an error.
@@ -33,16 +34,14 @@ from ._model import Module
 _SKIPPED = frozenset(
     {"node_modules", "__pycache__", "site-packages", "build", "dist", "venv", "env", "htmlcov"}
 )
-_FLASK = re.compile(rb"flask")
 _STREAM_PARTS = re.compile(
-    rb"Response|response_class|make_response|stream_with_context|stream_template|\byield\b"
-    rb"|after_request|after_app_request|teardown_|register_blueprint|add_url_rule"
-    rb"|Compress|wsgi_app|get_template|from_string"
+    rb"(?:Response|response_class|make_response|register_blueprint|add_url_rule|Compress"
+    rb"|get_template|from_string)\s*\(|stream_with_context|stream_template|\byield\b"
+    rb"|after_request|after_app_request|teardown_|wsgi_app"
 )
-_REDIS = re.compile(rb"redis")
 _BLOCKING_READ = re.compile(rb"\b(?:xread|xreadgroup|b[lr]pop|brpoplpush|blmove|bzpopm(?:in|ax))\b")
-_GENERATOR = re.compile(rb"\byield\b")
-_SETTINGS = re.compile(rb"COMPRESS_|(?i:heartbeat)")
+# Literal searches first: far faster than a pattern over every file.
+_SETTINGS = (b"COMPRESS_", b"eartbeat", b"EARTBEAT")
 
 
 # Files as a fix would leave them, read instead of the disk's (``check --diff``).
@@ -169,37 +168,37 @@ class PythonSources:
                     finding("FS001", file.path, 1, 1, error=f"cannot read it ({error.strerror})")
                 )
                 continue
-            flask = _FLASK.search(data) is not None
+            flask = b"flask" in data
             if (flask and _STREAM_PARTS.search(data)) or (
-                _REDIS.search(data) and _BLOCKING_READ.search(data)
+                b"redis" in data and _BLOCKING_READ.search(data)
             ):
                 modules += self._parse(file, data)
                 continue
             if flask:
                 self._flask.append(file)
-            if _SETTINGS.search(data):
+            if any(word in data for word in _SETTINGS):
                 self._settings.append(file)
-        for module in list(modules):
-            for imported in self._imported_files(module):
-                if imported.path not in self._parsed:
-                    data = read_bytes(imported.path)
-                    if _GENERATOR.search(data):
-                        modules += self._parse(imported, data)
         return modules
 
     def mentioning(self, called: Iterable[str], defined: Iterable[str]) -> list[Module]:
-        """Step 2: the Flask modules not parsed yet that call one of *called* or define one
-        of *defined*."""
-        patterns = [
-            _words(called, rb"\b(?:", rb")\b"),
-            _words(defined, rb"\bdef\s+(?:", rb")\b"),
-        ]
+        """Step 2: the Flask modules not parsed yet that call one of *called*, and the
+        modules not parsed yet that define one of *defined*."""
+        calls = _words(called, rb"\b(?:", rb")\s*\(")
+        definitions = _words(defined, rb"\bdef\s+(?:", rb")\b")
+        defined_words = [name.encode() for name in defined if name.isidentifier()]
+        flask = {file.path for file in self._flask}
         found: list[Module] = []
-        for file in self._flask:
+        for file in self.files:
             if file.path in self._parsed:
                 continue
+            in_flask = file.path in flask
+            if not (definitions or (calls and in_flask)):
+                continue
             data = read_bytes(file.path)
-            if any(p is not None and p.search(data) for p in patterns):
+            named = any(word in data for word in defined_words)  # before the slower pattern
+            if (calls is not None and in_flask and calls.search(data)) or (
+                named and definitions is not None and definitions.search(data)
+            ):
                 found += self._parse(file, data)
         return found
 
@@ -254,40 +253,6 @@ class PythonSources:
             self.findings.append(parsed)
             return []
         return [parsed]
-
-    def _imported_files(self, module: Module) -> Iterator[SourceFile]:
-        """The project files *module* imports from, as far as they can be told apart."""
-        for node in module.of(ast.ImportFrom):
-            if node.level:
-                base = module.path.parent
-                for _ in range(node.level - 1):
-                    base = base.parent
-                parts = node.module.split(".") if node.module else []
-                for alias in node.names:
-                    for candidate in (
-                        base.joinpath(*parts, f"{alias.name}.py"),
-                        base.joinpath(*parts, alias.name, "__init__.py"),
-                    ):
-                        yield from self._at(candidate)
-                if parts:
-                    yield from self._at(base.joinpath(*parts[:-1], f"{parts[-1]}.py"))
-                    yield from self._at(base.joinpath(*parts, "__init__.py"))
-            elif node.module:
-                for alias in node.names:
-                    yield from self._named(f"{node.module}.{alias.name}")
-                yield from self._named(node.module)
-        for statement in module.of(ast.Import):
-            for alias in statement.names:
-                yield from self._named(alias.name)
-
-    def _named(self, dotted: str) -> Iterator[SourceFile]:
-        candidates = self._by_name.get(dotted, [])
-        if len(candidates) == 1:
-            yield candidates[0]
-
-    def _at(self, path: Path) -> Iterator[SourceFile]:
-        if path in self._at_path:
-            yield self._at_path[path]
 
 
 def _words(names: Iterable[str], before: bytes, after: bytes) -> re.Pattern[bytes] | None:

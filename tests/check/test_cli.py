@@ -163,10 +163,11 @@ def test_syntax_of_a_newer_python_is_a_finding_that_names_the_version(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """PEP 701 lets an f-string reuse its quotes from Python 3.12 on; 3.11 cannot parse it."""
-    (tmp_path / "run.py").write_text('from flask import Response\n\nprint(f"{dict(s="x")}")\n')
+    source = 'from flask import Response\n\n\ndef lines():\n    yield f"{dict(s="x")}"\n'
+    (tmp_path / "run.py").write_text(source)
     status, out, _ = run(".", cwd=tmp_path, monkeypatch=monkeypatch)
     assert status == 1
-    assert out.startswith("run.py:3:")
+    assert out.startswith("run.py:5:")
     assert "FS001 Python 3.11 cannot parse it: f-string: " in out
 
 
