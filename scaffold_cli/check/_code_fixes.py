@@ -188,7 +188,9 @@ def add_headers(site: StreamSite, missing: Sequence[str]) -> tuple[Edit, ...]:
     literal_keys = (
         given.value.keys if given is not None and isinstance(given.value, ast.Dict) else []
     )
-    mark = quote(lines, [*(k for k in literal_keys if k is not None), *call.args])
+    strings = [*(k for k in literal_keys if k is not None), *call.args]
+    strings += [k.value for k in call.keywords if isinstance(k.value, ast.Constant)]
+    mark = quote(lines, strings)
     entries = [
         f"{mark}{name}{mark}: {mark}{value}{mark}"
         for name, value in (_HEADER_VALUES[m] for m in missing)
@@ -230,9 +232,12 @@ def _append_argument(path: Path, lines: Sequence[str], call: ast.Call, text: str
     last = arguments[-1]
     finish = end(lines, last)
     rest = lines[finish[0] - 1][finish[1] :]
-    if call.lineno != call.end_lineno and rest.lstrip().startswith(","):
-        indent = indentation(lines, start(lines, last)[0])
+    own_line = start(lines, last)[0] != call.lineno  # one argument a line
+    indent = indentation(lines, start(lines, last)[0])
+    if own_line and rest.lstrip().startswith(","):
         return insert_line(path, finish[0] + 1, f"{indent}{text},\n")
+    if own_line:
+        return Edit(path, finish, finish, f",\n{indent}{text}")
     return Edit(path, finish, finish, f", {text}")
 
 

@@ -179,3 +179,38 @@ def test_fix_reports_what_is_left(tmp_path: Path, monkeypatch: pytest.MonkeyPatc
     assert result.stdout.startswith("FS120/app.py:20:5: FS120 `Content-Length` header")
     clean = runner.invoke(app, ["check", "--fix", "--ignore", "FS120", "FS120"])
     assert (clean.exit_code, clean.stdout) == (0, "All checks passed.\n")
+
+
+@pytest.mark.parametrize(
+    ("call", "fixed"),
+    [
+        (
+            "Response(events(), mimetype='text/event-stream')",
+            "Response(events(), mimetype='text/event-stream', "
+            "headers={'X-Accel-Buffering': 'no', 'Cache-Control': 'no-cache'})",
+        ),
+        (
+            'Response(\n        events(),\n        mimetype="text/event-stream"\n    )',
+            'Response(\n        events(),\n        mimetype="text/event-stream",\n'
+            '        headers={"X-Accel-Buffering": "no", "Cache-Control": "no-cache"}\n    )',
+        ),
+        (
+            'Response(\n        events(),\n        mimetype="text/event-stream",\n    )',
+            'Response(\n        events(),\n        mimetype="text/event-stream",\n'
+            '        headers={"X-Accel-Buffering": "no", "Cache-Control": "no-cache"},\n    )',
+        ),
+    ],
+)
+def test_added_headers_follow_the_calls_quotes_and_layout(
+    call: str, fixed: str, tmp_path: Path
+) -> None:
+    source = (
+        "from flask import Flask, Response\n\napp = Flask(__name__)\n\n\n"
+        "def events():\n    yield 'data: 1\\n\\n'\n\n\n"
+        '@app.get("/events")\ndef stream():\n    return {call}\n'
+    )
+    project = tmp_path / "project"
+    project.mkdir()
+    (project / "app.py").write_text(source.format(call=call))
+    fix_paths([project])
+    assert (project / "app.py").read_text() == source.format(call=fixed)
