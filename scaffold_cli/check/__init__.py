@@ -29,7 +29,6 @@ from ._findings import (
     Level,
     Rule,
     check_selector,
-    finding,
     selected,
     suppressed_codes,
 )
@@ -37,7 +36,7 @@ from ._fixes import apply
 from ._formats import FORMATS, OutputFormat, display_path, render
 from ._gunicorn import GunicornProject, is_command_file, is_gunicorn_config
 from ._model import Project
-from ._nginx import Directive, NginxError, included_files, parse
+from ._nginx import Directive, included_files, parse
 from ._proxy import (
     check_apache,
     check_caddy,
@@ -50,7 +49,15 @@ from ._proxy import (
     looks_like_nginx,
     stream_routes,
 )
-from ._sources import CheckError, PythonSources, SourceFile, project_files, read_text, reading
+from ._sources import (
+    CheckError,
+    ConfigError,
+    PythonSources,
+    SourceFile,
+    project_files,
+    read_text,
+    reading,
+)
 
 __all__ = [
     "FORMATS",
@@ -218,10 +225,8 @@ def _nginx_findings(project: Project, files: dict[Path, str]) -> list[Finding]:
     for path in files:
         try:
             parsed[path] = parse(path, _conf_dir(path, mains))
-        except NginxError as error:
-            findings.append(
-                finding("FS001", error.path, error.line, error.column, error=error.reason)
-            )
+        except ConfigError as error:
+            findings.append(error.finding())
     included = {p.resolve() for directives in parsed.values() for p in included_files(directives)}
     routes = stream_routes(project)
     if not routes:
@@ -243,19 +248,15 @@ def _other_proxy_findings(
     for path in caddyfiles:
         try:
             caddy_parsed[path] = caddy.parse(path)
-        except caddy.CaddyError as error:
-            findings.append(
-                finding("FS001", error.path, error.line, error.column, error=error.reason)
-            )
+        except ConfigError as error:
+            findings.append(error.finding())
     mains = [path for path, text in apache_files.items() if is_main_apache(text)]
     apache_parsed: dict[Path, list[apache.Directive]] = {}
     for path in apache_files:
         try:
             apache_parsed[path] = apache.parse(path, _conf_dir(path, mains))
-        except apache.ApacheError as error:
-            findings.append(
-                finding("FS001", error.path, error.line, error.column, error=error.reason)
-            )
+        except ConfigError as error:
+            findings.append(error.finding())
     routes = stream_routes(project)
     if not routes:
         return findings
@@ -277,7 +278,7 @@ def _other_proxy_findings(
 
 def _imported(nodes: list[caddy.Node]) -> Iterator[Path]:
     for node in nodes:
-        yield from node.imported
+        yield from node.included
         if node.block is not None:
             yield from _imported(node.block)
 

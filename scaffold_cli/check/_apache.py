@@ -14,36 +14,21 @@ from __future__ import annotations
 import re
 import shlex
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
-from ._sources import read_bytes
+from ._sources import ConfigError, ConfigNode, read_config
 
 _MAX_INCLUDE_DEPTH = 10
 _SECTION = re.compile(r"^<\s*(/?)\s*([\w.]+)\s*(.*?)\s*>$")
 _CONDITIONAL = frozenset({"ifmodule", "ifdefine", "ifversion", "ifdirective", "iffile"})
 
 
-class ApacheError(ValueError):
-    """The file is not a well-formed httpd configuration: where, and why."""
-
-    def __init__(self, path: Path, line: int, reason: str, column: int = 1) -> None:
-        super().__init__(f"{path}:{line}: {reason}")
-        self.path, self.line, self.column, self.reason = path, line, column, reason
-
-
 @dataclass
-class Directive:
+class Directive(ConfigNode):
     """A directive or a section (with a *block*); *name* as written, compared lowercased."""
 
-    name: str
-    args: list[str]
-    path: Path
-    line: int
-    column: int
     block: list[Directive] | None = None
-    opaque: bool = False  # an Include that cannot be read
-    included: list[Path] = field(default_factory=list)
     end_column: int = 0  # where the directive's line ends (for a fix that appends to it)
 
     @property
@@ -73,10 +58,7 @@ def _logical_lines(text: str) -> Iterator[tuple[int, int, str, int]]:
 
 def parse(path: Path, server_root: Path | None = None, *, depth: int = 0) -> list[Directive]:
     """The directives of the httpd file *path*, includes spliced in where they appear."""
-    try:
-        text = read_bytes(path).decode("utf-8")
-    except (OSError, UnicodeDecodeError) as error:
-        raise ApacheError(path, 1, f"cannot read it ({error})") from error
+    text = read_config(path)
     root: list[Directive] = []
     stack: list[tuple[str, list[Directive], int]] = [("", root, 0)]
     for line, column, content, end_column in _logical_lines(text):
@@ -85,7 +67,7 @@ def parse(path: Path, server_root: Path | None = None, *, depth: int = 0) -> lis
             closing, name, rest = section.groups()
             if closing:
                 if stack[-1][0].lower() != name.lower():
-                    raise ApacheError(path, line, f"</{name}> closes nothing open", column)
+                    raise ConfigError(path, line, f"</{name}> closes nothing open", column)
                 stack.pop()
                 continue
             directive = Directive(name, _words(rest, path, line), path, line, column, [])
@@ -100,7 +82,7 @@ def parse(path: Path, server_root: Path | None = None, *, depth: int = 0) -> lis
             stack[-1][1] += _include(directive, server_root, depth)
     if len(stack) > 1:
         name, _, line = stack[-1]
-        raise ApacheError(path, line, f"<{name}> is never closed")
+        raise ConfigError(path, line, f"<{name}> is never closed")
     return root
 
 
@@ -108,7 +90,7 @@ def _words(text: str, path: Path, line: int) -> list[str]:
     try:
         return shlex.split(text, posix=True)
     except ValueError as error:
-        raise ApacheError(path, line, f"cannot read the arguments ({error})") from error
+        raise ConfigError(path, line, f"cannot read the arguments ({error})") from error
 
 
 def _include(directive: Directive, server_root: Path | None, depth: int) -> list[Directive]:

@@ -12,37 +12,22 @@ from __future__ import annotations
 import fnmatch
 import re
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
-from ._sources import read_bytes
+from ._sources import ConfigError, ConfigNode, read_config
 
 _MAX_IMPORT_DEPTH = 10
 _DURATION = re.compile(r"(\d+(?:\.\d+)?)(ns|us|µs|ms|s|m|h|d)")
 _UNITS = {"ns": 1e-9, "us": 1e-6, "µs": 1e-6, "ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0}
 
 
-class CaddyError(ValueError):
-    """The file is not a well-formed Caddyfile: where, and why."""
-
-    def __init__(self, path: Path, line: int, reason: str, column: int = 1) -> None:
-        super().__init__(f"{path}:{line}: {reason}")
-        self.path, self.line, self.column, self.reason = path, line, column, reason
-
-
 @dataclass
-class Node:
-    """A directive (or site, snippet, subdirective): its words, where, and its block."""
+class Node(ConfigNode):
+    """A directive (or site, snippet, subdirective): its words, where, and its block. Opaque:
+    an import that cannot be read; *included*: the files an import brought in."""
 
-    name: str
-    args: list[str]
-    path: Path
-    line: int
-    column: int
     block: list[Node] | None = None
-    # An import that cannot be read: it may add anything here.
-    opaque: bool = False
-    imported: list[Path] = field(default_factory=list)
 
     def children(self, name: str) -> list[Node]:
         return [node for node in self.block or [] if node.name == name]
@@ -79,7 +64,7 @@ def _tokens(text: str, path: Path) -> Iterator[list[_Token]]:
                     value.append(raw[end])
                     end += 1
                 if end >= len(raw):
-                    raise CaddyError(path, number, "unterminated quoted token", i + 1)
+                    raise ConfigError(path, number, "unterminated quoted token", i + 1)
                 tokens.append(_Token("".join(value), number, i + 1, quoted=True))
                 i = end + 1
             else:
@@ -95,10 +80,7 @@ def _tokens(text: str, path: Path) -> Iterator[list[_Token]]:
 def parse(path: Path, *, depth: int = 0) -> list[Node]:
     """The top-level nodes of the Caddyfile *path*: the global options block (named ``{}``),
     snippets (``(name)``) and sites (named by their first address), imports spliced in."""
-    try:
-        text = read_bytes(path).decode("utf-8")
-    except (OSError, UnicodeDecodeError) as error:
-        raise CaddyError(path, 1, f"cannot read it ({error})") from error
+    text = read_config(path)
     lines = list(_tokens(text, path))
     position = 0
 
@@ -110,7 +92,7 @@ def parse(path: Path, *, depth: int = 0) -> list[Node]:
             position += 1
             if len(words) == 1 and words[0].text == "}" and not words[0].quoted:
                 if not closing:
-                    raise CaddyError(path, words[0].line, "unexpected '}'", words[0].column)
+                    raise ConfigError(path, words[0].line, "unexpected '}'", words[0].column)
                 return nodes
             opens = words[-1].text == "{" and not words[-1].quoted
             head = words[:-1] if opens else words
@@ -126,7 +108,7 @@ def parse(path: Path, *, depth: int = 0) -> list[Node]:
             )
             nodes.append(node)
         if closing:
-            raise CaddyError(path, len(text.splitlines()) or 1, "a '}' is missing")
+            raise ConfigError(path, len(text.splitlines()) or 1, "a '}' is missing")
         return nodes
 
     nodes = block(closing=False)
@@ -162,7 +144,7 @@ def _imports(nodes: list[Node], snippets: dict[str, Node], path: Path, depth: in
             continue
         result.append(node)
         for file in files:
-            node.imported.append(file)
+            node.included.append(file)
             result += parse(file, depth=depth + 1)
     return result
 

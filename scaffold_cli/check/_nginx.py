@@ -18,10 +18,10 @@ from __future__ import annotations
 import fnmatch
 import re
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
-from ._sources import read_bytes
+from ._sources import ConfigError, ConfigNode, read_config
 
 _MAX_INCLUDE_DEPTH = 16
 # Where nginx's configuration lives when installed: absolute includes below these are read
@@ -34,30 +34,12 @@ _GLOB = re.compile(r"[*?\[]")
 _ESCAPES = {'"': '"', "'": "'", "\\": "\\", "t": "\t", "r": "\r", "n": "\n"}
 
 
-class NginxError(ValueError):
-    """The file is not a well-formed nginx configuration: where, and why."""
-
-    def __init__(self, path: Path, line: int, reason: str, column: int = 1) -> None:
-        super().__init__(f"{path}:{line}: {reason}")
-        self.path = path
-        self.line = line
-        self.column = column
-        self.reason = reason
-
-
 @dataclass
-class Directive:
-    """One directive; *block* is None for ``name args;`` and a list for ``name args { }``."""
+class Directive(ConfigNode):
+    """One directive; *block* is None for ``name args;`` and a list for ``name args { }``.
+    Opaque: an include that cannot be read, or a ${PLACEHOLDER} that stands for directives."""
 
-    name: str
-    args: list[str]
-    path: Path
-    line: int
-    column: int
     block: list[Directive] | None = None
-    included: list[Path] = field(default_factory=list)
-    # An include that cannot be read or a ${PLACEHOLDER} of directives: it may set anything.
-    opaque: bool = False
     # Where the directive ends: its ';' or its block's '}' (line, column).
     end: tuple[int, int] = (0, 0)
 
@@ -117,7 +99,7 @@ def _tokens(text: str, path: Path) -> Iterator[_Token]:  # noqa: PLR0912
             while i < length and text[i] != quote:
                 value.append(escape())
             if i >= length:
-                raise NginxError(path, start_line, "unterminated quoted string", start_column)
+                raise ConfigError(path, start_line, "unterminated quoted string", start_column)
             advance()
             yield _Token("".join(value), start_line, start_column, quoted=True)
         else:
@@ -140,10 +122,7 @@ def parse(path: Path, conf_dir: Path | None = None, *, depth: int = 0) -> list[D
     file; without one (a file no main configuration in the project includes), against the
     nearest of the file's directory and the directories above it that has the file.
     """
-    try:
-        text = read_bytes(path).decode("utf-8")
-    except (OSError, UnicodeDecodeError) as error:
-        raise NginxError(path, 1, f"cannot read it ({error})") from error
+    text = read_config(path)
     tokens = list(_tokens(text, path))
     position = 0
 
@@ -166,7 +145,7 @@ def parse(path: Path, conf_dir: Path | None = None, *, depth: int = 0) -> list[D
                 words = []
             elif not token.quoted and token.text == "{":
                 if not words:
-                    raise NginxError(path, token.line, "unexpected '{'", token.column)
+                    raise ConfigError(path, token.line, "unexpected '{'", token.column)
                 inner = block(closing=True)
                 closed = tokens[position - 1]
                 directives += _directive(
@@ -175,23 +154,23 @@ def parse(path: Path, conf_dir: Path | None = None, *, depth: int = 0) -> list[D
                 words = []
             elif not token.quoted and token.text == "}":
                 if words:
-                    raise NginxError(
+                    raise ConfigError(
                         path,
                         words[0].line,
                         f"directive '{words[0].text}' has no ';'",
                         words[0].column,
                     )
                 if not closing:
-                    raise NginxError(path, token.line, "unexpected '}'", token.column)
+                    raise ConfigError(path, token.line, "unexpected '}'", token.column)
                 return directives
             else:
                 words.append(token)
         if words:
-            raise NginxError(
+            raise ConfigError(
                 path, words[0].line, f"directive '{words[0].text}' has no ';'", words[0].column
             )
         if closing:
-            raise NginxError(
+            raise ConfigError(
                 path, len(text.splitlines()) or 1, "unexpected end of file, a '}' is missing"
             )
         return directives
@@ -214,7 +193,7 @@ def _directive(  # noqa: PLR0917
     if directive.name != "include" or inner is not None or not directive.args:
         return [directive]
     if depth >= _MAX_INCLUDE_DEPTH:
-        raise NginxError(path, head.line, f"includes nested more than {_MAX_INCLUDE_DEPTH} deep")
+        raise ConfigError(path, head.line, f"includes nested more than {_MAX_INCLUDE_DEPTH} deep")
     matches = include_targets(directive.args[0], path, conf_dir)
     if matches is None:
         directive.opaque = True

@@ -185,19 +185,24 @@ def _nginx_http2(directives: list[Directive]) -> Iterator[Finding]:
         (d.name == "listen" and "http2" in d.args) or (d.name == "http2" and d.args[:1] == ["on"])
         for d in every
     )
-    for directive in every:
-        if speaks and directive.name == "http2_max_concurrent_streams" and directive.args:
-            value = directive.args[0]
-            if value.isdigit() and int(value) < MIN_HTTP2_STREAMS:
-                yield finding(
-                    "FS330",
-                    directive.path,
-                    directive.line,
-                    directive.column,
-                    setting=directive.name,
-                    value=int(value),
-                    minimum=MIN_HTTP2_STREAMS,
-                )
+    caps = [d for d in every if d.name == "http2_max_concurrent_streams"]
+    yield from _few_streams(caps if speaks else [])
+
+
+def _few_streams(caps: list[Directive] | list[apache.Directive]) -> Iterator[Finding]:
+    """FS330 for each of these HTTP/2 stream caps (nginx's or Apache's) set below the least."""
+    for directive in caps:
+        value = directive.args[0] if directive.args else ""
+        if value.isdigit() and int(value) < MIN_HTTP2_STREAMS:
+            yield finding(
+                "FS330",
+                directive.path,
+                directive.line,
+                directive.column,
+                setting=directive.name,
+                value=int(value),
+                minimum=MIN_HTTP2_STREAMS,
+            )
 
 
 def _walk(directives: list[Directive]) -> Iterator[Directive]:
@@ -383,21 +388,10 @@ def _apache_timeout(served: apache.Proxied, label: str, heartbeat: float) -> Ite
 
 
 def _apache_http2(directives: list[apache.Directive]) -> Iterator[Finding]:
+    """FS330 for ``H2MaxSessionStreams`` in a configuration that speaks HTTP/2."""
     every = list(_apache_walk(directives))
     speaks = any(d.key == "protocols" and "h2" in d.args for d in every)
-    for directive in every:
-        if speaks and directive.key == "h2maxsessionstreams" and directive.args:
-            value = directive.args[0]
-            if value.isdigit() and int(value) < MIN_HTTP2_STREAMS:
-                yield finding(
-                    "FS330",
-                    directive.path,
-                    directive.line,
-                    directive.column,
-                    setting=directive.name,
-                    value=int(value),
-                    minimum=MIN_HTTP2_STREAMS,
-                )
+    yield from _few_streams([d for d in every if d.key == "h2maxsessionstreams"] if speaks else [])
 
 
 def _apache_walk(directives: list[apache.Directive]) -> Iterator[apache.Directive]:

@@ -23,9 +23,10 @@ import re
 import sys
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextvars import ContextVar
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from types import MappingProxyType
+from typing import Any
 
 from ._findings import Finding, finding
 from ._model import Module
@@ -62,6 +63,41 @@ def read_bytes(path: Path) -> bytes:
     """The bytes of *path*, or of the text `reading` gives for it."""
     text = _OVERLAY.get().get(path)
     return path.read_bytes() if text is None else text.encode("utf-8")
+
+
+@dataclass
+class ConfigNode:
+    """A directive of a proxy's configuration: its words, where it is, and its block (None
+    for a directive without one). *opaque*: an include (or placeholder) that cannot be read,
+    so it may set anything; *included*: the files an include brought in."""
+
+    name: str
+    args: list[str]
+    path: Path
+    line: int
+    column: int
+    block: list[Any] | None = None
+    opaque: bool = False
+    included: list[Path] = field(default_factory=list)
+
+
+class ConfigError(ValueError):
+    """A proxy's configuration file is not well formed: where, and why (an FS001 finding)."""
+
+    def __init__(self, path: Path, line: int, reason: str, column: int = 1) -> None:
+        super().__init__(f"{path}:{line}: {reason}")
+        self.path, self.line, self.column, self.reason = path, line, column, reason
+
+    def finding(self) -> Finding:
+        return finding("FS001", self.path, self.line, self.column, error=self.reason)
+
+
+def read_config(path: Path) -> str:
+    """The text of a configuration file a reader parses; `ConfigError` when it cannot."""
+    try:
+        return read_bytes(path).decode("utf-8")
+    except (OSError, UnicodeDecodeError) as error:
+        raise ConfigError(path, 1, f"cannot read it ({error})") from error
 
 
 class CheckError(Exception):

@@ -8,7 +8,8 @@ from pathlib import Path
 import pytest
 
 from scaffold_cli.check import check_paths
-from scaffold_cli.check._nginx import NginxError, match_location, parse, seconds, servers
+from scaffold_cli.check._nginx import match_location, parse, seconds, servers
+from scaffold_cli.check._sources import ConfigError
 
 from .test_rules import CORPUS
 
@@ -107,7 +108,7 @@ def test_an_include_that_matches_nothing_is_left_out(tmp_path: Path) -> None:
 def test_an_include_cycle_is_an_error(tmp_path: Path) -> None:
     (tmp_path / "a.conf").write_text("include b.conf;\n")
     (tmp_path / "b.conf").write_text("include a.conf;\n")
-    with pytest.raises(NginxError, match="nested more than"):
+    with pytest.raises(ConfigError, match="nested more than"):
         parse(tmp_path / "a.conf")
 
 
