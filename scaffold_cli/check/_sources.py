@@ -3,9 +3,9 @@
 Parsing is most of a check's cost, in time and memory, so a Python file is parsed only when a
 scan of its bytes shows it can matter:
 
-1. it names Flask and something a stream is made of (a ``Response(...)``, ``yield``,
-   ``stream_with_context``, a hook, a blueprint's registration...), or it makes a blocking
-   Redis read;
+1. it names Flask and something a stream is made of (a ``Response(...)``,
+   ``stream_with_context``, a hook, a blueprint's registration, ``yield`` beside a route...),
+   or it makes a blocking Redis read;
 2. it names Flask and calls one of the functions found in step 1 to take part in a stream
    (a helper that hands its argument to ``Response``, a generator), or it defines a
    function a stream in step 1 is made by or calls, that no parsed module defines;
@@ -37,9 +37,12 @@ _SKIPPED = frozenset(
 )
 _STREAM_PARTS = re.compile(
     rb"(?:Response|response_class|make_response|register_blueprint|add_url_rule|Compress"
-    rb"|get_template|from_string)\s*\(|stream_with_context|stream_template|\byield\b"
+    rb"|get_template|from_string)\s*\(|stream_with_context|stream_template"
     rb"|after_request|after_app_request|teardown_|wsgi_app"
 )
+# A generator in a module with routes may be a view that streams itself; elsewhere it is
+# parsed when a stream found in the first step is made by it (see `mentioning`).
+_ROUTE = re.compile(rb"\.(?:route|get|post|put|patch|delete)\s*\(")
 _BLOCKING_READ = re.compile(rb"\b(?:xread|xreadgroup|b[lr]pop|brpoplpush|blmove|bzpopm(?:in|ax))\b")
 # Literal searches first: far faster than a pattern over every file.
 _SETTINGS = (b"COMPRESS_", b"eartbeat", b"EARTBEAT")
@@ -205,9 +208,8 @@ class PythonSources:
                 )
                 continue
             flask = b"flask" in data
-            if (flask and _STREAM_PARTS.search(data)) or (
-                b"redis" in data and _BLOCKING_READ.search(data)
-            ):
+            streams = _STREAM_PARTS.search(data) or (b"yield" in data and _ROUTE.search(data))
+            if (flask and streams) or (b"redis" in data and _BLOCKING_READ.search(data)):
                 modules += self._parse(file, data)
                 continue
             if flask:

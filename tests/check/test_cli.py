@@ -126,7 +126,11 @@ def test_an_unknown_format_is_a_usage_error_listing_the_formats(
 @pytest.mark.parametrize(
     ("name", "text", "message"),
     [
-        ("app.py", "import flask\ndef view(:\n    yield\n", "app.py:2:10: FS001 Python 3."),
+        (
+            "app.py",
+            "import flask\nflask.Response(iter(()))\ndef view(:\n    pass\n",
+            "app.py:3:10: FS001 Python 3.",
+        ),
         (
             "nginx.conf",
             "http {\n    server {\n        location / {\n}\n",
@@ -163,11 +167,11 @@ def test_syntax_of_a_newer_python_is_a_finding_that_names_the_version(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """PEP 701 lets an f-string reuse its quotes from Python 3.12 on; 3.11 cannot parse it."""
-    source = 'from flask import Response\n\n\ndef lines():\n    yield f"{dict(s="x")}"\n'
-    (tmp_path / "run.py").write_text(source)
+    source = 'from flask import Flask\n\napp = Flask(__name__)\n\n\n@app.get("/")\ndef lines():\n'
+    (tmp_path / "run.py").write_text(source + '    yield f"{dict(s="x")}"\n')
     status, out, _ = run(".", cwd=tmp_path, monkeypatch=monkeypatch)
     assert status == 1
-    assert out.startswith("run.py:5:")
+    assert out.startswith("run.py:8:")
     assert "FS001 Python 3.11 cannot parse it: f-string: " in out
 
 
