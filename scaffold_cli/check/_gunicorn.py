@@ -424,16 +424,25 @@ def _yaml_words(parts: dict[str, yaml.Node]) -> tuple[list[str], yaml.Node] | No
 
 def cmd_args_values(path: Path, text: str) -> list[tuple[str, Setting]]:
     """The values given ``GUNICORN_CMD_ARGS`` in a file (``ENV``, ``export``, ``Environment=``,
-    compose ``environment:``, a ``.env`` line), each with where it is given."""
+    compose ``environment:``, a ``.env`` line), each with where it is given. A mention it
+    cannot read as an assignment (a Kubernetes ``name:``/``value:`` pair, ``ENV NAME value``,
+    ``$GUNICORN_CMD_ARGS`` passed on) counts as a value that is not known."""
     values = []
     for match in _CMD_ARGS.finditer(text):
         value = match.group(1).strip()
         if value[:1] in "\"'" and value[-1:] == value[:1]:
             value = value[1:-1]
-        line = text.count("\n", 0, match.start()) + 1
-        column = match.start() - (text.rfind("\n", 0, match.start()) + 1) + 1
-        values.append((value, Setting(None, path, line, column)))
+        values.append((value, _position(path, text, match.start())))
+    if text.count("GUNICORN_CMD_ARGS") > len(values):
+        where = _position(path, text, text.index("GUNICORN_CMD_ARGS"))
+        values.append(("$GUNICORN_CMD_ARGS", where))
     return values
+
+
+def _position(path: Path, text: str, offset: int) -> Setting:
+    line = text.count("\n", 0, offset) + 1
+    column = offset - (text.rfind("\n", 0, offset) + 1) + 1
+    return Setting(None, path, line, column)
 
 
 def argv_layer(words: tuple[str, ...], where: Setting) -> Layer:

@@ -129,6 +129,26 @@ def test_an_environment_set_elsewhere_that_may_reach_the_command_is_not_known(
     assert findings(tmp_path, files) == [("FS201", "Procfile", 1, 6)]
 
 
+@pytest.mark.parametrize(
+    "environment",
+    [
+        "env:\n        - name: GUNICORN_CMD_ARGS\n          value: --worker-class gevent\n",
+        "envFrom: []\n      # GUNICORN_CMD_ARGS comes from the secret\n",
+    ],
+)
+def test_an_environment_that_cannot_be_read_makes_the_command_unknown(
+    tmp_path: Path, environment: str
+) -> None:
+    kubernetes = (
+        "spec:\n  containers:\n    - name: web\n      command: [gunicorn, app:app]\n"
+        f"      {environment}"
+    )
+    assert findings(tmp_path, {"k8s/web.yaml": kubernetes}) == []
+    # Control: the same container without it defaults to the sync worker.
+    plain = "spec:\n  containers:\n    - name: web\n      command: [gunicorn, app:app]\n"
+    assert findings(tmp_path, {"k8s/web.yaml": plain}) == [("FS201", "k8s/web.yaml", 4, 16)]
+
+
 def test_the_configuration_a_command_line_names_is_judged_with_it(tmp_path: Path) -> None:
     """pgadmin4's layout: the file only sets logging, the command line the worker."""
     files = {

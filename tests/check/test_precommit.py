@@ -92,4 +92,4 @@ def test_pre_commit_installs_and_runs_the_hook_from_this_repository(tmp_path: Pa
         check=False,
     )
     assert failed.returncode == 1, failed.stdout + failed.stderr
-    assert "FS102 stream_with_context wraps the generator function" in failed.stdout
+    assert "FS102 [*] stream_with_context wraps the generator function" in failed.stdout
