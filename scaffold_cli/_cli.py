@@ -685,7 +685,7 @@ def _codes(values: list[str] | None) -> list[str]:
 
 
 @app.command()
-def check(
+def check(  # noqa: PLR0917  (one parameter per command-line option)
     paths: Annotated[
         list[Path] | None,
         typer.Argument(help="Files or directories to check. Default: the current directory."),
@@ -693,7 +693,8 @@ def check(
     output: Annotated[
         OutputFormat,
         typer.Option(
-            "--format", help="text (path:line:col: CODE message), json, or github annotations."
+            "--format",
+            help="text (path:line:col: CODE message), json, github annotations or sarif.",
         ),
     ] = "text",
     select: Annotated[
@@ -706,19 +707,37 @@ def check(
         list[str] | None,
         typer.Option(metavar="CODE", help="Leave out these codes or prefixes; repeatable."),
     ] = None,
+    fix: Annotated[
+        bool, typer.Option("--fix", help="Apply the fixes of the findings marked [*].")
+    ] = False,
+    diff: Annotated[
+        bool, typer.Option("--diff", help="Print what --fix would change, and change nothing.")
+    ] = False,
 ) -> None:
-    """Find streaming mistakes in a Flask project: its code, gunicorn and nginx configs.
+    """Find streaming mistakes in a Flask project: its code, gunicorn and proxy configs.
 
     Exit status 0 when clean, 1 with findings, 2 when the check could not run.
     Silence one line with a comment: [b]# stream-scaffold: ignore[FS101][/b].
     """
-    from .check import CheckError, check_paths, render  # noqa: PLC0415
+    from .check import CheckError, check_paths, fix_paths, render  # noqa: PLC0415
 
     try:
-        findings = check_paths(paths or [Path()], select=_codes(select), ignore=_codes(ignore))
+        chosen = {"select": _codes(select), "ignore": _codes(ignore)}
+        if fix or diff:
+            fixes = fix_paths(paths or [Path()], write=not diff, **chosen)
+        else:
+            findings = check_paths(paths or [Path()], **chosen)
     except CheckError as error:
         typer.echo(f"Error: {error}", err=True)
         raise typer.Exit(2) from None
+    if diff:
+        typer.echo(fixes.diff(), nl=False)
+        noun = "finding" if fixes.fixed == 1 else "findings"
+        typer.echo(f"Would fix {fixes.fixed} {noun}.", err=True)
+        raise typer.Exit(1 if fixes.changed else 0)
+    if fix:
+        typer.echo(render(fixes.remaining, output, fixed=fixes.fixed), nl=False)
+        raise typer.Exit(1 if fixes.remaining else 0)
     typer.echo(render(findings, output), nl=False)
     raise typer.Exit(1 if findings else 0)
 

@@ -12,80 +12,80 @@ routes found in the code. Nothing is imported, run or written.
 
 from __future__ import annotations
 
-import ast
-import os
+import contextlib
+import difflib
+import gc
 from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
+from . import _apache as apache
+from . import _caddy as caddy
 from ._code import check_code
-from ._findings import RULES, Finding, Level, Rule, check_selector, selected, suppressed_codes
-from ._formats import FORMATS, OutputFormat, render
-from ._gunicorn import check_command_lines, check_gunicorn, is_command_file, is_gunicorn_config
-from ._model import Module, Project
-from ._nginx import Directive, NginxError, included_files, parse
-from ._proxy import check_nginx, is_nginx_name, looks_like_nginx, stream_routes
+from ._findings import (
+    RULES,
+    Edit,
+    Finding,
+    Level,
+    Rule,
+    check_selector,
+    selected,
+    suppressed_codes,
+)
+from ._fixes import apply
+from ._formats import FORMATS, OutputFormat, display_path, render
+from ._gunicorn import GunicornProject, is_command_file, is_gunicorn_config
+from ._model import Project
+from ._nginx import Directive, included_files, parse
+from ._proxy import (
+    check_apache,
+    check_caddy,
+    check_nginx,
+    is_caddy_name,
+    is_main_apache,
+    is_main_nginx,
+    is_nginx_name,
+    looks_like_apache,
+    looks_like_nginx,
+    stream_routes,
+)
+from ._sources import (
+    CheckError,
+    ConfigError,
+    PythonSources,
+    SourceFile,
+    project_files,
+    read_text,
+    reading,
+)
 
 __all__ = [
     "FORMATS",
     "RULES",
     "CheckError",
     "Finding",
+    "Fixes",
     "Level",
     "OutputFormat",
     "Rule",
     "check_paths",
     "check_selector",
+    "fix_paths",
     "render",
 ]
 
-# Directories that hold other people's code or build output, never the project's own.
-_SKIPPED = frozenset(
-    {"node_modules", "__pycache__", "site-packages", "build", "dist", "venv", "env", "htmlcov"}
-)
 
-
-class CheckError(Exception):
-    """The check could not run (a missing path, a file that cannot be parsed): one line."""
-
-
-def _files(paths: Sequence[Path]) -> Iterator[tuple[Path, Path]]:
-    """Each file in *paths*, with its path relative to the directory given (or its name)."""
-    for path in paths:
-        if not path.exists():
-            raise CheckError(f"{path}: no such file or directory")
-        if path.is_file():
-            yield path, Path(path.name)
-            continue
-        for root, dirs, files in os.walk(path):
-            dirs[:] = sorted(d for d in dirs if not d.startswith(".") and d not in _SKIPPED)
-            for name in sorted(files):
-                yield Path(root) / name, Path(root).relative_to(path) / name
-
-
-def _is_test(relative: Path) -> bool:
-    """Whether a file is a test module: pytest's names for one, or in a tests directory."""
-    name = relative.name
-    return (
-        name == "conftest.py"
-        or name.startswith("test_")
-        or name.endswith("_test.py")
-        or not {"tests", "test"}.isdisjoint(relative.parent.parts)
-    )
-
-
-def _read(path: Path) -> str:
+@contextlib.contextmanager
+def _collection_paused() -> Iterator[None]:
+    """No cyclic garbage collection while the trees are built: syntax trees hold no cycles,
+    and with hundreds of thousands of live nodes each collection would walk them all."""
+    enabled = gc.isenabled()
+    gc.disable()
     try:
-        return path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as error:
-        raise CheckError(f"{path}: cannot read: {error}") from error
-
-
-def _module(path: Path, text: str, *, is_test: bool) -> Module:
-    try:
-        tree = ast.parse(text, filename=str(path))
-    except SyntaxError as error:
-        raise CheckError(f"{path}:{error.lineno}: cannot parse: {error.msg}") from error
-    return Module(path, tree, is_test=is_test)
+        yield
+    finally:
+        if enabled:
+            gc.enable()
 
 
 def check_paths(
@@ -93,55 +93,201 @@ def check_paths(
 ) -> list[Finding]:
     """Every finding in *paths* (files or directories), sorted, filtered and unsuppressed.
 
-    Raises `CheckError` when a path is missing or a file cannot be read or parsed.
+    A file that cannot be read or parsed is a finding of its own (FS001); the rest is checked.
+    Raises `CheckError` when a path does not exist.
     """
+    with _collection_paused():
+        findings = _check(project_files(paths))
+    return _filtered(findings, list(select), list(ignore))
+
+
+# Rounds of fixes at most: a fix can make room for another (two edits of one literal).
+_FIX_ROUNDS = 5
+
+
+@dataclass(frozen=True)
+class Fixes:
+    """What ``--fix`` did (or ``--diff`` would do): the findings left, how many were fixed,
+    and each changed file's text before and after."""
+
+    remaining: list[Finding]
+    fixed: int
+    changed: dict[Path, tuple[str, str]]
+
+    def diff(self) -> str:
+        """The changes as a unified diff, paths as the text output shows them."""
+        parts: list[str] = []
+        for path, (before, after) in sorted(self.changed.items()):
+            name = display_path(path)
+            parts += difflib.unified_diff(
+                before.splitlines(keepends=True),
+                after.splitlines(keepends=True),
+                f"a/{name}",
+                f"b/{name}",
+            )
+        return "".join(parts)
+
+
+def fix_paths(
+    paths: Sequence[Path],
+    *,
+    select: Iterable[str] = (),
+    ignore: Iterable[str] = (),
+    write: bool = True,
+) -> Fixes:
+    """Apply the fixes of the findings in *paths* (round after round, each round re-checking
+    the fixed text) and write the changed files when *write*; see `Fixes`."""
     select, ignore = list(select), list(ignore)
-    modules: list[Module] = []
-    nginx_files: list[Path] = []
-    command_files: list[Path] = []
-    seen: set[Path] = set()
-    for path, relative in _files(paths):
-        if path in seen:
-            continue
-        seen.add(path)
-        if is_command_file(path):
-            command_files.append(path)
-        elif path.suffix == ".py":
-            modules.append(_module(path, _read(path), is_test=_is_test(relative)))
-        elif is_nginx_name(path) and looks_like_nginx(
-            path.read_text(encoding="utf-8", errors="replace")
-        ):
-            nginx_files.append(path)
+    current: dict[Path, str] = {}
+    original: dict[Path, str] = {}
+    fixed = 0
+    for _ in range(_FIX_ROUNDS):
+        with reading(current):
+            findings = check_paths(paths, select=select, ignore=ignore)
+            edits: dict[Path, list[Edit]] = {}
+            for item in findings:
+                for edit in item.fix:
+                    edits.setdefault(edit.path, []).append(edit)
+            made: set[Edit] = set()
+            for path, group in edits.items():
+                text = read_text(path)
+                if isinstance(text, Finding):
+                    continue
+                original.setdefault(path, text)
+                current[path], done = apply(text, group)
+                made.update(done)
+        fixed += sum(1 for item in findings if item.fix and set(item.fix) <= made)
+        if not made:
+            break
+    with reading(current):
+        remaining = check_paths(paths, select=select, ignore=ignore)
+    changed = {p: (original[p], t) for p, t in current.items() if t != original[p]}
+    if write:
+        for path, (_, text) in changed.items():
+            path.write_text(text, encoding="utf-8")
+    return Fixes(remaining, fixed, changed)
+
+
+def _check(files: list[SourceFile]) -> list[Finding]:
+    python = PythonSources(files)
+    modules = python.modules()
     project = Project(modules)
-    findings = list(check_code(project))
+    more = python.mentioning(*project.stream_names())
+    if more:
+        project = Project(modules + more)
     if project.sites:
-        for module in modules:
-            if is_gunicorn_config(module.path):
-                findings += check_gunicorn(module)
-        for path in command_files:
-            default_config = (path.parent / "gunicorn.conf.py").is_file()
-            findings += check_command_lines(path, _read(path), has_default_config=default_config)
-    findings += _nginx_findings(project, nginx_files)
-    return _filtered(findings, select, ignore)
+        project.settings_modules = python.settings_modules()
+    findings = [*python.findings, *check_code(project)]
+    proxies: dict[str, dict[Path, str]] = {"nginx": {}, "caddy": {}, "apache": {}}
+    command_files: list[Path] = []
+    for file in files:
+        if is_command_file(file.path):
+            command_files.append(file.path)
+            continue
+        caddyfile = is_caddy_name(file.path)
+        if not caddyfile and (file.path.suffix == ".py" or not is_nginx_name(file.path)):
+            continue
+        text = read_text(file.path)
+        if isinstance(text, Finding):
+            findings.append(text)
+        elif caddyfile:
+            proxies["caddy"][file.path] = text
+        elif looks_like_nginx(text):
+            proxies["nginx"][file.path] = text
+        elif looks_like_apache(text):
+            proxies["apache"][file.path] = text
+    if project.sites:
+        findings += _gunicorn_findings(python, command_files)
+    findings += _nginx_findings(project, proxies["nginx"])
+    findings += _other_proxy_findings(project, proxies["caddy"], proxies["apache"])
+    return findings
 
 
-def _nginx_findings(project: Project, files: list[Path]) -> list[Finding]:
+def _gunicorn_findings(python: PythonSources, command_files: list[Path]) -> list[Finding]:
+    gunicorn = GunicornProject(python.find, python.default_config)
+    for path in command_files:
+        text = read_text(path)
+        if isinstance(text, str):
+            gunicorn.add_file(path, text)
+    for file in python.files:
+        if is_gunicorn_config(file.path) and (module := python.parse(file.path)) is not None:
+            gunicorn.configs.append(module)
+    return list(gunicorn.findings())
+
+
+def _nginx_findings(project: Project, files: dict[Path, str]) -> list[Finding]:
+    """FS3xx findings for nginx, and FS001 for a file that is not well formed. Each file not
+    included by another is checked, its includes read against its main configuration's
+    directory (see `_conf_dir`)."""
+    mains = [path for path, text in files.items() if is_main_nginx(path, text)]
     parsed: dict[Path, list[Directive]] = {}
+    findings: list[Finding] = []
     for path in files:
         try:
-            parsed[path] = parse(path)
-        except NginxError as error:
-            raise CheckError(str(error)) from error
+            parsed[path] = parse(path, _conf_dir(path, mains))
+        except ConfigError as error:
+            findings.append(error.finding())
     included = {p.resolve() for directives in parsed.values() for p in included_files(directives)}
     routes = stream_routes(project)
     if not routes:
-        return []
+        return findings
     heartbeat = project.heartbeat()
-    findings: list[Finding] = []
     for path, directives in parsed.items():
         if path.resolve() not in included:
             findings += check_nginx(directives, routes, heartbeat)
     return findings
+
+
+def _other_proxy_findings(
+    project: Project, caddyfiles: dict[Path, str], apache_files: dict[Path, str]
+) -> list[Finding]:
+    """FS31x for Caddyfiles, FS32x for Apache httpd, FS330 for both, FS001 for a file that
+    is not well formed. A file another one includes (or imports) is checked as part of it."""
+    findings: list[Finding] = []
+    caddy_parsed: dict[Path, list[caddy.Node]] = {}
+    for path in caddyfiles:
+        try:
+            caddy_parsed[path] = caddy.parse(path)
+        except ConfigError as error:
+            findings.append(error.finding())
+    mains = [path for path, text in apache_files.items() if is_main_apache(text)]
+    apache_parsed: dict[Path, list[apache.Directive]] = {}
+    for path in apache_files:
+        try:
+            apache_parsed[path] = apache.parse(path, _conf_dir(path, mains))
+        except ConfigError as error:
+            findings.append(error.finding())
+    routes = stream_routes(project)
+    if not routes:
+        return findings
+    heartbeat = project.heartbeat()
+    imported = {p.resolve() for nodes in caddy_parsed.values() for p in _imported(nodes)}
+    for path, nodes in caddy_parsed.items():
+        if path.resolve() not in imported:
+            findings += check_caddy(nodes, routes, heartbeat)
+    included = {
+        p.resolve()
+        for directives in apache_parsed.values()
+        for p in apache.included_files(directives)
+    }
+    for path, directives in apache_parsed.items():
+        if path.resolve() not in included:
+            findings += check_apache(directives, routes, heartbeat)
+    return findings
+
+
+def _imported(nodes: list[caddy.Node]) -> Iterator[Path]:
+    for node in nodes:
+        yield from node.included
+        if node.block is not None:
+            yield from _imported(node.block)
+
+
+def _conf_dir(path: Path, mains: list[Path]) -> Path | None:
+    """The directory nginx reads *path*'s relative includes against: that of the main
+    configuration file in the nearest directory at or above *path*'s (None: not known)."""
+    candidates = [main.parent for main in mains if main.parent in (path.parent, *path.parents)]
+    return max(candidates, key=lambda directory: len(directory.parts), default=None)
 
 
 def _filtered(findings: list[Finding], select: list[str], ignore: list[str]) -> list[Finding]:
@@ -151,7 +297,8 @@ def _filtered(findings: list[Finding], select: list[str], ignore: list[str]) -> 
         if not selected(item.code, select, ignore):
             continue
         if item.path not in lines:
-            lines[item.path] = _read(item.path).splitlines()
+            content = read_text(item.path)
+            lines[item.path] = content.splitlines() if isinstance(content, str) else []
         text = lines[item.path]
         line = text[item.line - 1] if 0 < item.line <= len(text) else ""
         if any(item.code.startswith(code) for code in suppressed_codes(line)):

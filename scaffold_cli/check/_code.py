@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import ast
 from collections.abc import Iterator
+from dataclasses import replace
 
+from ._code_fixes import add_headers, call_generator, move_session_read, remove_header, wrap_stream
 from ._findings import Finding, finding
 from ._model import (
     Function,
@@ -13,7 +15,6 @@ from ._model import (
     Stream,
     StreamSite,
     all_function_nodes,
-    function_nodes,
     last_name,
     literal,
 )
@@ -26,6 +27,37 @@ _HEADER_METHODS = frozenset({"add", "set", "setdefault", "update", "extend", "ad
 _HOP_BY_HOP = ("connection", "content-length", "transfer-encoding")
 _CANONICAL = {"connection": "Connection", "content-length": "Content-Length"}
 _COMPRESSORS = ("gzip", "compress", "deflate", "brotli", "zstd")
+# Flask-Compress's default COMPRESS_MIMETYPES (1.17): the types it compresses unless told.
+FLASK_COMPRESS_MIMETYPES = frozenset(
+    {
+        "text/html",
+        "text/css",
+        "text/plain",
+        "text/xml",
+        "text/x-component",
+        "text/javascript",
+        "application/x-javascript",
+        "application/javascript",
+        "application/json",
+        "application/manifest+json",
+        "application/vnd.api+json",
+        "application/xml",
+        "application/xhtml+xml",
+        "application/rss+xml",
+        "application/atom+xml",
+        "application/vnd.ms-fontobject",
+        "application/x-font-ttf",
+        "application/x-font-opentype",
+        "application/x-font-truetype",
+        "image/svg+xml",
+        "image/x-icon",
+        "image/vnd.microsoft.icon",
+        "font/ttf",
+        "font/eot",
+        "font/otf",
+        "font/opentype",
+    }
+)
 _REDIS_CLIENTS = frozenset(
     {"Redis", "StrictRedis", "from_url", "ConnectionPool", "BlockingConnectionPool"}
 )
@@ -75,27 +107,16 @@ def _body_nodes(stream: Stream) -> Iterator[ast.AST]:
 def _site_findings(
     project: Project, site: StreamSite, closed: set[str], getters: dict[str, str]
 ) -> Iterator[Finding]:
-    stream = site.stream
-    if stream is None:
-        if isinstance(site.node, ast.Call | ast.Name):
-            name = _not_called_name(project, site)
-            yield _at(site.module, site.node, "FS102", name=name)
-        return
-    if not stream.wrapped:
-        read = _context_read(project, stream)
-        if read is not None:
-            yield _at(site.module, site.node, "FS101", name=read)
-    yield from _session(project, site, stream)
-    yield from _response_changes(project, site, stream)
-    if closed:
-        yield from _teardown_resources(site, stream, closed, getters)
     for header in site.headers:
         if header.name in _HOP_BY_HOP:
             name = _CANONICAL.get(header.name, "Transfer-Encoding")
-            yield _at(header.module, header.node, "FS120", header=name)
+            found = _at(header.module, header.node, "FS120", header=name)
+            # Content-Length may be what the code means to send: its removal is not mechanical.
+            fix = remove_header(header) if header.name != "content-length" else ()
+            yield replace(found, fix=fix)
     if site.mimetype is not None and site.mimetype.startswith("text/event-stream"):
         missing = [
-            text
+            (name, text)
             for name, text in (
                 ("x-accel-buffering", "X-Accel-Buffering: no"),
                 ("cache-control", "Cache-Control: no-cache"),
@@ -103,7 +124,26 @@ def _site_findings(
             if site.header(name) is None
         ]
         if missing:
-            yield _at(site.module, site.node, "FS121", missing=" and ".join(missing))
+            found = _at(
+                site.module, site.node, "FS121", missing=" and ".join(t for _, t in missing)
+            )
+            yield replace(found, fix=add_headers(site, [name for name, _ in missing]))
+    stream = site.stream
+    if stream is None:
+        if isinstance(site.node, ast.Call | ast.Name):
+            name = _not_called_name(project, site)
+            found = _at(site.module, site.node, "FS102", name=name)
+            yield replace(found, fix=call_generator(project, site))
+        return
+    if not stream.wrapped:
+        used = _context_use(project, stream)
+        if used is not None:
+            found = _at(site.module, site.node, "FS101", name=used)
+            yield replace(found, fix=wrap_stream(site, stream))
+    yield from _session(project, site, stream)
+    yield from _response_changes(project, site, stream)
+    if closed:
+        yield from _teardown_resources(project, site, stream, closed, getters)
 
 
 def _not_called_name(project: Project, site: StreamSite) -> str:
@@ -114,31 +154,34 @@ def _not_called_name(project: Project, site: StreamSite) -> str:
     return last_name(node.args[0]) or "generate"
 
 
-def _context_read(project: Project, stream: Stream) -> str | None:
-    """The first Flask context name the generator reads, directly or in a function it calls."""
+def _context_use(project: Project, stream: Stream) -> str | None:
+    """The first thing the generator uses that needs the request's context (a context name
+    or a function such as ``url_for``), directly or in a function it calls."""
     if stream.kind == "template":
         return "`request`, `session` or `g` through the template context"
     for node in _body_nodes(stream):
-        name = stream.module.context_name(node)
+        name = stream.module.context_use(node)
         if name is not None:
-            return f"`{name}`"
+            return name
     scope = stream.node if isinstance(stream.node, ast.FunctionDef | ast.AsyncFunctionDef) else None
     for node in _body_nodes(stream):
         if isinstance(node, ast.Call):
             target = project.resolve_function(stream.module, scope, node.func)
             if target is not None and target[1] is not stream.node:
-                reads = project.reads_context(*target)
-                if reads:
-                    return f"`{reads[0][0]}` (in `{target[1].name}()`)"
+                used = project.context_use(*target)
+                if used is not None:
+                    return f"{used} (in `{target[1].name}()`)"
     return None
 
 
 def _session(project: Project, site: StreamSite, stream: Stream) -> Iterator[Finding]:
     module = stream.module
     read: ast.AST | None = None
+    writes = False
     for node in _body_nodes(stream):
         how = _session_write(module, node)
         if how is not None:
+            writes = True
             yield _at(module, node, "FS110", how=how)
         elif read is None and module.context_name(node) == "session":
             read = node
@@ -148,10 +191,13 @@ def _session(project: Project, site: StreamSite, stream: Stream) -> Iterator[Fin
     views += site.views
     generator = stream.node
     for view in views:
-        for node in function_nodes(view):
-            if node is not generator and site.module.context_name(node) == "session":
+        if view is generator:
+            continue  # a view that is the generator: everything in it runs while streaming
+        for node in project.body(view):
+            if site.module.context_name(node) == "session":
                 return
-    yield _at(module, read, "FS111")
+    fix = () if writes else move_session_read(site, stream, read)
+    yield replace(_at(module, read, "FS111"), fix=fix)
 
 
 def _session_write(module: Module, node: ast.AST) -> str | None:
@@ -181,7 +227,7 @@ def _response_names(project: Project, site: StreamSite) -> set[str]:
     names = {"response", "resp"}
     for function in {site.function, *site.views} - {None}:
         assert function is not None
-        for node in function_nodes(function):
+        for node in project.body(function):
             if isinstance(node, ast.Assign) and isinstance(node.value, ast.Call):
                 callee = last_name(node.value.func) or ""
                 target = project.resolve_function(site.module, function, node.value.func)
@@ -292,7 +338,7 @@ def _getters(project: Project, closed: set[str]) -> dict[str, str]:
         for module, function in entries:
             if function in teardowns:
                 continue
-            for node in function_nodes(function):
+            for node in module.body(function):
                 if (
                     isinstance(node, ast.Attribute)
                     and node.attr in closed
@@ -303,7 +349,7 @@ def _getters(project: Project, closed: set[str]) -> dict[str, str]:
 
 
 def _teardown_resources(
-    site: StreamSite, stream: Stream, closed: set[str], getters: dict[str, str]
+    project: Project, site: StreamSite, stream: Stream, closed: set[str], getters: dict[str, str]
 ) -> Iterator[Finding]:
     module = stream.module
     generator = stream.node
@@ -323,7 +369,7 @@ def _teardown_resources(
     # Inside the generator: g.db, get_db(), or a name the view bound to one of them.
     view_bound: dict[str, str] = {}
     if site.function is not None and site.function is not generator:
-        for node in function_nodes(site.function):
+        for node in project.body(site.function):
             if isinstance(node, ast.Assign) and len(node.targets) == 1:
                 target = node.targets[0]
                 used = uses(node.value, site.module)
@@ -337,7 +383,7 @@ def _teardown_resources(
             and isinstance(node.ctx, ast.Load)
             and node.id in view_bound
             and isinstance(generator, ast.FunctionDef | ast.AsyncFunctionDef)
-            and _is_free(generator, node.id)
+            and _is_free(project, generator, node.id)
         ):
             name = node.id
         if name is not None and name not in reported:
@@ -353,7 +399,7 @@ def _teardown_resources(
             yield _at(site.module, argument, "FS130", name=name)
 
 
-def _is_free(function: Function, name: str) -> bool:
+def _is_free(project: Project, function: Function, name: str) -> bool:
     """Whether *name* is neither a parameter of nor assigned in *function*."""
     arguments = function.args
     params = {a.arg for a in (*arguments.posonlyargs, *arguments.args, *arguments.kwonlyargs)}
@@ -361,7 +407,7 @@ def _is_free(function: Function, name: str) -> bool:
         return False
     return not any(
         isinstance(node, ast.Name) and node.id == name and isinstance(node.ctx, ast.Store)
-        for node in function_nodes(function)
+        for node in project.body(function)
     )
 
 
@@ -372,22 +418,17 @@ def _outside_request(project: Project) -> Iterator[Finding]:
     for module in project.modules:
         decorated = {
             function.name
-            for entries in project.functions.values()
-            for defined_in, function in entries
-            if defined_in is module and project.decorated_with_context(module, function)
+            for function in module.functions
+            if function.decorator_list and project.decorated_with_context(module, function)
         }
-        for node in module.nodes:
-            if not isinstance(node, ast.Call):
-                continue
+        for node, owner in module.calls:
             wraps = project.wraps(module, node.func)
             calls_decorated = isinstance(node.func, ast.Name) and node.func.id in decorated
-            if not (wraps or calls_decorated):
-                continue
-            if module.parents.get(node) is not None and isinstance(
-                module.parents[node], ast.FunctionDef | ast.AsyncFunctionDef
-            ):
+            if not (wraps or calls_decorated) or node in module.decorators:
                 continue  # a decorator: applied at definition, captures nothing yet
-            function = module.enclosing_function(node)
+            function = (
+                module.enclosing_function(owner) if isinstance(owner, ast.ClassDef) else owner
+            )
             where: str | None = None
             if function is None:
                 where = "at module level"
@@ -405,38 +446,73 @@ def _decorator_target(decorator: ast.expr) -> ast.expr:
 
 def _thread_targets(project: Project) -> set[str]:
     names: set[str] = set()
-    for module in project.modules:
-        for node in module.nodes:
-            if isinstance(node, ast.Call) and last_name(node.func) in ("Thread", "Timer", "submit"):
-                candidates = [k.value for k in node.keywords if k.arg in ("target", "function")]
-                if last_name(node.func) == "submit" and node.args:
-                    candidates.append(node.args[0])
-                names.update(n.id for n in candidates if isinstance(n, ast.Name))
+    for _, _, node in project.calls_of("Thread", "Timer", "submit"):
+        candidates = [k.value for k in node.keywords if k.arg in ("target", "function")]
+        if last_name(node.func) == "submit" and node.args:
+            candidates.append(node.args[0])
+        names.update(n.id for n in candidates if isinstance(n, ast.Name))
     return names
 
 
 # ------------------------------------------------------------------ compression
 def _compression(project: Project) -> Iterator[Finding]:
-    streams_off = project.setting_false("COMPRESS_STREAMS")
-    for module in project.modules:
-        for node in module.nodes:
-            if not isinstance(node, ast.Call):
-                continue
-            origin = module.origin(node.func) or ""
-            if origin.startswith("flask_compress."):
-                if origin.endswith(".Compress") and not streams_off:
-                    yield _at(module, node, "FS140")
-                continue
-            name = last_name(node.func) or ""
-            if not any(word in name.lower() for word in _COMPRESSORS):
-                continue
-            parent = module.parents.get(node)
-            wraps_app = any(last_name(a) == "wsgi_app" for a in node.args) or (
-                isinstance(parent, ast.Assign)
-                and any(last_name(t) == "wsgi_app" for t in parent.targets)
-            )
-            if wraps_app:
-                yield _at(module, node, "FS141", name=name)
+    streamed = _compressed_stream_type(project)
+    names = [n for n in project.calls_named if any(w in n.lower() for w in _COMPRESSORS)]
+    for module, _, node in project.calls_of(*names):
+        origin = module.origin(node.func) or ""
+        if origin.startswith("flask_compress."):
+            if origin.endswith(".Compress") and streamed is not None:
+                yield _at(module, node, "FS140", mimetype=streamed)
+        elif _wraps_app(module, node):
+            yield _at(module, node, "FS141", name=last_name(node.func))
+
+
+def _wraps_app(module: Module, call: ast.Call) -> bool:
+    """``Gzip(app.wsgi_app)`` or ``app.wsgi_app = Gzip(...)``."""
+    if any(last_name(argument) == "wsgi_app" for argument in call.args):
+        return True
+    return any(
+        assign.value is call and any(last_name(t) == "wsgi_app" for t in assign.targets)
+        for assign in module.of(ast.Assign)
+    )
+
+
+def _compressed_stream_type(project: Project) -> str | None:
+    """The type of a stream Flask-Compress would compress, if the settings tell one.
+
+    Flask-Compress compresses a streamed response when ``COMPRESS_STREAMS`` is on (the
+    default) and its type is in ``COMPRESS_MIMETYPES`` (``text/event-stream`` and
+    ``application/x-ndjson`` are not by default); with ``COMPRESS_REGISTER`` off, only in the
+    views decorated with ``compressed()``. A setting that is not a literal is not judged.
+    """
+    streams = project.setting("COMPRESS_STREAMS")
+    if any(value is not True for value in streams):
+        return None
+    listed = project.setting("COMPRESS_MIMETYPES")
+    if any(not isinstance(value, list | tuple | set) for value in listed):
+        return None
+    # Set more than once (a config class per environment): the types all of them compress.
+    types = set(FLASK_COMPRESS_MIMETYPES)
+    for index, value in enumerate(listed):
+        assert isinstance(value, list | tuple | set)
+        given = {str(item) for item in value}
+        types = given if index == 0 else types & given
+    registered = not any(value is False for value in project.setting("COMPRESS_REGISTER"))
+    for site in project.sites:
+        if site.mimetype is None or site.stream is None:
+            continue
+        mimetype = site.mimetype.partition(";")[0].strip().lower()
+        if mimetype in types and (registered or _decorated_compressed(site)):
+            return mimetype
+    return None
+
+
+def _decorated_compressed(site: StreamSite) -> bool:
+    return any(
+        last_name(_decorator_target(decorator)) == "compressed"
+        for view in site.views
+        for decorator in view.decorator_list
+    )
 
 
 # ------------------------------------------------------------------ Redis
@@ -445,12 +521,8 @@ def _redis(project: Project) -> Iterator[Finding]:
         clients = _redis_clients(module)
         if not clients:
             continue
-        for node in module.nodes:
-            if not (
-                isinstance(node, ast.Call)
-                and isinstance(node.func, ast.Attribute)
-                and node.func.attr in _BLOCKING_READS
-            ):
+        for node, _ in module.calls:
+            if not (isinstance(node.func, ast.Attribute) and node.func.attr in _BLOCKING_READS):
                 continue
             client = clients.get(last_name(node.func.value) or "")
             if client is None:
@@ -481,8 +553,10 @@ def _redis(project: Project) -> Iterator[Finding]:
 def _redis_clients(module: Module) -> dict[str, ast.Call]:
     """Names (variables or attributes) bound to a redis client or pool made in *module*."""
     clients: dict[str, ast.Call] = {}
-    for node in module.nodes:
-        if not (isinstance(node, ast.Assign | ast.AnnAssign) and isinstance(node.value, ast.Call)):
+    assignments: list[ast.Assign | ast.AnnAssign] = [*module.of(ast.Assign)]
+    assignments += module.of(ast.AnnAssign)
+    for node in assignments:
+        if not isinstance(node.value, ast.Call):
             continue
         call = node.value
         origin = module.origin(call.func) or ""

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
 
@@ -36,12 +36,19 @@ def _rules(*rules: Rule) -> Mapping[str, Rule]:
 
 
 RULES: Mapping[str, Rule] = _rules(
+    # FS0xx: the files themselves.
+    Rule(
+        "FS001",
+        "unparsable-file",
+        Level.ERROR,
+        "{error} (this file was left out of the check)",
+    ),
     # FS1xx: Flask code.
     Rule(
         "FS101",
         "stream-without-context",
         Level.ERROR,
-        "streamed generator reads {name} after the view has returned: "
+        "streamed generator uses {name} after the view has returned: "
         "wrap it with stream_with_context",
     ),
     Rule(
@@ -103,8 +110,8 @@ RULES: Mapping[str, Rule] = _rules(
         "FS140",
         "compress-streams",
         Level.ERROR,
-        "Flask-Compress compresses streamed responses (COMPRESS_STREAMS defaults to True): "
-        "set COMPRESS_STREAMS = False",
+        "Flask-Compress compresses the app's {mimetype} streams (COMPRESS_STREAMS defaults "
+        "to True and COMPRESS_MIMETYPES has the type): set COMPRESS_STREAMS = False",
     ),
     Rule(
         "FS141",
@@ -171,20 +178,76 @@ RULES: Mapping[str, Rule] = _rules(
         "proxy_cache {zone} on the stream {route}: a cache holds the stream back and "
         "replays it; set proxy_cache off in this location",
     ),
+    Rule(
+        "FS310",
+        "caddy-encodes-stream",
+        Level.ERROR,
+        "Caddy's encode compresses the {mimetype} stream {route} and holds it back until it "
+        "ends (caddy #6293): keep the stream's type out of encode's match",
+    ),
+    Rule(
+        "FS311",
+        "caddy-read-timeout",
+        Level.ERROR,
+        "read_timeout {timeout:g} s is not above the app's heartbeat of {heartbeat:g} s: "
+        "Caddy cuts quiet streams at {route}; raise it above the heartbeat",
+    ),
+    Rule(
+        "FS312",
+        "caddy-write-timeout",
+        Level.ERROR,
+        "the write timeout of {timeout:g} s ends every response that long after it starts, "
+        "the stream {route} included: remove it (idle and read_header timeouts do not)",
+    ),
+    Rule(
+        "FS320",
+        "apache-flushpackets",
+        Level.INFO,
+        "ProxyPass for the stream {route} without flushpackets=on: Apache passes what the "
+        "app writes on only when the app pauses; add flushpackets=on",
+    ),
+    Rule(
+        "FS321",
+        "apache-proxy-timeout",
+        Level.ERROR,
+        "{setting} {timeout:g} s is not above the app's heartbeat of {heartbeat:g} s: "
+        "Apache cuts quiet streams at {route}; raise it above the heartbeat",
+    ),
+    Rule(
+        "FS330",
+        "http2-few-streams",
+        Level.WARNING,
+        "{setting} {value} lets an HTTP/2 connection carry only {value} requests at once, "
+        "and a browser shares it among all its tabs of the site while each open stream "
+        "holds one: set it to at least {minimum}",
+    ),
 )
 
 _SUPPRESSION = re.compile(r"#\s*stream-scaffold:\s*ignore\[([A-Z0-9,\s]+)\]")
 
 
 @dataclass(frozen=True, order=True)
+class Edit:
+    """Replace the text of *path* from *start* to *end* (line from 1, column from 0, in
+    characters) with *text*; *start* == *end* inserts."""
+
+    path: Path
+    start: tuple[int, int]
+    end: tuple[int, int]
+    text: str
+
+
+@dataclass(frozen=True, order=True)
 class Finding:
-    """One problem at one place: ``path:line:column: CODE message``."""
+    """One problem at one place: ``path:line:column: CODE message``, and the edits that fix
+    it when the fix is mechanical (``check --fix``)."""
 
     path: Path
     line: int
     column: int
     code: str
     message: str
+    fix: tuple[Edit, ...] = field(default=(), compare=False)
 
     @property
     def rule(self) -> Rule:

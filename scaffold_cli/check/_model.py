@@ -12,27 +12,64 @@ from __future__ import annotations
 
 import ast
 import re
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TypeVar
 
 CONTEXT_NAMES = frozenset({"request", "session", "g", "current_app"})
+# Flask functions that need an app or request context to run.
+CONTEXT_FUNCTIONS = frozenset(
+    {
+        "render_template",
+        "render_template_string",
+        "stream_template",
+        "stream_template_string",
+        "url_for",
+        "jsonify",
+        "make_response",
+        "flash",
+        "get_flashed_messages",
+        "send_file",
+        "send_from_directory",
+    }
+)
+# Flask-Login's user: None outside a request context.
+_CURRENT_USER = "flask_login.current_user"
 _RESPONSE_FACTORIES = frozenset({"Response", "make_response"})
 _ROUTE_METHODS = frozenset({"route", "get", "post", "put", "patch", "delete"})
 _AFTER_REQUEST = frozenset({"after_request", "after_app_request"})
 TEARDOWNS = frozenset({"teardown_request", "teardown_appcontext", "teardown_app_request"})
 _HELPER_DEPTH = 3
+# Calls whose result is never a stream, whatever they are given (``json.dumps(data)``).
+_NOT_STREAMS = frozenset(
+    {
+        "dumps",
+        "str",
+        "bytes",
+        "repr",
+        "len",
+        "int",
+        "float",
+        "bool",
+        "dict",
+        "list",
+        "tuple",
+        "set",
+        "format",
+        "join",
+        "encode",
+        "decode",
+        "jsonify",
+        "render_template",
+        "render_template_string",
+        "gettext",
+        "_",
+    }
+)
 _HEARTBEAT = re.compile(r"heartbeat", re.IGNORECASE)
 
 Function = ast.FunctionDef | ast.AsyncFunctionDef
-
-
-def _nodes(node: ast.AST) -> Iterator[ast.AST]:
-    """Every node under *node*, not descending into nested function or class definitions."""
-    for child in ast.iter_child_nodes(node):
-        yield child
-        if not isinstance(child, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef):
-            yield from _nodes(child)
 
 
 def dotted(node: ast.AST) -> str | None:
@@ -64,30 +101,43 @@ def literal(node: ast.AST | None) -> object:
         return NotImplemented
 
 
-@dataclass(eq=False)
+Owner = Function | ast.ClassDef | None
+_Node = TypeVar("_Node", bound=ast.AST)
+_DEFINITIONS = (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)
+# Nodes that only say which operator or context: shared objects, nothing under them.
+_TOKENS = frozenset(
+    kind
+    for base in (ast.expr_context, ast.operator, ast.boolop, ast.unaryop, ast.cmpop)
+    for kind in base.__subclasses__()
+)
+
+
 class Module:
-    """One parsed Python file and the names it imports."""
+    """One parsed Python file, walked once: its imports, constants, functions and calls.
 
-    path: Path
-    tree: ast.Module = field(repr=False)
-    is_test: bool = False  # a test module: what it configures is not the deployed app
-    imports: dict[str, str] = field(default_factory=dict, repr=False)
-    parents: dict[ast.AST, ast.AST] = field(default_factory=dict, repr=False)
-    constants: dict[str, ast.expr] = field(default_factory=dict, repr=False)
-    # Function definitions by the function they are nested in (None: the module's top level).
-    definitions: dict[Function | None, dict[str, Function]] = field(
-        default_factory=dict, repr=False
-    )
-    nodes: list[ast.AST] = field(default_factory=list, repr=False)  # every node, walked once
+    Every node is filed under its *owner*, the innermost function or class whose body holds
+    it (None: the module's own statements); decorators, defaults and annotations belong to the
+    scope that evaluates them. The rules read these lists instead of walking the tree again.
+    """
 
-    def __post_init__(self) -> None:
-        self.nodes = list(ast.walk(self.tree))
-        for node in self.nodes:
-            for child in ast.iter_child_nodes(node):
-                self.parents[child] = node
-            if isinstance(node, ast.ImportFrom | ast.Import):
-                self.imports.update(_imported(node))
-        for statement in self.tree.body:
+    def __init__(self, path: Path, tree: ast.Module, *, is_test: bool = False) -> None:
+        self.path = path
+        self.tree = tree
+        self.is_test = is_test  # a test module: what it configures is not the deployed app
+        self.imports: dict[str, str] = {}
+        self.constants: dict[str, ast.expr] = {}
+        # Function definitions by the function they are nested in (None: the top level).
+        self.definitions: dict[Function | None, dict[str, Function]] = {}
+        self.own: dict[Owner, list[ast.AST]] = {None: []}
+        self.owner: dict[Function | ast.ClassDef, Owner] = {}
+        self.generators: set[Function] = set()
+        self.decorators: set[ast.AST] = set()
+        self.calls: list[tuple[ast.Call, Owner]] = []
+        self.by_type: dict[type[ast.AST], list[ast.AST]] = {}
+        # Every function definition, methods and nested ones included, in source order.
+        self.functions: list[Function] = []
+        self._walk(tree.body)
+        for statement in tree.body:
             if isinstance(statement, ast.Assign) and len(statement.targets) == 1:
                 target, value = statement.targets[0], statement.value
             elif isinstance(statement, ast.AnnAssign) and statement.value is not None:
@@ -96,11 +146,81 @@ class Module:
                 continue
             if isinstance(target, ast.Name):
                 self.constants[target.id] = value
-        for node in self.nodes:
-            if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
-                owner = self.enclosing_function(node)
-                if owner is not None or self.parents.get(node) is self.tree:
-                    self.definitions.setdefault(owner, {}).setdefault(node.name, node)
+        for function in self.functions:
+            owner = self.owner[function]
+            if owner is None or not isinstance(owner, ast.ClassDef):
+                self.definitions.setdefault(owner, {}).setdefault(function.name, function)
+
+    def _walk(self, statements: list[ast.stmt]) -> None:
+        """File every node under *statements* (depth first, in source order) under its owner.
+
+        The hottest loop of a check: one pass over every node of every parsed module."""
+        stack: list[tuple[ast.AST, Owner]] = [(node, None) for node in reversed(statements)]
+        own, by_type, calls = self.own, self.by_type, self.calls
+        skipped = _TOKENS
+        definitions = _DEFINITIONS
+        call, yields, imports = ast.Call, (ast.Yield, ast.YieldFrom), (ast.Import, ast.ImportFrom)
+        node_type, push, pop = ast.AST, stack.append, stack.pop
+        while stack:
+            node, owner = pop()
+            own[owner].append(node)
+            kind = node.__class__
+            bucket = by_type.get(kind)
+            if bucket is None:
+                bucket = by_type[kind] = []
+            bucket.append(node)
+            if kind in definitions:
+                stack += reversed(self._definition_parts(node, owner))  # type: ignore[arg-type]
+                continue
+            if kind is call:
+                calls.append((node, owner))  # type: ignore[arg-type]
+            elif kind in yields:
+                if owner is not None and owner.__class__ is not ast.ClassDef:
+                    self.generators.add(owner)  # type: ignore[arg-type]
+            elif kind in imports:
+                self.imports.update(_imported(node))  # type: ignore[arg-type]
+            start = len(stack)
+            for name in kind._fields:
+                value = getattr(node, name, None)
+                if value.__class__ is list:
+                    for item in value:
+                        if isinstance(item, node_type) and item.__class__ not in skipped:
+                            push((item, owner))
+                elif isinstance(value, node_type) and value.__class__ not in skipped:
+                    push((value, owner))
+            stack[start:] = stack[start:][::-1]  # the first child is popped first
+
+    def _definition_parts(
+        self, node: Function | ast.ClassDef, owner: Owner
+    ) -> list[tuple[ast.AST, Owner]]:
+        """What a definition holds: decorators, defaults and bases belong to the enclosing
+        scope, the body to the definition itself."""
+        self.owner[node] = owner
+        self.own[node] = []
+        parts: list[tuple[ast.AST, Owner]] = []
+        for decorator in node.decorator_list:
+            self.decorators.add(decorator)
+            parts.append((decorator, owner))
+        if isinstance(node, ast.ClassDef):
+            parts += ((base, owner) for base in (*node.bases, *node.keywords))
+        else:
+            self.functions.append(node)
+            parts.append((node.args, owner))
+            if node.returns is not None:
+                parts.append((node.returns, owner))
+        parts += ((statement, node) for statement in node.body)
+        return parts
+
+    def of(self, kind: type[_Node]) -> list[_Node]:
+        """Every node of the type *kind* in the module."""
+        return self.by_type.get(kind, [])  # type: ignore[return-value]
+
+    def body(self, function: Function) -> list[ast.AST]:
+        """The nodes of *function*'s own body, nested definitions not descended into."""
+        return self.own.get(function, [])
+
+    def is_generator(self, function: Function) -> bool:
+        return function in self.generators
 
     def origin(self, node: ast.AST) -> str | None:
         """Where a name or attribute chain comes from: ``flask.request`` for ``request``."""
@@ -129,11 +249,25 @@ class Module:
             return self.is_flask(node, *CONTEXT_NAMES)
         return None
 
-    def enclosing_function(self, node: ast.AST) -> Function | None:
-        parent = self.parents.get(node)
-        while parent is not None and not isinstance(parent, ast.FunctionDef | ast.AsyncFunctionDef):
-            parent = self.parents.get(parent)
-        return parent
+    def context_use(self, node: ast.AST) -> str | None:
+        """What in *node* needs a request or app context: a context name (``request``,
+        ``current_user``) or a call of a Flask function that uses one (``url_for()``)."""
+        if isinstance(node, ast.Call):
+            name = self.is_flask(node.func, *CONTEXT_FUNCTIONS)
+            return None if name is None else f"`{name}()`"
+        if not isinstance(node, ast.Name | ast.Attribute):
+            return None
+        name = self.is_flask(node, *CONTEXT_NAMES)
+        if name is None and self.origin(node) == _CURRENT_USER:
+            name = "current_user"
+        return None if name is None else f"`{name}`"
+
+    def enclosing_function(self, node: Function | ast.ClassDef) -> Function | None:
+        """The function a definition is nested in (through classes), or None."""
+        owner = self.owner.get(node)
+        while isinstance(owner, ast.ClassDef):
+            owner = self.owner.get(owner)
+        return owner
 
     def constant(self, node: ast.AST | None) -> object:
         """A literal, or a module-level name bound to one."""
@@ -155,20 +289,8 @@ def _imported(node: ast.Import | ast.ImportFrom) -> Iterator[tuple[str, str]]:
         yield alias.asname or alias.name, f"{prefix}.{alias.name}"
 
 
-def is_generator(function: Function) -> bool:
-    return any(isinstance(node, ast.Yield | ast.YieldFrom) for node in _nodes(function))
-
-
-def function_nodes(function: Function) -> Iterator[ast.AST]:
-    """The nodes of *function*'s own body (nested definitions excluded)."""
-    for statement in function.body:
-        yield statement
-        if not isinstance(statement, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef):
-            yield from _nodes(statement)
-
-
 def all_function_nodes(function: Function) -> Iterator[ast.AST]:
-    """Every node of *function*, nested definitions included."""
+    """Every node of *function*'s body, nested definitions included."""
     for statement in function.body:
         yield from ast.walk(statement)
 
@@ -235,6 +357,8 @@ class StreamSite:
     headers: list[Header]
     mimetype: str | None
     views: list[Function]
+    # The ``Response(...)`` call written at the site itself (not in a helper), if any.
+    sink: ast.Call | None = None
 
     def header(self, name: str) -> Header | None:
         return next((h for h in self.headers if h.name == name.lower()), None)
@@ -250,22 +374,85 @@ class Route:
 
 
 class Project:
-    """Every Python module found, and what the rules need to know about them."""
+    """Every Python module found, and what the rules need to know about them.
+
+    Built from indexes made once: functions by name, calls by the name they call. Only the
+    functions that take part in a stream (views, helpers, what they call) are looked into.
+    """
 
     def __init__(self, modules: list[Module]) -> None:
         self.modules = modules
+        # Modules read only for the settings in them (see `app_modules`).
+        self.settings_modules: list[Module] = []
+        self._settings_cache: tuple[int, dict[str, list[ast.expr]]] | None = None
+        # Imported functions a stream's body calls that no parsed module defines.
+        self.unresolved: set[str] = set()
+        self.module_of: dict[Function, Module] = {}
         self.functions: dict[str, list[tuple[Module, Function]]] = {}
+        self._top_level: dict[str, list[tuple[Module, Function]]] = {}
+        self.calls_named: dict[str, list[tuple[Module, Owner, ast.Call]]] = {}
         for module in modules:
-            for node in module.nodes:
-                if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
-                    self.functions.setdefault(node.name, []).append((module, node))
+            for function in module.functions:
+                self.module_of[function] = module
+                self.functions.setdefault(function.name, []).append((module, function))
+                if module.owner[function] is None:
+                    self._top_level.setdefault(function.name, []).append((module, function))
+            for call, owner in module.calls:
+                name = last_name(call.func)
+                if name is not None:
+                    self.calls_named.setdefault(name, []).append((module, owner, call))
         self.routes = self._routes()
-        self.after_request = [(m, f) for m, f in self._hooks(_AFTER_REQUEST) if not is_generator(f)]
+        self.after_request = [
+            (m, f) for m, f in self._hooks(_AFTER_REQUEST) if not m.is_generator(f)
+        ]
         self.teardowns = self._hooks(TEARDOWNS)
         self.helpers = self._sink_helpers()
         self.sites = self._sites()
 
+    def stream_names(self) -> tuple[set[str], set[str]]:
+        """The names of the functions that take part in a stream, as two sets: helpers and
+        top-level generators (a module that calls one may make a stream), and the imported
+        functions that make a stream's body or that the streams' generators call, which no
+        parsed module defines (a module that defines one may make the stream or read the
+        request). See `PythonSources.mentioning`."""
+        called = {function.name for function in self.helpers}
+        for module in self.modules:
+            called.update(f.name for f in module.generators if module.owner[f] is None)
+        defined = set(self.unresolved)
+        for site in self.sites:
+            stream = site.stream
+            if stream is not None and isinstance(
+                stream.node, ast.FunctionDef | ast.AsyncFunctionDef
+            ):
+                defined.update(self._imported_calls(stream.module, stream.node))
+        return called, defined
+
+    def _imported_calls(self, module: Module, function: Function) -> Iterator[str]:
+        """The functions *function* calls that it imports (``name()`` or ``module.name()``)
+        and that no parsed module defines."""
+        for node in all_function_nodes(function):
+            if not isinstance(node, ast.Call):
+                continue
+            func = node.func
+            head = func.value if isinstance(func, ast.Attribute) else func
+            if isinstance(head, ast.Name) and head.id in module.imports:
+                name = last_name(func)
+                if name is not None and name not in self.functions:
+                    yield name
+
     # ------------------------------------------------------------ lookups
+    def body(self, function: Function) -> list[ast.AST]:
+        """The nodes of *function*'s own body (nested definitions not descended into)."""
+        return self.module_of[function].body(function)
+
+    def is_generator(self, function: Function) -> bool:
+        return self.module_of[function].is_generator(function)
+
+    def calls_of(self, *names: str) -> Iterator[tuple[Module, Owner, ast.Call]]:
+        """Every call of a function or method with one of these (last) names."""
+        for name in names:
+            yield from self.calls_named.get(name, [])
+
     def _decorated(self, function: Function, names: frozenset[str]) -> list[ast.Call | ast.expr]:
         found: list[ast.Call | ast.expr] = []
         for decorator in function.decorator_list:
@@ -279,22 +466,14 @@ class Project:
             (m, f)
             for entries in self.functions.values()
             for m, f in entries
-            if self._decorated(f, names)
+            if f.decorator_list and self._decorated(f, names)
         ]
-        for module in self.modules:
-            for node in module.nodes:
-                if (
-                    isinstance(node, ast.Call)
-                    and isinstance(node.func, ast.Attribute)
-                    and node.func.attr in names
-                    and node.args
-                    and isinstance(node.args[0], ast.Name)
-                ):
-                    hooks += [
-                        (m, f)
-                        for m, f in self.functions.get(node.args[0].id, [])
-                        if m is module or len(self.functions[node.args[0].id]) == 1
-                    ]
+        for module, _, node in self.calls_of(*names):
+            if isinstance(node.func, ast.Attribute) and node.args:
+                first = node.args[0]
+                if isinstance(first, ast.Name):
+                    entries = self.functions.get(first.id, [])
+                    hooks += [(m, f) for m, f in entries if m is module or len(entries) == 1]
         return hooks
 
     def resolve_function(
@@ -317,11 +496,7 @@ class Project:
                 ("flask.", "werkzeug.")
             ):
                 return None
-        candidates = [
-            (m, f)
-            for m, f in self.functions.get(name, [])
-            if m.enclosing_function(f) is None and not _in_class(m, f)
-        ]
+        candidates = self._top_level.get(name, [])
         if isinstance(node, ast.Attribute):
             owner = last_name(node.value)
             narrowed = [(m, f) for m, f in candidates if m.path.stem == owner]
@@ -334,44 +509,41 @@ class Project:
     def decorated_with_context(self, module: Module, function: Function) -> bool:
         return any(self.wraps(module, d) for d in function.decorator_list)
 
-    def reads_context(self, module: Module, function: Function) -> list[tuple[str, ast.AST]]:
-        """Flask context names *function* reads directly, with where."""
-        found = []
+    def context_use(self, module: Module, function: Function) -> str | None:
+        """The first thing *function* uses that needs a request or app context, if any."""
         for node in all_function_nodes(function):
-            name = module.context_name(node)
+            name = module.context_use(node)
             if name is not None:
-                found.append((name, node))
-        return found
+                return name
+        return None
 
     # ------------------------------------------------------------ routes
     def _routes(self) -> dict[Function, list[Route]]:
         prefixes = self._registered_prefixes()
         routes: dict[Function, list[Route]] = {}
-        for module in self.modules:
-            for node in module.nodes:
-                if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
-                    for decorator in self._decorated(node, _ROUTE_METHODS):
-                        if isinstance(decorator, ast.Call) and decorator.args:
-                            rule = literal(decorator.args[0])
-                            owner = decorator.func
-                            assert isinstance(owner, ast.Attribute)
-                            if isinstance(rule, str):
-                                prefix = self._prefix(module, owner.value, prefixes)
-                                routes.setdefault(node, []).append(
-                                    Route(prefix + rule, module, node)
-                                )
-                elif (
-                    isinstance(node, ast.Call)
-                    and isinstance(node.func, ast.Attribute)
-                    and node.func.attr == "add_url_rule"
-                    and node.args
-                ):
-                    self._add_url_rule(module, node, prefixes, routes)
+        for entries in self.functions.values():
+            for module, function in entries:
+                if not function.decorator_list:
+                    continue
+                for decorator in self._decorated(function, _ROUTE_METHODS):
+                    if isinstance(decorator, ast.Call) and decorator.args:
+                        rule = literal(decorator.args[0])
+                        owner = decorator.func
+                        assert isinstance(owner, ast.Attribute)
+                        if isinstance(rule, str):
+                            prefix = self._prefix(module, owner.value, prefixes)
+                            routes.setdefault(function, []).append(
+                                Route(prefix + rule, module, function)
+                            )
+        for module, scope, node in self.calls_of("add_url_rule"):
+            if isinstance(node.func, ast.Attribute) and node.args:
+                self._add_url_rule(module, _function_scope(module, scope), node, prefixes, routes)
         return routes
 
     def _add_url_rule(
         self,
         module: Module,
+        scope: Function | None,
         node: ast.Call,
         prefixes: dict[str, str],
         routes: dict[Function, list[Route]],
@@ -383,7 +555,7 @@ class Project:
         if not isinstance(rule, str) or view is None:
             return
         assert isinstance(node.func, ast.Attribute)
-        found = self.resolve_function(module, module.enclosing_function(node), view)
+        found = self.resolve_function(module, scope, view)
         if found is not None:
             prefix = self._prefix(module, node.func.value, prefixes)
             routes.setdefault(found[1], []).append(Route(prefix + rule, found[0], found[1]))
@@ -391,19 +563,14 @@ class Project:
     def _registered_prefixes(self) -> dict[str, str]:
         """``register_blueprint(bp, url_prefix="/api")``: blueprint name to prefix."""
         prefixes: dict[str, str] = {}
-        for module in self.modules:
-            for node in module.nodes:
-                if (
-                    isinstance(node, ast.Call)
-                    and last_name(node.func) == "register_blueprint"
-                    and node.args
-                ):
-                    prefix = next(
-                        (literal(k.value) for k in node.keywords if k.arg == "url_prefix"), None
-                    )
-                    name = dotted(node.args[0])
-                    if isinstance(prefix, str) and name is not None:
-                        prefixes[name] = prefix.rstrip("/")
+        for _, _, node in self.calls_of("register_blueprint"):
+            if node.args:
+                prefix = next(
+                    (literal(k.value) for k in node.keywords if k.arg == "url_prefix"), None
+                )
+                name = dotted(node.args[0])
+                if isinstance(prefix, str) and name is not None:
+                    prefixes[name] = prefix.rstrip("/")
         return prefixes
 
     def _prefix(self, module: Module, owner: ast.AST, prefixes: dict[str, str]) -> str:
@@ -434,6 +601,23 @@ class Project:
             return node.args[0]
         return next((k.value for k in node.keywords if k.arg == "response"), None)
 
+    def _response_functions(self) -> set[Function]:
+        """The functions that call ``Response(...)`` (or the like) themselves."""
+        return {
+            owner
+            for module, owner, call in self.calls_of(*_RESPONSE_FACTORIES, "response_class")
+            if isinstance(owner, ast.FunctionDef | ast.AsyncFunctionDef)
+            and self._response_call(module, call) is not None
+        }
+
+    def _callers(self, functions: Iterable[Function]) -> set[Function]:
+        """The functions that call one of *functions* by name (to be resolved by the caller)."""
+        return {
+            owner
+            for _, owner, _ in self.calls_of(*{f.name for f in functions})
+            if isinstance(owner, ast.FunctionDef | ast.AsyncFunctionDef)
+        }
+
     def _sink_helpers(self) -> dict[Function, Helper]:
         """Functions that pass a parameter on to a streamed body, directly or through others.
 
@@ -442,17 +626,18 @@ class Project:
         ``stream_response``. A few rounds find helpers of helpers.
         """
         helpers: dict[Function, Helper] = {}
+        candidates = self._response_functions()
         for _ in range(_HELPER_DEPTH):
-            found = False
-            for entries in self.functions.values():
-                for module, function in entries:
-                    if function not in helpers and (
-                        helper := self._helper(module, function, helpers)
-                    ):
-                        helpers[function] = helper
-                        found = True
+            found: list[Function] = []
+            for function in candidates:
+                if function not in helpers and (
+                    helper := self._helper(self.module_of[function], function, helpers)
+                ):
+                    helpers[function] = helper
+                    found.append(function)
             if not found:
                 break
+            candidates = self._callers(found)
         return helpers
 
     def _helper(
@@ -461,18 +646,19 @@ class Project:
         names = [a.arg for a in (*function.args.posonlyargs, *function.args.args)]
         if not names:
             return None
-        for node in function_nodes(function):
+        body = module.body(function)
+        for node in body:
             if not isinstance(node, ast.Call):
                 continue
             inner: Helper | None = None
-            body = self._response_call(module, node)
-            if body is None:
+            argument = self._response_call(module, node)
+            if argument is None:
                 target = self.resolve_function(module, function, node.func)
                 if target is None or target[1] not in helpers or target[1] is function:
                     continue
                 inner = helpers[target[1]]
-                body = _argument(node, inner.index, inner.name)
-            name = _derived_from(function, body, names)
+                argument = _argument(node, inner.index, inner.name)
+            name = _derived_from(body, argument, names)
             if name is None:
                 continue
             chain = ((module, function), *(inner.chain if inner else ()))
@@ -482,16 +668,23 @@ class Project:
         return None
 
     def _sites(self) -> list[StreamSite]:
+        """Every stream site, in the functions that can hold one: those that call
+        ``Response`` or a helper, and the views."""
+        candidates = self._response_functions() | self._callers(self.helpers) | set(self.routes)
         sites: list[StreamSite] = []
-        for entries in self.functions.values():
-            for module, function in entries:
-                sites += self._sites_in(module, function)
+        for function in sorted(candidates, key=self._position):
+            sites += self._sites_in(self.module_of[function], function)
         return sites
+
+    def _position(self, function: Function) -> tuple[str, int, int]:
+        return (str(self.module_of[function].path), function.lineno, function.col_offset)
 
     def _sites_in(self, module: Module, function: Function) -> list[StreamSite]:
         sites = []
         own = self.helpers.get(function)
-        for node in function_nodes(function):
+        if function in self.routes and module.is_generator(function):
+            sites.append(self._generator_view(module, function))
+        for node in module.body(function):
             body: ast.expr | None = None
             sink: ast.Call | None = None
             helper: Helper | None = None
@@ -511,27 +704,37 @@ class Project:
             if own is not None and node is own.call and _is_name(body, own.name):
                 continue  # the helper passing its parameter on: judged where it is called
             stream = self.resolve_stream(module, function, body)
-            if isinstance(stream, NotCalled):
-                sites.append(StreamSite(module, function, stream.node, None, [], None, []))
-                continue
             if stream is None:
                 continue
             headers, mimetype = self._headers(module, function, node, sink, helper)
+            if isinstance(stream, NotCalled):
+                own_sink = sink if helper is None else None
+                sites.append(
+                    StreamSite(module, function, stream.node, None, headers, mimetype, [], own_sink)
+                )
+                continue
             views = self._views_of(function)
-            sites.append(StreamSite(module, function, body, stream, headers, mimetype, views))
+            own_sink = sink if helper is None else None
+            sites.append(
+                StreamSite(module, function, body, stream, headers, mimetype, views, own_sink)
+            )
         return sites
+
+    def _generator_view(self, module: Module, view: Function) -> StreamSite:
+        """A view that is a generator itself: Flask streams what it yields, after it returned."""
+        stream = Stream(module, view, wrapped=self.decorated_with_context(module, view))
+        headers: list[Header] = []
+        for place_module, place in self.after_request:
+            headers += _header_mutations(place_module, place_module.body(place))
+        return StreamSite(module, view, view, stream, headers, None, [view])
 
     def _views_of(self, function: Function) -> list[Function]:
         if function in self.routes:
             return [function]
-        return [
-            view
-            for view in self.routes
-            if any(
-                isinstance(n, ast.Call) and last_name(n.func) == function.name
-                for n in function_nodes(view)
-            )
-        ]
+        return sorted(
+            {view for view in self._callers([function]) if view in self.routes},
+            key=self._position,
+        )
 
     def resolve_stream(
         self, module: Module, scope: Function | None, node: ast.expr, depth: int = 0
@@ -556,7 +759,7 @@ class Project:
         target = self.resolve_function(module, scope, node)
         if target is not None:
             return NotCalled(node, node.id) if self.decorated_with_context(*target) else None
-        value = _assigned(scope, node)
+        value = _assigned(module.body(scope), node)
         return None if value is None else self.resolve_stream(module, scope, value, depth)
 
     def _wrapped(
@@ -568,7 +771,7 @@ class Project:
             return None
         if isinstance(inner, ast.Name | ast.Attribute):
             target = self.resolve_function(module, scope, inner)
-            if target is not None and is_generator(target[1]):
+            if target is not None and target[0].is_generator(target[1]):
                 return NotCalled(node, target[1].name)
         stream = self.resolve_stream(module, scope, inner, depth)
         if isinstance(stream, Stream):
@@ -582,13 +785,17 @@ class Project:
         """``generate()``, or a helper that returns a stream it made (one level deep)."""
         target = self.resolve_function(module, scope, node.func)
         if target is None:
+            name = last_name(node.func)
+            head = node.func.value if isinstance(node.func, ast.Attribute) else node.func
+            if name and isinstance(head, ast.Name) and head.id in module.imports:
+                self.unresolved.add(name)  # defined in a module not parsed (yet)
             return None
         defined_in, function = target
-        if is_generator(function):
+        if defined_in.is_generator(function):
             wrapped = self.decorated_with_context(defined_in, function)
             return Stream(defined_in, function, wrapped=wrapped, args=list(node.args))
         if depth == 0 and function not in self.helpers:
-            for statement in function_nodes(function):
+            for statement in defined_in.body(function):
                 if isinstance(statement, ast.Return) and statement.value is not None:
                     found = self.resolve_stream(defined_in, function, statement.value, 1)
                     if found is not None:
@@ -602,7 +809,7 @@ class Project:
             return False
         source: ast.AST | None = node.func.value
         if isinstance(source, ast.Name) and scope is not None:
-            source = _assigned(scope, source)
+            source = _assigned(module.body(scope), source)
         return isinstance(source, ast.Call) and last_name(source.func) in (
             "get_template",
             "from_string",
@@ -637,7 +844,7 @@ class Project:
                 headers += _header_literal(module, element)
         places += self.after_request
         for place_module, place in places:
-            headers += _header_mutations(place_module, place)
+            headers += _header_mutations(place_module, place_module.body(place))
         content_type = next((h for h in headers if h.name == "content-type"), None)
         if mimetype is None and content_type is not None:
             mimetype = content_type.value
@@ -647,7 +854,7 @@ class Project:
     @property
     def app_modules(self) -> list[Module]:
         """The modules that configure the app itself: every one but the tests."""
-        return [module for module in self.modules if not module.is_test]
+        return [m for m in (*self.modules, *self.settings_modules) if not m.is_test]
 
     def heartbeat(self) -> float | None:
         """The longest heartbeat interval the app configures, in seconds, if one is found.
@@ -657,36 +864,52 @@ class Project:
         count: what they set is for the apps they test, not for the deployed one.
         """
         found: list[float] = []
-        for module in self.app_modules:
-            for name, value in _named_values(module):
+        for name, values in self._named_values().items():
+            if not _HEARTBEAT.search(name):
+                continue
+            for value in values:
                 number = literal(value)
-                if _HEARTBEAT.search(name) and isinstance(number, int | float):
-                    if isinstance(number, bool):
-                        continue
+                if isinstance(number, int | float) and not isinstance(number, bool):
                     found.append(number / 1000 if name.upper().endswith("_MS") else number)
         return max(found) if found else None
 
-    def setting_false(self, name: str) -> bool:
-        """Whether some module, tests aside, sets config key *name* to False."""
-        return any(
-            key == name and literal(value) is False
-            for module in self.app_modules
-            for key, value in _named_values(module)
-        )
+    def setting(self, name: str) -> list[object]:
+        """Every value some module, tests aside, gives config key *name* (`NotImplemented`
+        for a value that is not a literal)."""
+        return [literal(value) for value in self._named_values().get(name, [])]
+
+    def _named_values(self) -> dict[str, list[ast.expr]]:
+        """Every value given a name in the app's modules (see `_named_values`), by name."""
+        key = len(self.settings_modules)
+        if self._settings_cache is None or self._settings_cache[0] != key:
+            named: dict[str, list[ast.expr]] = {}
+            for module in self.app_modules:
+                for name, value in _named_values(module):
+                    named.setdefault(name, []).append(value)
+            self._settings_cache = (key, named)
+        return self._settings_cache[1]
+
+
+def _function_scope(module: Module, owner: Owner) -> Function | None:
+    """The function *owner* is, or is nested in (a class body's scope is its function's)."""
+    if isinstance(owner, ast.ClassDef):
+        return module.enclosing_function(owner)
+    return owner
 
 
 def _is_name(node: ast.AST, name: str) -> bool:
     return isinstance(node, ast.Name) and node.id == name
 
 
-def _derived_from(function: Function, body: ast.expr | None, names: list[str]) -> str | None:
-    """The parameter of *function* that *body* is, or is made from (``gen(iter(p))``)."""
+def _derived_from(scope: list[ast.AST], body: ast.expr | None, names: list[str]) -> str | None:
+    """The parameter (among *names*) that *body* is, or is made from (``gen(iter(p))``), in
+    the function whose own nodes are *scope*."""
     if body is None:
         return None
     if isinstance(body, ast.Name) and body.id in names:
         return body.id
-    value = _assigned(function, body) if isinstance(body, ast.Name) else body
-    if not isinstance(value, ast.Call):
+    value = _assigned(scope, body) if isinstance(body, ast.Name) else body
+    if not isinstance(value, ast.Call) or last_name(value.func) in _NOT_STREAMS:
         return None
     for argument in (*value.args, *(k.value for k in value.keywords)):  # the first one wins
         for node in ast.walk(argument):
@@ -695,20 +918,16 @@ def _derived_from(function: Function, body: ast.expr | None, names: list[str]) -
     return None
 
 
-def _in_class(module: Module, function: Function) -> bool:
-    return isinstance(module.parents.get(function), ast.ClassDef)
-
-
 def _argument(call: ast.Call, index: int, name: str) -> ast.expr | None:
     if index < len(call.args) and not any(isinstance(a, ast.Starred) for a in call.args):
         return call.args[index]
     return next((k.value for k in call.keywords if k.arg == name), None)
 
 
-def _assigned(scope: Function, name: ast.Name) -> ast.expr | None:
-    """The value last assigned to *name* in *scope* before it is used."""
+def _assigned(scope: list[ast.AST], name: ast.Name) -> ast.expr | None:
+    """The value last assigned to *name* before it is used, in a function's own nodes."""
     value: ast.expr | None = None
-    for node in function_nodes(scope):
+    for node in scope:
         if isinstance(node, ast.Assign) and getattr(node, "lineno", 0) <= name.lineno:
             if any(isinstance(t, ast.Name) and t.id == name.id for t in node.targets):
                 value = node.value
@@ -746,10 +965,11 @@ def _header_literal(module: Module, node: ast.AST) -> list[Header]:
     return headers
 
 
-def _header_mutations(module: Module, function: Function) -> list[Header]:
-    """``x.headers["Name"] = v``, ``x.headers.set("Name", v)`` and the like in *function*."""
+def _header_mutations(module: Module, nodes: list[ast.AST]) -> list[Header]:
+    """``x.headers["Name"] = v``, ``x.headers.set("Name", v)`` and the like among *nodes*
+    (a function's own)."""
     headers: list[Header] = []
-    for node in function_nodes(function):
+    for node in nodes:
         if isinstance(node, ast.Assign):
             for target in node.targets:
                 if (
@@ -799,19 +1019,19 @@ def _target_name(target: ast.expr) -> str | None:
 def _named_values(module: Module) -> Iterator[tuple[str, ast.expr]]:
     """Every ``NAME = value``, ``NAME=value`` keyword, ``{"NAME": value}`` and
     ``x["NAME"] = value`` in *module*: how Flask settings are written."""
-    for node in module.nodes:
-        if isinstance(node, ast.Assign):
-            for target in node.targets:
-                name = _target_name(target)
-                if name is not None:
-                    yield name, node.value
-        elif isinstance(node, ast.AnnAssign) and node.value is not None:
-            if isinstance(node.target, ast.Name):
-                yield node.target.id, node.value
-        elif isinstance(node, ast.keyword) and node.arg is not None:
-            yield node.arg, node.value
-        elif isinstance(node, ast.Dict):
-            for key, value in zip(node.keys, node.values, strict=True):
-                text = literal(key)
-                if isinstance(text, str):
-                    yield text, value
+    for assign in module.of(ast.Assign):
+        for target in assign.targets:
+            name = _target_name(target)
+            if name is not None:
+                yield name, assign.value
+    for annotated in module.of(ast.AnnAssign):
+        if annotated.value is not None and isinstance(annotated.target, ast.Name):
+            yield annotated.target.id, annotated.value
+    for keyword in module.of(ast.keyword):
+        if keyword.arg is not None:
+            yield keyword.arg, keyword.value
+    for mapping in module.of(ast.Dict):
+        for key, value in zip(mapping.keys, mapping.values, strict=True):
+            text = literal(key)
+            if isinstance(text, str):
+                yield text, value

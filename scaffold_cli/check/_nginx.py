@@ -2,36 +2,51 @@
 
 It reads what nginx reads (``name args...;`` and ``name args... { ... }``, ``#`` comments,
 single and double quotes with backslash escapes, ``${var}``) and keeps the file, line and
-column of every directive. ``include`` is followed relative to the including file (globs
-too); an include that matches nothing is left out, as the file usually lives on the server.
+column of every directive.
+
+``include`` is resolved as nginx resolves it: a relative path against the directory of the
+main configuration file (not of the including file), an absolute one under nginx's usual
+configuration directories (``/etc/nginx/...``) against that same directory, globs too. A
+file ``X.template`` (rendered by envsubst when a container starts) stands for ``X``. The
+files nginx ships (``mime.types``, ``*_params``) are left out. An include that cannot be
+read, and a ``${PLACEHOLDER}`` that stands for whole directives, are *opaque*: they may set
+anything, so what is not set closer to a location is not known there.
 """
 
 from __future__ import annotations
 
+import fnmatch
 import re
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
+from ._sources import ConfigError, ConfigNode, read_config
+
 _MAX_INCLUDE_DEPTH = 16
+# Where nginx's configuration lives when installed: absolute includes below these are read
+# against the directory of the project's main configuration file.
+_CONFIGURATION_DIRECTORIES = ("/etc/nginx/", "/usr/local/nginx/conf/", "/usr/local/etc/nginx/")
+# Files nginx ships, which set no proxying: an include of one is no unknown.
+_SHIPPED = re.compile(r"^(mime\.types|(fastcgi|uwsgi|scgi|proxy)_params|koi-utf|koi-win|win-utf)$")
+_PLACEHOLDER = re.compile(r"^\$\{[A-Z][A-Z0-9_]*\}$")
+_GLOB = re.compile(r"[*?\[]")
 _ESCAPES = {'"': '"', "'": "'", "\\": "\\", "t": "\t", "r": "\r", "n": "\n"}
 
 
-class NginxError(ValueError):
-    """The file is not a well-formed nginx configuration; the message names file and line."""
-
-
 @dataclass
-class Directive:
-    """One directive; *block* is None for ``name args;`` and a list for ``name args { }``."""
+class Directive(ConfigNode):
+    """One directive; *block* is None for ``name args;`` and a list for ``name args { }``.
+    Opaque: an include that cannot be read, or a ${PLACEHOLDER} that stands for directives."""
 
-    name: str
-    args: list[str]
-    path: Path
-    line: int
-    column: int
     block: list[Directive] | None = None
-    included: list[Path] = field(default_factory=list)
+    # Where the directive ends: its ';' or its block's '}' (line, column).
+    end: tuple[int, int] = (0, 0)
+
+    @property
+    def unknown_value(self) -> bool:
+        """Whether an argument is a ``${PLACEHOLDER}`` filled in at deploy time."""
+        return any("${" in arg for arg in self.args)
 
 
 @dataclass(frozen=True)
@@ -84,7 +99,7 @@ def _tokens(text: str, path: Path) -> Iterator[_Token]:  # noqa: PLR0912
             while i < length and text[i] != quote:
                 value.append(escape())
             if i >= length:
-                raise NginxError(f"{path}:{start_line}: unterminated quoted string")
+                raise ConfigError(path, start_line, "unterminated quoted string", start_column)
             advance()
             yield _Token("".join(value), start_line, start_column, quoted=True)
         else:
@@ -100,12 +115,14 @@ def _tokens(text: str, path: Path) -> Iterator[_Token]:  # noqa: PLR0912
             yield _Token("".join(value), start_line, start_column, quoted=False)
 
 
-def parse(path: Path, *, depth: int = 0) -> list[Directive]:
-    """The directives of the nginx file *path*, includes spliced in where they appear."""
-    try:
-        text = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as error:
-        raise NginxError(f"{path}: cannot read: {error}") from error
+def parse(path: Path, conf_dir: Path | None = None, *, depth: int = 0) -> list[Directive]:
+    """The directives of the nginx file *path*, includes spliced in where they appear.
+
+    Relative includes are read against *conf_dir*, the directory of the main configuration
+    file; without one (a file no main configuration in the project includes), against the
+    nearest of the file's directory and the directories above it that has the file.
+    """
+    text = read_config(path)
     tokens = list(_tokens(text, path))
     position = 0
 
@@ -116,56 +133,121 @@ def parse(path: Path, *, depth: int = 0) -> list[Directive]:
         while position < len(tokens):
             token = tokens[position]
             position += 1
-            if not token.quoted and token.text == ";":
+            end = (token.line, token.column)
+            if not words and not token.quoted and _PLACEHOLDER.match(token.text):
+                directives.append(
+                    Directive(token.text, [], path, token.line, token.column, opaque=True, end=end)
+                )
+            elif not token.quoted and token.text == ";":
                 if not words:
                     continue
-                directives += _directive(words, path, None, depth)
+                directives += _directive(words, path, None, end, conf_dir, depth)
                 words = []
             elif not token.quoted and token.text == "{":
                 if not words:
-                    raise NginxError(f"{path}:{token.line}: unexpected '{{'")
+                    raise ConfigError(path, token.line, "unexpected '{'", token.column)
                 inner = block(closing=True)
-                directives += _directive(words, path, inner, depth)
+                closed = tokens[position - 1]
+                directives += _directive(
+                    words, path, inner, (closed.line, closed.column), conf_dir, depth
+                )
                 words = []
             elif not token.quoted and token.text == "}":
                 if words:
-                    raise NginxError(
-                        f"{path}:{words[0].line}: directive '{words[0].text}' has no ';'"
+                    raise ConfigError(
+                        path,
+                        words[0].line,
+                        f"directive '{words[0].text}' has no ';'",
+                        words[0].column,
                     )
                 if not closing:
-                    raise NginxError(f"{path}:{token.line}: unexpected '}}'")
+                    raise ConfigError(path, token.line, "unexpected '}'", token.column)
                 return directives
             else:
                 words.append(token)
         if words:
-            raise NginxError(f"{path}:{words[0].line}: directive '{words[0].text}' has no ';'")
+            raise ConfigError(
+                path, words[0].line, f"directive '{words[0].text}' has no ';'", words[0].column
+            )
         if closing:
-            raise NginxError(f"{path}: unexpected end of file, a '}}' is missing")
+            raise ConfigError(
+                path, len(text.splitlines()) or 1, "unexpected end of file, a '}' is missing"
+            )
         return directives
 
     return block(closing=False)
 
 
-def _directive(
-    words: list[_Token], path: Path, inner: list[Directive] | None, depth: int
+def _directive(  # noqa: PLR0917
+    words: list[_Token],
+    path: Path,
+    inner: list[Directive] | None,
+    end: tuple[int, int],
+    conf_dir: Path | None,
+    depth: int,
 ) -> list[Directive]:
     head = words[0]
     directive = Directive(
-        head.text, [w.text for w in words[1:]], path, head.line, head.column, inner
+        head.text, [w.text for w in words[1:]], path, head.line, head.column, inner, end=end
     )
     if directive.name != "include" or inner is not None or not directive.args:
         return [directive]
     if depth >= _MAX_INCLUDE_DEPTH:
-        raise NginxError(f"{path}:{head.line}: includes nested more than {_MAX_INCLUDE_DEPTH} deep")
-    pattern = directive.args[0]
-    base = path.parent
-    matches = sorted(base.glob(pattern)) if not Path(pattern).is_absolute() else []
+        raise ConfigError(path, head.line, f"includes nested more than {_MAX_INCLUDE_DEPTH} deep")
+    matches = include_targets(directive.args[0], path, conf_dir)
+    if matches is None:
+        directive.opaque = True
+        return [directive]
     spliced: list[Directive] = []
     for match in matches:
-        if match.is_file():
-            directive.included.append(match)
-            spliced += parse(match, depth=depth + 1)
+        directive.included.append(match)
+        spliced += parse(match, conf_dir, depth=depth + 1)
     return [directive, *spliced]
+
+
+def rendered_name(path: Path) -> str:
+    """The name a file has once deployed: ``proxy.conf`` for ``proxy.conf.template``."""
+    return path.name.removesuffix(".template")
+
+
+def include_targets(pattern: str, including: Path, conf_dir: Path | None) -> list[Path] | None:
+    """The files ``include pattern`` reads, in nginx's order; None when that cannot be known
+    (the file or its directory is not in the project, ``${VARIABLE}`` in the path)."""
+    if _SHIPPED.match(Path(pattern).name) or "$" in pattern:
+        return [] if "$" not in pattern else None
+    relative = pattern
+    if pattern.startswith("/"):
+        prefix = next((p for p in _CONFIGURATION_DIRECTORIES if pattern.startswith(p)), None)
+        if prefix is None or conf_dir is None:
+            return None
+        relative = pattern[len(prefix) :]
+    if conf_dir is not None:
+        bases = [conf_dir]
+    else:
+        bases = [including.parent, *list(including.parent.parents)[:3]]
+    for base in bases:
+        found = _matching(base, relative)
+        if found:
+            return found
+    if _GLOB.search(Path(relative).name) and (bases[0] / relative).parent.is_dir():
+        return []  # a glob that matches nothing, in a directory the project has: nothing
+    return None
+
+
+def _matching(base: Path, relative: str) -> list[Path]:
+    """The files below *base* that *relative* (a name or a glob) names, templates included."""
+    target = base / relative
+    directory = target.parent
+    if _GLOB.search(str(Path(relative).parent)) or not directory.is_dir():
+        return sorted(p for p in base.glob(relative) if p.is_file())
+    return sorted(
+        (
+            p
+            for p in directory.iterdir()
+            if p.is_file() and fnmatch.fnmatchcase(rendered_name(p), target.name)
+        ),
+        key=rendered_name,
+    )
 
 
 def included_files(directives: Sequence[Directive]) -> Iterator[Path]:
@@ -189,11 +271,15 @@ class Location:
         return "location " + " ".join(self.directive.args)
 
     def setting(self, name: str) -> Directive | None:
-        """The directive *name* in force here: the innermost level that sets it."""
+        """The directive *name* in force here: the innermost level that sets it. An opaque
+        directive (see `Directive.opaque`) met first is returned instead: not known."""
         for level in self.chain:
             for directive in reversed(level):
                 if directive.name == name:
                     return directive
+            opaque = next((d for d in level if d.opaque), None)
+            if opaque is not None:
+                return opaque
         return None
 
     def own(self, name: str) -> Directive | None:
@@ -237,6 +323,8 @@ def match_location(chain: tuple[list[Directive], ...], uri: str) -> Location | N
     are searched the same way inside the one chosen.
     """
     locations = [d for d in chain[0] if d.name == "location" and d.block is not None]
+    if any(d.opaque for d in chain[0]) or any(d.unknown_value for d in locations):
+        return None  # a location may hide there: which one is chosen is not known
     best: Directive | None = None
     best_length = -1
     best_modifier = ""

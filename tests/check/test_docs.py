@@ -12,7 +12,8 @@ from scaffold_cli.check import RULES, check_paths
 from tests.conftest import ROOT
 
 PAGE = (ROOT / "docs" / "check.md").read_text(encoding="utf-8")
-BLOCK = re.compile(r"```(python|nginx)\n(.*?)```", re.DOTALL)
+BLOCK = re.compile(r"```(python|nginx|caddy|apache)\n(.*?)```", re.DOTALL)
+CONFIG_FILES = {"nginx": "nginx.conf", "caddy": "Caddyfile", "apache": "apache.conf"}
 
 
 def sections() -> dict[str, str]:
@@ -21,11 +22,12 @@ def sections() -> dict[str, str]:
 
 
 def files(text: str) -> dict[str, str]:
-    """The code blocks of *text* as project files: app.py, gunicorn.conf.py, nginx.conf."""
+    """The code blocks of *text* as project files: app.py, gunicorn.conf.py, and the proxy's
+    configuration (nginx.conf, Caddyfile, apache.conf)."""
     found = {}
     for language, code in BLOCK.findall(text):
-        if language == "nginx":
-            found["nginx.conf"] = code
+        if language in CONFIG_FILES:
+            found[CONFIG_FILES[language]] = code
         elif code.startswith("# gunicorn.conf.py"):
             found["gunicorn.conf.py"] = code
         else:

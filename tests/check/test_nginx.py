@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 
 import pytest
 
-from scaffold_cli.check._nginx import NginxError, match_location, parse, seconds, servers
+from scaffold_cli.check import check_paths
+from scaffold_cli.check._nginx import match_location, parse, seconds, servers
+from scaffold_cli.check._sources import ConfigError
+
+from .test_rules import CORPUS
 
 CONF = r"""
 # a comment { with braces ; }
@@ -86,7 +91,7 @@ def test_settings_are_inherited_from_the_innermost_level(conf: Path) -> None:
     assert deep.own("proxy_buffering") is None
 
 
-def test_includes_are_relative_to_the_including_file_in_glob_order(conf: Path) -> None:
+def test_includes_of_the_main_file_are_read_in_glob_order(conf: Path) -> None:
     (chain,) = servers(parse(conf))
     included = [d for d in chain[0] if d.name == "location" and d.path != conf]
     assert [(d.path.name, d.args) for d in included] == [("a.conf", ["/a/"]), ("b.conf", ["/b/"])]
@@ -103,7 +108,7 @@ def test_an_include_that_matches_nothing_is_left_out(tmp_path: Path) -> None:
 def test_an_include_cycle_is_an_error(tmp_path: Path) -> None:
     (tmp_path / "a.conf").write_text("include b.conf;\n")
     (tmp_path / "b.conf").write_text("include a.conf;\n")
-    with pytest.raises(NginxError, match="nested more than"):
+    with pytest.raises(ConfigError, match="nested more than"):
         parse(tmp_path / "a.conf")
 
 
@@ -113,3 +118,62 @@ def test_an_include_cycle_is_an_error(tmp_path: Path) -> None:
 )
 def test_nginx_times(text: str, value: float | None) -> None:
     assert seconds(text) == value
+
+
+LAYOUT = CORPUS / "FS301" / "good"
+
+
+def dify_like(tmp_path: Path) -> Path:
+    """A copy of the corpus project whose nginx ships as envsubst templates: nginx.conf and
+    proxy.conf side by side, the site in conf.d/ including proxy.conf."""
+    return Path(shutil.copytree(LAYOUT, tmp_path / "project"))
+
+
+def fs3(project: Path) -> list[tuple[str, str, int]]:
+    found = check_paths([project], select=["FS3", "FS001"])
+    return [(f.code, f.path.relative_to(project).as_posix(), f.line) for f in found]
+
+
+def test_a_relative_include_is_read_beside_the_main_file_not_the_including_one(
+    tmp_path: Path,
+) -> None:
+    project = dify_like(tmp_path)
+    assert fs3(project) == []
+    # A proxy.conf beside the including file: nginx reads it into http {} through conf.d/*.conf
+    # (where the location's own include overrides it), never for `include proxy.conf`.
+    decoy = project / "docker/nginx/conf.d/proxy.conf"
+    decoy.write_text("proxy_buffering on;\n")
+    assert fs3(project) == []
+    decoy.unlink()
+    # Without the file nginx does read, the location's buffering is not known: no finding.
+    (project / "docker/nginx/proxy.conf.template").unlink()
+    assert fs3(project) == []
+    # Control: the same location with its include removed is reported.
+    site = project / "docker/nginx/conf.d/default.conf.template"
+    site.write_text(site.read_text().replace("include proxy.conf;", ""))
+    assert fs3(project) == [("FS301", "docker/nginx/conf.d/default.conf.template", 5)]
+
+
+def test_an_include_that_cannot_be_read_makes_the_location_unknown(tmp_path: Path) -> None:
+    shutil.copy(LAYOUT / "app.py", tmp_path / "app.py")
+    site = "server {\n  location /plain {\n    proxy_pass http://a;\n    include %s;\n  }\n}\n"
+    (tmp_path / "site.conf").write_text(site % "snippets/stream.conf")
+    assert fs3(tmp_path) == []
+    (tmp_path / "site.conf").write_text(site % "/etc/nginx/proxy_params")  # nginx ships it
+    assert fs3(tmp_path) == [("FS301", "site.conf", 2)]
+
+
+def test_placeholders_are_unknown_values_and_unknown_directives(tmp_path: Path) -> None:
+    shutil.copy(LAYOUT / "app.py", tmp_path / "app.py")
+    site = (
+        "server {\n  listen ${NGINX_PORT};\n%s"
+        "  location /plain {\n    proxy_pass http://a;\n%s  }\n}\n"
+    )
+    cases = [
+        ("", "    proxy_buffering ${NGINX_BUFFERING};\n", []),
+        ("  ${HTTPS_CONFIG}\n", "", []),  # may hold any location: which one is chosen?
+        ("", "    proxy_buffering on;\n", [("FS301", "default.conf.template", 5)]),
+    ]
+    for server, location, expected in cases:
+        (tmp_path / "default.conf.template").write_text(site % (server, location))
+        assert fs3(tmp_path) == expected, (server, location)

@@ -1,6 +1,7 @@
 """Generators that read the request context after the view has returned."""
 
-from flask import Flask, Response, current_app, g, request, session
+from flask import Flask, Response, current_app, g, render_template, request, session, url_for
+from flask_login import current_user
 
 app = Flask(__name__)
 
@@ -22,7 +23,7 @@ def returned():
     return module_generator()
 
 
-def current_user():
+def user_name():
     return session.get("user", "anonymous")
 
 
@@ -31,7 +32,7 @@ def through_helper():
     session.get("user")
 
     def generate():
-        yield current_user()
+        yield user_name()
 
     return Response(generate(), mimetype="text/plain")
 
@@ -62,3 +63,26 @@ def template():
 @app.get("/template-stream")
 def template_stream():
     return Response(app.jinja_env.from_string("{{ request.path }}").stream(), mimetype="text/html")
+
+
+@app.get("/direct")
+def direct():
+    # The view is the generator: Flask iterates it after the view has returned.
+    yield "q=" + request.args.get("q", "")
+
+
+@app.get("/page")
+def page_parts():
+    def generate():
+        yield render_template("header.html")
+        yield url_for("direct")
+
+    return Response(generate(), mimetype="text/html")
+
+
+@app.get("/mine")
+def mine():
+    def generate():
+        yield f"hello {current_user.name}\n"
+
+    return Response(generate(), mimetype="text/plain")

@@ -1,0 +1,2 @@
+#!/bin/sh
+exec gunicorn -c gunicorn_threads.py
