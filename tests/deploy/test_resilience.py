@@ -1,5 +1,8 @@
-"""What one client, or one fault, must not do to a worker: real gunicorn.
+"""What one client, or one fault, must not do to a worker: real gunicorn, real redis-server.
 
+- A client that stops reading loses its stream within ``FLASK_STREAM_SEND_TIMEOUT_SECONDS``
+  and gives its place back (gthread and gevent); without the send timeout it holds the
+  place for as long as it keeps the connection open.
 - A restart while clients keep their connections alive (as browsers and nginx do) lets the
   old worker go at once, not after ``graceful_timeout`` (gevent kept it until then).
 """
@@ -8,18 +11,32 @@ from __future__ import annotations
 
 import contextlib
 import http.client
+import socket
 import threading
 import time
 from collections.abc import Mapping
 
 import pytest
 
-from .conftest import Servers
-from .stack import HOST, Process, Project, restart_gracefully, start_gunicorn
+from .client import Stream
+from .conftest import SERVERS, Servers
+from .stack import HOST, Process, Project, render_project, restart_gracefully, start_gunicorn
+from .test_channels import ENDPOINTS, TOKEN, post
 
 pytestmark = pytest.mark.deploy
 
 WAIT = 30.0
+
+
+@pytest.fixture(scope="module")
+def channel_projects(servers: Servers) -> dict[str, Project]:
+    """The channel endpoints' project, rendered once per worker class."""
+    return {
+        server: render_project(
+            servers.root / f"resilience-{server}", server=server, endpoints=ENDPOINTS
+        )
+        for server in SERVERS
+    }
 
 
 def serve(
@@ -34,6 +51,87 @@ def serve(
     )
     servers.started.append(app)
     return app
+
+
+# ------------------------------------------------------------- a client that stops reading
+SEND_TIMEOUT = 1.0
+# How long after the burst a new stream must be admitted: the send timeout, plus room for a
+# loaded machine. The negative control waits as long and is refused throughout.
+BOUND = SEND_TIMEOUT + 5.0
+
+
+def silent_client(port: int, path: str) -> socket.socket:
+    """Ask for a stream, read its headers, then read nothing, with a small receive buffer so
+    that the buffers between it and gunicorn fill quickly. The caller closes it."""
+    sock = socket.socket()
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    sock.settimeout(WAIT)
+    sock.connect((HOST, port))
+    sock.sendall(f"GET {path} HTTP/1.1\r\nHost: {HOST}\r\n\r\n".encode())
+    head = b""
+    while b"\r\n\r\n" not in head:
+        head += sock.recv(1)
+    assert head.startswith(b"HTTP/1.1 200 "), head
+    return sock
+
+
+def admitted_within(port: int, seconds: float) -> float | None:
+    """Seconds until this worker admits a new stream (a short ticks stream), None if it
+    turns every one away for *seconds*."""
+    started = time.monotonic()
+    while time.monotonic() - started < seconds:
+        with Stream(port, "/events?count=1&interval=0", timeout=WAIT) as stream:
+            body = "\n".join(stream.lines())
+        if "open streams, its limit" not in body:
+            assert "data:" in body, body
+            return time.monotonic() - started
+        time.sleep(0.1)
+    return None
+
+
+@pytest.mark.parametrize(
+    ("server", "send_timeout"),
+    [("gthread", SEND_TIMEOUT), ("gevent", SEND_TIMEOUT), ("gthread", 3600.0)],
+    ids=["gthread", "gevent", "gthread-without-a-send-timeout"],
+)
+def test_a_client_that_stops_reading_loses_its_stream_not_the_worker(
+    servers: Servers,
+    channel_projects: dict[str, Project],
+    server: str,
+    send_timeout: float,
+    record_property: pytest.RecordProperty,
+) -> None:
+    """One place per worker, taken by a subscriber of a busy topic that stops reading.
+
+    Its stream ends within the send timeout once the socket buffers are full (a few MB are
+    published at once to fill them), and the next stream is admitted. The negative control
+    is the same with a send timeout of an hour: the place stays taken.
+    """
+    app = serve(
+        servers,
+        channel_projects[server],
+        f"resilience-silent-{server}-{send_timeout:g}",
+        {
+            "FLASK_STREAM_MAX_OPEN": "1",
+            "FLASK_STREAM_SEND_TIMEOUT_SECONDS": str(send_timeout),
+            "FLASK_STREAM_PUBLISH_TOKEN": TOKEN,
+        },
+    )
+    with contextlib.closing(silent_client(app.port, "/news?topic=busy")):
+        for _ in range(60):
+            status, body = post(app.port, "/publish/busy", "x" * 60_000)
+            assert status == 201, body
+        admitted_after = admitted_within(app.port, BOUND)
+
+        if send_timeout > BOUND:
+            assert admitted_after is None, "the silent client's place was given back"
+            return
+        assert admitted_after is not None, "the silent client still holds the worker's place"
+        record_property("admitted_after_seconds", round(admitted_after, 2))
+        # The stream's own clean-up ran, and gunicorn's log says what happened in one line.
+        app.wait_for_log(r"/news closed \(topics: busy\)")
+        app.wait_for_log(r"dropped a client that read nothing for FLASK_STREAM_SEND_TIMEOUT")
+        assert "Traceback" not in app.log()
 
 
 # ------------------------------------------------- a restart with kept-alive connections

@@ -7,16 +7,18 @@ easy path.
 
 An endpoint describes *what* to send as an iterator of `Event` and `Pause` items;
 `event_stream` decides *how*: the first byte at once, heartbeats while the source is quiet,
-a lifetime cap, an end with a reconnection hint on shutdown, and a cap on the streams one
-worker holds open.
+a lifetime cap, an end with a reconnection hint on shutdown, a cap on the streams one
+worker holds open, and a bound on how long a client that stops reading can hold one.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import re
 import secrets
+import socket
 import threading
 import time
 from collections.abc import Iterable, Iterator, Mapping
@@ -128,19 +130,22 @@ class StreamSettings:
     retry_ms: int
     max_seconds: float
     max_open: int
+    send_timeout: float
 
     @classmethod
     def from_config(cls, config: Mapping[str, object]) -> StreamSettings:
         """Read and check the ``STREAM_*`` settings; a bad one raises ``RuntimeError``."""
         return cls(
-            heartbeat=_positive(config, "STREAM_HEARTBEAT_SECONDS"),
+            heartbeat=positive_seconds(config, "STREAM_HEARTBEAT_SECONDS"),
             retry_ms=_whole(config, "STREAM_RETRY_MS", low=0),
-            max_seconds=_positive(config, "STREAM_MAX_SECONDS"),
+            max_seconds=positive_seconds(config, "STREAM_MAX_SECONDS"),
             max_open=_whole(config, "STREAM_MAX_OPEN", low=1),
+            send_timeout=positive_seconds(config, "STREAM_SEND_TIMEOUT_SECONDS"),
         )
 
 
-def _positive(config: Mapping[str, object], name: str) -> float:
+def positive_seconds(config: Mapping[str, object], name: str) -> float:
+    """The setting *name*, a finite number of seconds above 0; ``RuntimeError`` otherwise."""
     value = config[name]
     if isinstance(value, bool) or not isinstance(value, int | float) or not value > 0:
         raise RuntimeError(f"{name} must be a positive number of seconds, not {value!r}")
@@ -297,6 +302,7 @@ def stream_response(chunks: Iterable[str], stream_format: StreamFormat) -> Respo
     it reads ``request``, ``session`` or ``g``: the response is iterated after the view has
     returned.
     """
+    settings = StreamSettings.from_config(current_app.config)
     open_streams: OpenStreams = current_app.extensions["open_streams"]
     if not open_streams.try_open():
         close = getattr(chunks, "close", None)
@@ -307,6 +313,10 @@ def stream_response(chunks: Iterable[str], stream_format: StreamFormat) -> Respo
             f"this server holds {open_streams.limit} open streams, its limit: retry later",
             retry_after=max(1, math.ceil(retry_ms / 1000)),
         )
+    # Only gunicorn hands its socket to the app; under other servers writes are unbounded.
+    sock = request.environ.get("gunicorn.socket")
+    if sock is not None:
+        chunks = _bounded_writes(chunks, sock, settings.send_timeout)
     response = Response(chunks, mimetype=MEDIA_TYPES[stream_format])
     response.call_on_close(open_streams.close)
     # A live stream must not be stored (no-cache would still allow it, next to a Set-Cookie)
@@ -318,6 +328,36 @@ def stream_response(chunks: Iterable[str], stream_format: StreamFormat) -> Respo
     response.headers["X-Accel-Buffering"] = "no"
     # No "Connection: keep-alive" here: it is hop-by-hop, WSGI forbids it and HTTP/2 rejects it.
     return response
+
+
+def _bounded_writes(chunks: Iterable[str], sock: socket.socket, seconds: float) -> Iterator[str]:
+    """*chunks*, each written within *seconds* or not at all: a client that reads nothing
+    is dropped, and its thread and place come back.
+
+    A stream checks its lifetime, heartbeats and a shutdown between writes. Once a client
+    stops reading and the socket buffers are full, gunicorn waits inside a write and none
+    of those checks runs again: the client would hold its thread and its place for as long
+    as it keeps the connection open. A timeout on the connection's socket ends that write
+    with an error; gunicorn then closes the response, which runs the stream's clean-up and
+    gives its place back. The timeout is the socket's only while the stream lasts, so the
+    server's keep-alive waits keep their own.
+    """
+    previous = sock.gettimeout()
+    sock.settimeout(seconds)
+    finished = False
+    try:
+        yield from chunks
+        finished = True
+    finally:
+        with contextlib.suppress(OSError):  # the connection is gone already
+            if finished:
+                sock.settimeout(previous)
+            else:
+                # Cut short: a write failed (it timed out, or the client left), and the
+                # connection is done for. Shut now, it spares the server waiting for the
+                # client to close its end (gthread waits up to 2 s, in the thread that
+                # accepts connections), which a client that reads nothing never does.
+                sock.shutdown(socket.SHUT_RDWR)
 
 
 def end_of_stream() -> Response:
