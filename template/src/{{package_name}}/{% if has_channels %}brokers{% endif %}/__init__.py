@@ -64,6 +64,7 @@ def open_broker(
             block_seconds=block_seconds,
             tick_seconds=tick_seconds,
         )
+    # The scheme alone: the rest of a URL can hold a password.
     raise ValueError(
-        f"STREAM_BROKER_URL {url!r} names no broker: use memory:// or redis://HOST:PORT/DB"
+        f"STREAM_BROKER_URL names no broker ({scheme}://...): use memory:// or redis://HOST:PORT/DB"
     )

@@ -18,12 +18,13 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 import secrets
 import threading
 import uuid
 from collections.abc import Iterable, Mapping
 from typing import Any, cast
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import unquote, urlsplit
 
 import redis
 from redis.exceptions import RedisError
@@ -76,14 +77,37 @@ _BACKOFF_MAX = 5.0
 _WAKE_TTL = 3600
 
 
+# Query parameters that carry a secret (redis-py reads ``password``; other clients name
+# theirs ``sentinel_password``, ``token``, ...).
+_SECRET_PARAMETER = re.compile(r"password|secret|token", re.IGNORECASE)
+
+
 def redacted(url: str) -> str:
-    """*url* without its password, for messages and logs."""
-    parts = urlsplit(url)
-    if parts.password is None:
-        return url
-    host = parts.hostname or ""
-    netloc = f"{parts.username or ''}:***@{host}" + (f":{parts.port}" if parts.port else "")
-    return urlunsplit(parts._replace(netloc=netloc))
+    """*url* with every password in it replaced by ``***``, for logs and start-up errors.
+
+    It covers the forms redis-py accepts (``redis://user:pw@host``, ``redis://:pw@host``,
+    ``?password=pw``, ``rediss://``, ``unix:///path?password=pw``) and the multi-host forms
+    of other clients (``redis+sentinel://:pw@h1:26379,h2:26379/name``). Even redacted, a URL
+    is for the operator: clients are never shown the broker's address.
+    """
+    try:
+        netloc = urlsplit(url).netloc
+    except ValueError:  # e.g. an unclosed "[" of an IPv6 address
+        return "<a URL that cannot be parsed>"
+    # The last "@" ends the user part: a password may contain "@", a host may not.
+    userinfo, at, hosts = netloc.rpartition("@")
+    user, colon, _ = userinfo.partition(":")
+    if at and colon:
+        url = url.replace(netloc, f"{user}:***@{hosts}", 1)
+    # Edited as text, not rebuilt from its parts: "unix:///path" keeps its empty host.
+    head, mark, rest = url.partition("?")
+    query, hash_mark, fragment = rest.partition("#")
+    pairs = []
+    for pair in query.split("&"):
+        name, equals, _ = pair.partition("=")
+        secret = equals and _SECRET_PARAMETER.search(unquote(name))
+        pairs.append(f"{name}=***" if secret else pair)
+    return head + mark + "&".join(pairs) + hash_mark + fragment
 
 
 class RedisBroker(Broker):
