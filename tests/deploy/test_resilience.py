@@ -3,6 +3,9 @@
 - A client that stops reading loses its stream within ``FLASK_STREAM_SEND_TIMEOUT_SECONDS``
   and gives its place back (gthread and gevent); without the send timeout it holds the
   place for as long as it keeps the connection open.
+- Redis stalling (SIGSTOP) for longer than one read's timeout but less than
+  ``FLASK_STREAM_BROKER_RETRY_SECONDS`` ends no stream and loses no event; the same stall
+  with a shorter retry budget ends the streams with a retry hint.
 - A restart while clients keep their connections alive (as browsers and nginx do) lets the
   old worker go at once, not after ``graceful_timeout`` (gevent kept it until then).
 """
@@ -11,17 +14,20 @@ from __future__ import annotations
 
 import contextlib
 import http.client
+import os
+import signal
 import socket
 import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 
 import pytest
 
 from .client import Stream
 from .conftest import SERVERS, Servers
+from .redis_stack import RedisServer, redis_binary
 from .stack import HOST, Process, Project, render_project, restart_gracefully, start_gunicorn
-from .test_channels import ENDPOINTS, TOKEN, post
+from .test_channels import ENDPOINTS, TOKEN, Subscriber, post
 
 pytestmark = pytest.mark.deploy
 
@@ -132,6 +138,98 @@ def test_a_client_that_stops_reading_loses_its_stream_not_the_worker(
         app.wait_for_log(r"/news closed \(topics: busy\)")
         app.wait_for_log(r"dropped a client that read nothing for FLASK_STREAM_SEND_TIMEOUT")
         assert "Traceback" not in app.log()
+
+
+# --------------------------------------------------------------------- a stalled Redis
+BLOCK_SECONDS = 1.0  # FLASK_STREAM_HEARTBEAT_SECONDS: the reader's XREAD blocks this long
+READ_TIMEOUT = BLOCK_SECONDS + 5.0  # the reader's socket timeout: the block plus 5 s
+STALL = READ_TIMEOUT + 1.5
+
+
+@pytest.fixture(scope="module")
+def stalling_redis(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisServer]:
+    """A redis-server of this module's own: the test stops it with SIGSTOP."""
+    if redis_binary() is None:
+        pytest.skip("redis-server is not installed (apt-get install redis-server)")
+    server = RedisServer(tmp_path_factory.mktemp("stalling-redis"))
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@contextlib.contextmanager
+def stalled(server: RedisServer) -> Iterator[None]:
+    """Redis stops answering (its process is stopped) until the block ends."""
+    assert server.popen is not None
+    os.kill(server.popen.pid, signal.SIGSTOP)
+    try:
+        yield
+    finally:
+        os.kill(server.popen.pid, signal.SIGCONT)
+
+
+def test_redis_stalling_within_the_retry_budget_ends_no_stream_and_loses_no_event(
+    servers: Servers, channel_projects: dict[str, Project], stalling_redis: RedisServer
+) -> None:
+    """One stall, longer than a read's timeout, seen by three apps on the same Redis: two
+    (gthread, gevent) whose retry budget outlasts it, and one whose budget is shorter."""
+    env = {
+        "FLASK_STREAM_BROKER_URL": stalling_redis.url,
+        "FLASK_STREAM_PUBLISH_TOKEN": TOKEN,
+        "FLASK_STREAM_HEARTBEAT_SECONDS": str(BLOCK_SECONDS),
+        "FLASK_STREAM_RETRY_MS": "1000",
+    }
+    patient = [
+        serve(
+            servers,
+            channel_projects[server],
+            f"resilience-stall-{server}",
+            {**env, "FLASK_STREAM_BROKER_RETRY_SECONDS": str(STALL + 15)},
+        )
+        for server in SERVERS
+    ]
+    impatient = serve(
+        servers,
+        channel_projects["gthread"],
+        "resilience-stall-impatient",
+        {**env, "FLASK_STREAM_BROKER_RETRY_SECONDS": "2"},
+    )
+    topic = f"stall-{time.monotonic_ns()}"
+    subscribers = [Subscriber(app.port, [topic]) for app in patient]
+    control = Stream(impatient.port, f"/news?topic={topic}", timeout=WAIT)
+    try:
+        publish = patient[0].port
+        before = [f"before {n}" for n in range(3)]
+        for data in before:
+            assert post(publish, f"/publish/{topic}", data)[0] == 201
+        for subscriber in subscribers:
+            assert subscriber.wait_for(len(before))
+        with stalled(stalling_redis):
+            time.sleep(STALL)
+        after = [f"after {n}" for n in range(3)]
+        for data in after:
+            assert post(publish, f"/publish/{topic}", data)[0] == 201
+        for subscriber, app in zip(subscribers, patient, strict=True):
+            subscriber.wait_for(len(before) + len(after))
+            assert subscriber.data() == before + after, app.log()[-3000:]
+            assert not subscriber.ended.is_set()
+            # The stall was long enough for a read to fail, and the reader rode it out.
+            assert "streams kept open" in app.log()
+            assert "streams ended" not in app.log()
+        # The control: the same stall, a budget shorter than it, and the stream was ended,
+        # with a hint that spreads the clients' returns.
+        lines = list(control.lines())
+        ended = ": closed: lost the connection to the broker; reconnect to resume"
+        assert ended in lines, lines
+        retry = lines[lines.index(ended) + 1]
+        assert 1000 <= int(retry.removeprefix("retry: ")) <= 2000
+        assert "streams ended" in impatient.log()
+    finally:
+        control.close()
+        for subscriber in subscribers:
+            subscriber.close()
 
 
 # ------------------------------------------------- a restart with kept-alive connections
