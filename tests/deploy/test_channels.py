@@ -74,12 +74,8 @@ WAIT = 30.0
 
 @pytest.fixture(scope="session")
 def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisServer]:
-    server = RedisServer(tmp_path_factory.mktemp("redis"))
-    server.start()
-    try:
+    with RedisServer(tmp_path_factory.mktemp("redis")).running() as server:
         yield server
-    finally:
-        server.stop()
 
 
 @dataclass

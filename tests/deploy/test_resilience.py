@@ -151,12 +151,8 @@ def stalling_redis(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisSe
     """A redis-server of this module's own: the test stops it with SIGSTOP."""
     if redis_binary() is None:
         pytest.skip("redis-server is not installed (apt-get install redis-server)")
-    server = RedisServer(tmp_path_factory.mktemp("stalling-redis"))
-    server.start()
-    try:
+    with RedisServer(tmp_path_factory.mktemp("stalling-redis")).running() as server:
         yield server
-    finally:
-        server.stop()
 
 
 @contextlib.contextmanager
