@@ -69,6 +69,9 @@ class Peer:
 # A complete event block carries the publisher's stamp; ids are read from their own lines.
 _STAMP = re.compile(rb'"n":\s*(\d+),\s*"t":\s*([0-9.]+)')
 _ID = re.compile(rb"^id: ?([^\r\n]*)", re.MULTILINE)
+# The comment of the generated app's answer to a stream it has no room for (a 200, so that
+# EventSource comes back).
+_REFUSED = b"open streams, its limit: reconnect"
 
 
 @dataclass
@@ -111,9 +114,9 @@ async def run_client(client: Client, stop: asyncio.Event, connected: asyncio.Eve
                     break
                 if not answered:
                     answered = True
-                    if not chunk.startswith(b"HTTP/1.1 200"):
-                        # A refusal (a 503 at a worker's open-stream limit) counts, and the
-                        # client tries again, as EventSource does not (it gives up).
+                    if not chunk.startswith(b"HTTP/1.1 200") or _REFUSED in chunk:
+                        # A refusal (an error status, or the generated app's short answer at
+                        # a worker's open-stream limit) counts, and the client tries again.
                         client.refused += 1
                         break
                     connected.set()

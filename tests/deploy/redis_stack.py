@@ -11,6 +11,7 @@ import shutil
 import socket
 import subprocess
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -86,3 +87,12 @@ class RedisServer:
     def restart(self) -> None:
         self.stop()
         self.start()
+
+    @contextlib.contextmanager
+    def running(self) -> Iterator[RedisServer]:
+        """Started for the ``with`` block, and stopped by its pid whatever happens in it."""
+        self.start()
+        try:
+            yield self
+        finally:
+            self.stop()

@@ -7,16 +7,18 @@ easy path.
 
 An endpoint describes *what* to send as an iterator of `Event` and `Pause` items;
 `event_stream` decides *how*: the first byte at once, heartbeats while the source is quiet,
-a lifetime cap, an end with a reconnection hint on shutdown, and a cap on the streams one
-worker holds open.
+a lifetime cap, an end with a reconnection hint on shutdown, a cap on the streams one
+worker holds open, and a bound on how long a client that stops reading can hold one.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import re
 import secrets
+import socket
 import threading
 import time
 from collections.abc import Iterable, Iterator, Mapping
@@ -24,7 +26,7 @@ from dataclasses import dataclass
 from typing import Literal, NoReturn
 
 from flask import Blueprint, Flask, Response, abort, current_app, request
-from werkzeug.exceptions import ServiceUnavailable
+from werkzeug.exceptions import HTTPException, ServiceUnavailable
 
 from . import sse
 
@@ -61,6 +63,10 @@ shutting_down = threading.Event()
 # Pauses are added up in floating point: a schedule that ends within a millisecond of the
 # lifetime cap is taken to end on it.
 _SLACK = 0.001
+
+# Where a request keeps its place among the worker's open streams (see `admit`): the WSGI
+# environ is the request's own, where flask.g may be shared by requests of one thread.
+_PLACE = f"{__name__}.place"
 
 
 @dataclass(frozen=True)
@@ -128,19 +134,22 @@ class StreamSettings:
     retry_ms: int
     max_seconds: float
     max_open: int
+    send_timeout: float
 
     @classmethod
     def from_config(cls, config: Mapping[str, object]) -> StreamSettings:
         """Read and check the ``STREAM_*`` settings; a bad one raises ``RuntimeError``."""
         return cls(
-            heartbeat=_positive(config, "STREAM_HEARTBEAT_SECONDS"),
+            heartbeat=positive_seconds(config, "STREAM_HEARTBEAT_SECONDS"),
             retry_ms=_whole(config, "STREAM_RETRY_MS", low=0),
-            max_seconds=_positive(config, "STREAM_MAX_SECONDS"),
+            max_seconds=positive_seconds(config, "STREAM_MAX_SECONDS"),
             max_open=_whole(config, "STREAM_MAX_OPEN", low=1),
+            send_timeout=positive_seconds(config, "STREAM_SEND_TIMEOUT_SECONDS"),
         )
 
 
-def _positive(config: Mapping[str, object], name: str) -> float:
+def positive_seconds(config: Mapping[str, object], name: str) -> float:
+    """The setting *name*, a finite number of seconds above 0; ``RuntimeError`` otherwise."""
     value = config[name]
     if isinstance(value, bool) or not isinstance(value, int | float) or not value > 0:
         raise RuntimeError(f"{name} must be a positive number of seconds, not {value!r}")
@@ -161,8 +170,8 @@ class OpenStreams:
 
     Each open stream holds a gthread thread (or a gevent greenlet) for as long as its client
     listens. Without a cap, a handful of long streams takes every thread and the worker stops
-    answering anything else; with it, the next stream gets a 503 with ``Retry-After`` before
-    it starts, and ordinary requests still find a thread.
+    answering anything else; with it, the next stream is turned away before it starts (see
+    `refuse`), and ordinary requests still find a thread.
     """
 
     def __init__(self, limit: int) -> None:
@@ -184,10 +193,77 @@ class OpenStreams:
             self.count -= 1
 
 
+class _Place:
+    """One request's place among the worker's open streams, given back exactly once."""
+
+    def __init__(self, open_streams: OpenStreams) -> None:
+        self._open_streams = open_streams
+        self._held = True
+        # Set once a response streams with it: from then on the response gives it back.
+        self.streaming = False
+
+    def release(self) -> None:
+        if self._held:
+            self._held = False
+            self._open_streams.close()
+
+
 def init_app(app: Flask) -> None:
     """Check the stream settings and give *app* its open-stream counter."""
     settings = StreamSettings.from_config(app.config)
     app.extensions["open_streams"] = OpenStreams(settings.max_open)
+    app.teardown_request(_release_unused_place)
+
+
+def admit(stream_format: StreamFormat) -> None:
+    """Take this request's place among the worker's open streams, or turn the request away.
+
+    Call it in the view before work that only a stream needs: a channel endpoint calls it
+    before subscribing, so a refused request costs no history read. `event_stream` and
+    `stream_response` call it too; a request holds one place however often it asks. The
+    place is given back when the response is closed, or when the request ends without
+    streaming (a 400 found later, an exception). With every place taken, or once a shutdown
+    has begun, the request is refused (see `refuse`).
+    """
+    if _PLACE in request.environ:
+        return
+    if shutting_down.is_set():
+        refuse(stream_format, "server restarting")
+    open_streams: OpenStreams = current_app.extensions["open_streams"]
+    if not open_streams.try_open():
+        refuse(stream_format, f"this server holds {open_streams.limit} open streams, its limit")
+    request.environ[_PLACE] = _Place(open_streams)
+
+
+def _release_unused_place(_error: BaseException | None) -> None:
+    """Give back a place taken by a request that ended without streaming with it."""
+    place: _Place | None = request.environ.get(_PLACE)
+    if place is not None and not place.streaming:
+        place.release()
+
+
+def refuse(stream_format: StreamFormat, reason: str) -> NoReturn:
+    """Turn a stream away before it starts, telling its client to come back later.
+
+    EventSource gives up for good on any answer but a 200 ``text/event-stream`` (and a page
+    cannot read ``Retry-After``), so an SSE client gets a 200 whose whole body is *reason*
+    as a comment and a ``retry:`` hint; it reconnects by itself, with its Last-Event-ID.
+    Other clients get a 503 with ``Retry-After`` and ``{"error": reason}``. Both delays have
+    a random part: clients turned away at the same moment (a restart, the broker lost) do
+    not all come back at the same moment.
+    """
+    delay_ms = jittered(current_app.config["STREAM_RETRY_MS"])
+    if stream_format == "sse":
+        body = sse.format_comment(f"{reason}: reconnect") + sse.format_retry(delay_ms)
+        abort(_stream_headers(Response(body, mimetype=MEDIA_TYPES["sse"])))
+    raise ServiceUnavailable(
+        f"{reason}: retry later", retry_after=max(1, math.ceil(delay_ms / 1000))
+    )
+
+
+def jittered(retry_ms: int) -> int:
+    """*retry_ms* plus a random part of up to as much again: spreads many clients' returns."""
+    return retry_ms + secrets.randbelow(retry_ms + 1)
 
 
 def event_stream(
@@ -195,17 +271,22 @@ def event_stream(
 ) -> Response:
     """Stream the events of *source* in *stream_format*, sending *end* when it is exhausted.
 
-    Call it in the view, as its last step: it reads the settings and reserves this worker's
-    place for the stream now, while a 503 can still be sent. *source* must be wrapped by
-    ``stream_with_context`` when it reads ``request``, ``session`` or ``g``.
+    Call it in the view, as its last step: it reads the settings and takes this worker's
+    place for the stream now (see `admit`), while the client can still be turned away.
+    *source* must be wrapped by ``stream_with_context`` when it reads ``request``,
+    ``session`` or ``g``.
     """
     settings = StreamSettings.from_config(current_app.config)
-    chunks = _pump(iter(source), stream_format, settings, end)
+    _admit_or_close(source, stream_format)
+    return stream_response(_pump(iter(source), stream_format, settings, end), stream_format)
+
+
+def _admit_or_close(unstarted: object, stream_format: StreamFormat) -> None:
+    """`admit`; a refused stream's *unstarted* source is closed, releasing its context now."""
     try:
-        return stream_response(chunks, stream_format)
-    except ServiceUnavailable:
-        # Never started: close it so that its finally blocks (and context) are released now.
-        close = getattr(source, "close", None)
+        admit(stream_format)
+    except HTTPException:
+        close = getattr(unstarted, "close", None)
         if close is not None:
             close()
         raise
@@ -264,9 +345,8 @@ def _pump(
         # reconnections of many clients after a restart.
         if stream_format == "sse":
             reason = "server restarting" if shutting_down.is_set() else "stream lifetime reached"
-            jitter = secrets.randbelow(settings.retry_ms + 1)
             yield sse.format_comment(f"{reason}: reconnect") + sse.format_retry(
-                settings.retry_ms + jitter
+                jittered(settings.retry_ms)
             )
     finally:
         # Ends the endpoint's generator too, so its finally block runs.
@@ -291,24 +371,26 @@ def frame(event: Event | Encoded, stream_format: StreamFormat) -> str:
 def stream_response(chunks: Iterable[str], stream_format: StreamFormat) -> Response:
     """Wrap *chunks* in a response that no cache or proxy holds back or rewrites.
 
-    Takes one of this worker's places for open streams, given back when the server closes
-    the response; when none is free, *chunks* is closed unread and the client gets a 503
-    with ``Retry-After``. *chunks* must already be wrapped by ``stream_with_context`` when
-    it reads ``request``, ``session`` or ``g``: the response is iterated after the view has
-    returned.
+    Takes this request's place among the worker's open streams (see `admit`), given back
+    when the server closes the response; a refused stream's *chunks* is closed unread.
+    *chunks* must already be wrapped by ``stream_with_context`` when it reads ``request``,
+    ``session`` or ``g``: the response is iterated after the view has returned.
     """
-    open_streams: OpenStreams = current_app.extensions["open_streams"]
-    if not open_streams.try_open():
-        close = getattr(chunks, "close", None)
-        if close is not None:
-            close()
-        retry_ms: int = current_app.config["STREAM_RETRY_MS"]
-        raise ServiceUnavailable(
-            f"this server holds {open_streams.limit} open streams, its limit: retry later",
-            retry_after=max(1, math.ceil(retry_ms / 1000)),
-        )
-    response = Response(chunks, mimetype=MEDIA_TYPES[stream_format])
-    response.call_on_close(open_streams.close)
+    settings = StreamSettings.from_config(current_app.config)
+    _admit_or_close(chunks, stream_format)
+    place: _Place = request.environ[_PLACE]
+    # Only gunicorn hands its socket to the app; under other servers writes are unbounded.
+    sock = request.environ.get("gunicorn.socket")
+    if sock is not None:
+        chunks = _bounded_writes(chunks, sock, settings.send_timeout)
+    response = _stream_headers(Response(chunks, mimetype=MEDIA_TYPES[stream_format]))
+    place.streaming = True
+    response.call_on_close(place.release)
+    return response
+
+
+def _stream_headers(response: Response) -> Response:
+    """Set the headers every stream needs, refusals included, on *response*."""
     # A live stream must not be stored (no-cache would still allow it, next to a Set-Cookie)
     # nor compressed or rewritten by an intermediary.
     response.headers["Cache-Control"] = "no-store, no-transform"
@@ -318,6 +400,36 @@ def stream_response(chunks: Iterable[str], stream_format: StreamFormat) -> Respo
     response.headers["X-Accel-Buffering"] = "no"
     # No "Connection: keep-alive" here: it is hop-by-hop, WSGI forbids it and HTTP/2 rejects it.
     return response
+
+
+def _bounded_writes(chunks: Iterable[str], sock: socket.socket, seconds: float) -> Iterator[str]:
+    """*chunks*, each written within *seconds* or not at all: a client that reads nothing
+    is dropped, and its thread and place come back.
+
+    A stream checks its lifetime, heartbeats and a shutdown between writes. Once a client
+    stops reading and the socket buffers are full, gunicorn waits inside a write and none
+    of those checks runs again: the client would hold its thread and its place for as long
+    as it keeps the connection open. A timeout on the connection's socket ends that write
+    with an error; gunicorn then closes the response, which runs the stream's clean-up and
+    gives its place back. The timeout is the socket's only while the stream lasts, so the
+    server's keep-alive waits keep their own.
+    """
+    previous = sock.gettimeout()
+    sock.settimeout(seconds)
+    finished = False
+    try:
+        yield from chunks
+        finished = True
+    finally:
+        with contextlib.suppress(OSError):  # the connection is gone already
+            if finished:
+                sock.settimeout(previous)
+            else:
+                # Cut short: a write failed (it timed out, or the client left), and the
+                # connection is done for. Shut now, it spares the server waiting for the
+                # client to close its end (gthread waits up to 2 s, in the thread that
+                # accepts connections), which a client that reads nothing never does.
+                sock.shutdown(socket.SHUT_RDWR)
 
 
 def end_of_stream() -> Response:

@@ -40,15 +40,23 @@ __all__ = [
 ]
 
 
-def open_broker(
-    url: str, *, history: int, queue_size: int, block_seconds: float, tick_seconds: float
+def open_broker(  # noqa: PLR0913  (each a setting of its own)
+    url: str,
+    *,
+    history: int,
+    queue_size: int,
+    block_seconds: float,
+    tick_seconds: float,
+    retry_seconds: float,
 ) -> Broker:
     """The broker *url* names; ``ValueError`` for a scheme no backend serves.
 
     *history* is how many events each topic keeps for replay, *queue_size* how many live
     events a subscriber may fall behind before its stream is ended, *block_seconds* how long
     the Redis reader blocks waiting for entries (keep it at or below the heartbeat
-    interval), and *tick_seconds* how often every stream is woken to check on itself.
+    interval), *tick_seconds* how often every stream is woken to check on itself, and
+    *retry_seconds* how long the Redis reader retries a broker that does not answer before
+    it ends the streams.
     """
     scheme = url.partition("://")[0]
     if scheme == "memory" and url in ("memory://", "memory:"):
@@ -63,7 +71,9 @@ def open_broker(
             queue_size=queue_size,
             block_seconds=block_seconds,
             tick_seconds=tick_seconds,
+            retry_seconds=retry_seconds,
         )
+    # The scheme alone: the rest of a URL can hold a password.
     raise ValueError(
-        f"STREAM_BROKER_URL {url!r} names no broker: use memory:// or redis://HOST:PORT/DB"
+        f"STREAM_BROKER_URL names no broker ({scheme}://...): use memory:// or redis://HOST:PORT/DB"
     )

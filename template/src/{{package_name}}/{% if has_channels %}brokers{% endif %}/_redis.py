@@ -18,12 +18,14 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 import secrets
 import threading
+import time
 import uuid
 from collections.abc import Iterable, Mapping
 from typing import Any, cast
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import unquote, urlsplit
 
 import redis
 from redis.exceptions import RedisError
@@ -76,14 +78,37 @@ _BACKOFF_MAX = 5.0
 _WAKE_TTL = 3600
 
 
+# Query parameters that carry a secret (redis-py reads ``password``; other clients name
+# theirs ``sentinel_password``, ``token``, ...).
+_SECRET_PARAMETER = re.compile(r"password|secret|token", re.IGNORECASE)
+
+
 def redacted(url: str) -> str:
-    """*url* without its password, for messages and logs."""
-    parts = urlsplit(url)
-    if parts.password is None:
-        return url
-    host = parts.hostname or ""
-    netloc = f"{parts.username or ''}:***@{host}" + (f":{parts.port}" if parts.port else "")
-    return urlunsplit(parts._replace(netloc=netloc))
+    """*url* with every password in it replaced by ``***``, for logs and start-up errors.
+
+    It covers the forms redis-py accepts (``redis://user:pw@host``, ``redis://:pw@host``,
+    ``?password=pw``, ``rediss://``, ``unix:///path?password=pw``) and the multi-host forms
+    of other clients (``redis+sentinel://:pw@h1:26379,h2:26379/name``). Even redacted, a URL
+    is for the operator: clients are never shown the broker's address.
+    """
+    try:
+        netloc = urlsplit(url).netloc
+    except ValueError:  # e.g. an unclosed "[" of an IPv6 address
+        return "<a URL that cannot be parsed>"
+    # The last "@" ends the user part: a password may contain "@", a host may not.
+    userinfo, at, hosts = netloc.rpartition("@")
+    user, colon, _ = userinfo.partition(":")
+    if at and colon:
+        url = url.replace(netloc, f"{user}:***@{hosts}", 1)
+    # Edited as text, not rebuilt from its parts: "unix:///path" keeps its empty host.
+    head, mark, rest = url.partition("?")
+    query, hash_mark, fragment = rest.partition("#")
+    pairs = []
+    for pair in query.split("&"):
+        name, equals, _ = pair.partition("=")
+        secret = equals and _SECRET_PARAMETER.search(unquote(name))
+        pairs.append(f"{name}=***" if secret else pair)
+    return head + mark + "&".join(pairs) + hash_mark + fragment
 
 
 class RedisBroker(Broker):
@@ -97,10 +122,12 @@ class RedisBroker(Broker):
         block_seconds: float,
         queue_size: int,
         tick_seconds: float,
+        retry_seconds: float,
         pool_size: int = 4,
     ) -> None:
         self.url = url
         self._history = history
+        self._retry_seconds = retry_seconds
         # The reader's XREAD BLOCK must end before the socket times out, or every quiet
         # period would look like a dead connection (redis-py 8 defaults socket_timeout to 5 s).
         self._block_ms = max(1, int(block_seconds * 1000))
@@ -192,7 +219,7 @@ class RedisBroker(Broker):
             if self._hub is None or self._hub.pid != os.getpid():
                 # A dedicated connection: the reader's blocking XREAD never holds a pool slot.
                 client = redis.Redis.from_url(self.url, **self._options)
-                self._hub = _Reader(client, self._fanout, self._block_ms)
+                self._hub = _Reader(client, self._fanout, self._block_ms, self._retry_seconds)
                 self._hub.start()
             return self._hub
 
@@ -281,16 +308,22 @@ class _Reader:
     """The worker's one reader: ``XREAD BLOCK`` on every followed topic, fanned out locally.
 
     New topics wake it through a stream of its own, so a first subscriber does not wait for
-    the current block to end. When Redis fails, every local stream is ended cleanly (the
-    clients reconnect and resume from their ids) and the reader retries with backoff, so
-    delivery comes back without restarting the app.
+    the current block to end. When a read fails, the reader retries with backoff and keeps
+    its streams open (with heartbeats) for up to *retry_seconds* of silence from Redis:
+    one slow read, or a short outage, ends no stream and loses no event, and does not send
+    every client of every worker back at the same moment. Only when Redis stays out of
+    reach longer are the streams ended (their clients resume from their ids), and it goes
+    on retrying, so delivery comes back without restarting the app.
     """
 
-    def __init__(self, client: redis.Redis, fanout: Fanout, block_ms: int) -> None:
+    def __init__(
+        self, client: redis.Redis, fanout: Fanout, block_ms: int, retry_seconds: float
+    ) -> None:
         self.pid = os.getpid()
         self._client = client
         self._fanout = fanout
         self._block_ms = block_ms
+        self._retry_seconds = retry_seconds
         self._cursors: dict[str, str] = {}
         self._lock = threading.Lock()
         self._wanted = threading.Event()
@@ -331,6 +364,10 @@ class _Reader:
 
     def _read(self) -> None:
         backoff = _BACKOFF_FIRST
+        # When Redis last answered the reader, or the reader last had nothing to ask it.
+        answered = time.monotonic()
+        # After a failed read, Redis may be back without what the reader read last.
+        check_cursors = False
         while not self._stopped:
             with self._lock:
                 # Read under the lock that add() holds while it registers a subscription:
@@ -345,9 +382,15 @@ class _Reader:
             if not streams:
                 self._wanted.wait(timeout=self._block_ms / 1000)
                 self._wanted.clear()
+                answered = time.monotonic()
                 continue
             streams[self._wake_key] = self._wake_cursor
             try:
+                if check_cursors:
+                    check_cursors = False
+                    if self._lost_cursors(streams):
+                        self._fail_all()
+                        continue
                 reply = cast(
                     "list[tuple[str, list[tuple[str, dict[str, str]]]]] | None",
                     self._client.xread(dict(streams), block=self._block_ms, count=1000),
@@ -355,12 +398,30 @@ class _Reader:
             except RedisError as error:
                 if self._stopped:
                     return
-                logger.warning("channel reader lost Redis (%s); retrying in %.1f s", error, backoff)
-                self._fail_all()
+                check_cursors = True
+                silent = time.monotonic() - answered
+                if silent < self._retry_seconds:
+                    logger.warning(
+                        "channel reader: no answer from Redis for %.1f s (%s); streams kept "
+                        "open, retrying in %.1f s",
+                        silent,
+                        error,
+                        backoff,
+                    )
+                else:
+                    logger.warning(
+                        "channel reader: no answer from Redis for %.1f s (%s); streams ended, "
+                        "retrying in %.1f s",
+                        silent,
+                        error,
+                        backoff,
+                    )
+                    self._fail_all()
                 self._wanted.wait(timeout=backoff)
                 backoff = min(backoff * 2, _BACKOFF_MAX)
                 continue
             backoff = _BACKOFF_FIRST
+            answered = time.monotonic()
             for key, entries in reply or []:
                 if key == self._wake_key:
                     self._wake_cursor = entries[-1][0]
@@ -371,6 +432,30 @@ class _Reader:
                 with self._lock:
                     if topic in self._cursors:
                         self._cursors[topic] = entries[-1][0]
+
+    def _lost_cursors(self, streams: Mapping[str, str]) -> bool:
+        """Whether Redis came back without an entry the reader had read (or `RedisError`).
+
+        A restart from an older snapshot, or a failover to a replica that lagged, can bring
+        back a log without its last entries: reading on after a position the log no longer
+        has would skip, without a word, what is published up to that position again. An
+        entry that is still there proves that everything after it is (logs are trimmed
+        from the front). Otherwise the streams are ended and their clients resume from
+        their own ids, which the subscription checks against the log as it is now.
+        """
+        keys = [k for k, cursor in streams.items() if k != self._wake_key and cursor != "0-0"]
+        with self._client.pipeline(transaction=False) as pipe:
+            for key in keys:
+                pipe.xrange(key, min=streams[key], max=streams[key], count=1)
+            replies = pipe.execute()
+        lost = [key for key, reply in zip(keys, replies, strict=True) if not reply]
+        if lost:
+            logger.warning(
+                "channel reader: Redis came back without the last entry read of %s; "
+                "streams ended, to resume from their ids",
+                ", ".join(key.removeprefix(KEY_PREFIX) for key in lost),
+            )
+        return bool(lost)
 
     def _fail_all(self) -> None:
         """End every local stream: they reconnect, and resume from their ids, once Redis is back."""
