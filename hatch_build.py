@@ -180,6 +180,11 @@ class TemplateHistoryHook(BuildHookInterface):  # type: ignore[type-arg]
         if objects is None or run("init", "--quiet", "--bare", str(scratch)) is None:
             raise RuntimeError("flask-stream-scaffold: cannot prepare the template history")
         (scratch / "objects" / "info" / "alternates").write_text(objects + "\n", "utf-8")
+        # A shallow clone (pre-commit, CI checkouts) lacks the parents of its oldest commits:
+        # the scratch repository must know where history stops, or the bundle walks past it.
+        shallow = git("rev-parse", "--path-format=absolute", "--git-path", "shallow")
+        if shallow is not None and Path(shallow).is_file():
+            shutil.copyfile(shallow, scratch / "shallow")
         refs = _releases.git_runner(scratch)
         for version, tagged in releases.items():
             refs("update-ref", f"refs/tags/{_releases.TAG_PREFIX}{version}", tagged)
