@@ -22,6 +22,7 @@ from ._names import ConflictMode, Format, Proxy, Server, Source, Style
 from .check import OutputFormat
 
 if TYPE_CHECKING:
+    from ._probe import ProbeOptions, ProbeResult
     from ._worker import Changes, NewResult, Worker
 
 app = typer.Typer(
@@ -727,38 +728,18 @@ def probe(  # noqa: PLR0917  (one parameter per command-line option)
     """
     import json  # noqa: PLC0415
 
-    from rich.console import Console  # noqa: PLC0415
-
-    from ._probe import ProbeOptions, ProbeResult, describe, worst  # noqa: PLC0415
-    from ._probe import probe as run_probe  # noqa: PLC0415
-
-    def parse_headers() -> dict[str, str]:
-        parsed: dict[str, str] = {}
-        for item in header or []:
-            name, colon, value = item.partition(":")
-            if not colon or not name.strip():
-                raise ScaffoldError(f"bad --header {item!r}: write it as 'Name: value'")
-            parsed[name.strip()] = value.strip()
-        return parsed
+    from ._probe import ProbeOptions, describe, worst  # noqa: PLC0415
 
     try:
         options = ProbeOptions(
-            headers=parse_headers(),
+            headers=_probe_headers(header),
             last_event_id=last_event_id,
             timeout=timeout,
             max_events=events,
             http2=http2,
             verify=not insecure,
         )
-        console = Console(stderr=True)
-
-        def run_one(url: str) -> ProbeResult:
-            if not console.is_terminal or json_:
-                return run_probe(url, options)  # quiet: no progress display off a terminal
-            with console.status(f"{url}: connecting") as status:
-                return run_probe(url, options, lambda text: status.update(f"{url}: {text}"))
-
-        results = [run_one(url) for url in urls]
+        results = _run_probes(urls, options, quiet=json_)
     except ScaffoldError as error:
         typer.echo(f"Error: {error}", err=True)
         raise typer.Exit(2) from None
@@ -768,6 +749,34 @@ def probe(  # noqa: PLR0917  (one parameter per command-line option)
     else:
         typer.echo("\n\n".join("\n".join(describe(result)) for result in results))
     raise typer.Exit(worst([result.verdict for result in results]))
+
+
+def _probe_headers(items: list[str] | None) -> dict[str, str]:
+    """``--header 'Name: value'`` options as headers; a malformed one is a `ScaffoldError`."""
+    parsed: dict[str, str] = {}
+    for item in items or []:
+        name, colon, value = item.partition(":")
+        if not colon or not name.strip():
+            raise ScaffoldError(f"bad --header {item!r}: write it as 'Name: value'")
+        parsed[name.strip()] = value.strip()
+    return parsed
+
+
+def _run_probes(urls: list[str], options: ProbeOptions, *, quiet: bool) -> list[ProbeResult]:
+    """Probe each URL in turn, showing its progress on a terminal unless ``quiet``."""
+    from rich.console import Console  # noqa: PLC0415
+
+    from ._probe import probe as run_probe  # noqa: PLC0415
+
+    console = Console(stderr=True)
+
+    def run_one(url: str) -> ProbeResult:
+        if not console.is_terminal or quiet:
+            return run_probe(url, options)  # quiet: no progress display off a terminal
+        with console.status(f"{url}: connecting") as status:
+            return run_probe(url, options, lambda text: status.update(f"{url}: {text}"))
+
+    return [run_one(url) for url in urls]
 
 
 def main() -> None:
