@@ -21,6 +21,7 @@ from .cli_tables import (
     listed_parameters,
     options_table,
     render,
+    root_context,
     subcommands,
     text_cell,
 )
@@ -111,7 +112,7 @@ def _site_extensions() -> list[str]:
     ]
 
 
-@pytest.mark.parametrize("name", [name for name, _, _ in subcommands(command_line())])
+@pytest.mark.parametrize("name", ["", *(name for name, _, _ in subcommands(command_line()))])
 def test_the_site_shows_each_help_text_as_written(name: str) -> None:
     """Markdown turns no character of a help text into markup: each cell reads as --help."""
     command, context = _command(name)
@@ -153,7 +154,11 @@ def test_commands_with_a_page_of_their_own_name_every_option_there(page: str) ->
 
 
 def _command(name: str, root: Group | None = None) -> tuple[Command, Context]:
-    """The command ``name`` of ``root`` (by default the command line), with its context."""
+    """The command ``name`` of ``root`` (by default the command line; "": itself), with its
+    context."""
+    if not name:
+        root = root or command_line()
+        return root, root_context(root)
     return next(
         (command, context)
         for found, command, context in subcommands(root or command_line())
