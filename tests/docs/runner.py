@@ -209,7 +209,8 @@ def _block(
     if not block.console and any(text.startswith("$ ") for text in body):
         raise DocsError(
             f"{block.where}: a {info or 'plain'} block with '$ ' commands, which never run: "
-            "write it as a ```console block, or mark it <!-- docs-test: skip REASON -->"
+            "write it as a ```console block (marked <!-- docs-test: skip REASON --> if it "
+            "cannot run here)"
         )
     if block.console and block.excerpt:
         raise DocsError(f"{block.where}: 'docs-test: excerpt' shows a file, not a console")
