@@ -158,7 +158,8 @@ def test_one_module_per_endpoint_and_one_test_module_for_all(
         [*names, "__init__"]
     )
     # No test file per endpoint: one parametrized module covers the ticks endpoints, so no
-    # endpoint name can collide with another test module; channels share test_channels.
+    # endpoint name can collide with another test module; channels share test_channels, and
+    # their brokers have a suite of their own.
     channels = [e for e in answers["endpoints"] if e.get("source") == "channel"]
     assert sorted(p.name for p in (root / "tests").glob("test_*.py")) == sorted(
         [
@@ -167,7 +168,7 @@ def test_one_module_per_endpoint_and_one_test_module_for_all(
             "test_proxy.py",
             "test_sse.py",
             "test_streaming.py",
-            *(["test_channels.py"] if channels else []),
+            *(["test_brokers.py", "test_channels.py"] if channels else []),
         ]
     )
     assert (package / "channels.py").exists() == bool(channels)

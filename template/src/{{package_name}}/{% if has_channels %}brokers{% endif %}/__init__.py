@@ -18,7 +18,6 @@ from ._base import (
     Event,
     Item,
     Position,
-    PositionAhead,
     Reset,
     Subscription,
 )
@@ -33,26 +32,37 @@ __all__ = [
     "Item",
     "MemoryBroker",
     "Position",
-    "PositionAhead",
     "Reset",
     "Subscription",
     "open_broker",
 ]
 
 
-def open_broker(
-    url: str, *, history: int, queue_size: int, block_seconds: float, tick_seconds: float
+def open_broker(  # noqa: PLR0913  (each a setting of its own)
+    url: str,
+    *,
+    history: int,
+    queue_size: int,
+    block_seconds: float,
+    tick_seconds: float,
+    replay_limit: int,
 ) -> Broker:
     """The broker *url* names; ``ValueError`` for a scheme no backend serves.
 
     *history* is how many events each topic keeps for replay, *queue_size* how many live
     events a subscriber may fall behind before its stream is ended, *block_seconds* how long
     the Redis reader blocks waiting for entries (keep it at or below the heartbeat
-    interval), and *tick_seconds* how often every stream is woken to check on itself.
+    interval), *tick_seconds* how often every stream is woken to check on itself, and
+    *replay_limit* the most events one stream replays before it gets a reset instead.
     """
     scheme = url.partition("://")[0]
     if scheme == "memory" and url in ("memory://", "memory:"):
-        return MemoryBroker(history=history, queue_size=queue_size, tick_seconds=tick_seconds)
+        return MemoryBroker(
+            history=history,
+            queue_size=queue_size,
+            tick_seconds=tick_seconds,
+            replay_limit=replay_limit,
+        )
     if scheme in ("redis", "rediss"):
         # Imported here: the memory broker needs no Redis client installed.
         from ._redis import RedisBroker  # noqa: PLC0415
@@ -63,6 +73,7 @@ def open_broker(
             queue_size=queue_size,
             block_seconds=block_seconds,
             tick_seconds=tick_seconds,
+            replay_limit=replay_limit,
         )
     raise ValueError(
         f"STREAM_BROKER_URL {url!r} names no broker: use memory:// or redis://HOST:PORT/DB"
