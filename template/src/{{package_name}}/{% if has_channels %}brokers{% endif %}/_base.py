@@ -535,6 +535,16 @@ class Fanout:
             # Setting an event never switches threads or greenlets: safe under the lock.
             feed.wake()
 
+    def end_topic(self, topic: str, reason: str) -> None:
+        """End the subscriptions of *topic*: this worker missed some of its events."""
+        with self._lock:
+            feed = self._feeds.pop(topic, None)
+            if feed is None:
+                return
+            for subscription in feed.followers:
+                subscription.end(reason)
+            feed.wake()
+
     def end_all(self, reason: str) -> None:
         """End every subscription (the broker went away): their streams close cleanly."""
         with self._lock:

@@ -29,6 +29,7 @@ from typing import Any, cast
 from urllib.parse import urlsplit, urlunsplit
 
 import redis
+from redis.commands.core import Script
 from redis.exceptions import RedisError
 
 from ._base import (
@@ -40,6 +41,7 @@ from ._base import (
     LogRead,
     Position,
     Subscription,
+    next_page,
     parse_entry_id,
 )
 
@@ -164,6 +166,8 @@ return {epoch, newest[1] and newest[1][1] or '0-0', boundary, earlier, entries}
 """
 )
 
+# Entries the reader reads from a topic at a time.
+_READ_COUNT = 1000
 # Backoff between reconnection attempts of the reader, in seconds.
 _BACKOFF_FIRST = 0.1
 _BACKOFF_MAX = 5.0
@@ -260,17 +264,9 @@ class RedisBroker(Broker):
 
     def _read(self, start: Mapping[str, Position], size: int) -> dict[str, LogRead]:
         try:
-            with self._client.pipeline(transaction=False) as pipe:
-                for topic, position in start.items():
-                    self._read_log(
-                        keys=_log_keys(topic),
-                        args=[secrets.token_hex(4), position.entry_id, size + 1],
-                        client=pipe,
-                    )
-                replies = pipe.execute()
+            return _read_logs(self._read_log, self._client, start, size)
         except RedisError as error:
             raise BrokerUnavailable(self._unreachable(error)) from error
-        return {topic: _log_read(topic, reply) for topic, reply in zip(start, replies, strict=True)}
 
     def _reader(self) -> _Reader:
         """This process's reader, started on first use (after gunicorn has forked)."""
@@ -278,7 +274,7 @@ class RedisBroker(Broker):
             if self._hub is None or self._hub.pid != os.getpid():
                 # A dedicated connection: the reader's blocking XREAD never holds a pool slot.
                 client = redis.Redis.from_url(self.url, **self._options)
-                self._hub = _Reader(client, self._fanout, self._block_ms)
+                self._hub = _Reader(client, self._read_log, self._fanout, self._block_ms)
                 self._hub.start()
             return self._hub
 
@@ -300,6 +296,22 @@ class RedisBroker(Broker):
 
     def _unreachable(self, error: Exception) -> str:
         return f"cannot reach Redis at {redacted(self.url)}: {error}"
+
+
+def _read_logs(
+    script: Script, client: redis.Redis, start: Mapping[str, Position], size: int
+) -> dict[str, LogRead]:
+    """Each topic's log from its position in *start* on, in one round trip (the `_READ`
+    script, atomic per topic)."""
+    with client.pipeline(transaction=False) as pipe:
+        for topic, position in start.items():
+            script(
+                keys=_log_keys(topic),
+                args=[secrets.token_hex(4), position.entry_id, size + 1],
+                client=pipe,
+            )
+        replies = pipe.execute()
+    return {topic: _log_read(topic, reply) for topic, reply in zip(start, replies, strict=True)}
 
 
 def _log_keys(topic: str) -> list[str]:
@@ -337,9 +349,12 @@ class _Reader:
     delivery comes back without restarting the app.
     """
 
-    def __init__(self, client: redis.Redis, fanout: Fanout, block_ms: int) -> None:
+    def __init__(
+        self, client: redis.Redis, read_log: Script, fanout: Fanout, block_ms: int
+    ) -> None:
         self.pid = os.getpid()
         self._client = client
+        self._read_log = read_log
         self._fanout = fanout
         self._block_ms = block_ms
         self._cursors: dict[str, str] = {}
@@ -401,8 +416,9 @@ class _Reader:
             try:
                 reply = cast(
                     "list[tuple[str, list[tuple[str, dict[str, str]]]]] | None",
-                    self._client.xread(dict(streams), block=self._block_ms, count=1000),
+                    self._client.xread(dict(streams), block=self._block_ms, count=1),
                 )
+                self._deliver(reply or [])
             except RedisError as error:
                 if self._stopped:
                     return
@@ -412,16 +428,41 @@ class _Reader:
                 backoff = min(backoff * 2, _BACKOFF_MAX)
                 continue
             backoff = _BACKOFF_FIRST
-            for key, entries in reply or []:
-                if key == self._wake_key:
-                    self._wake_cursor = entries[-1][0]
-                    continue
-                topic = key.removeprefix(KEY_PREFIX)
-                # Encoded once here, shared by every local subscriber of the topic.
-                self._fanout.deliver(topic, [_event(topic, i, fields) for i, fields in entries])
-                with self._lock:
-                    if topic in self._cursors:
-                        self._cursors[topic] = entries[-1][0]
+
+    def _deliver(self, reply: list[tuple[str, list[tuple[str, dict[str, str]]]]]) -> None:
+        """Read what the topics that woke the XREAD hold past their cursors, and fan it out.
+
+        The XREAD only waits. The entries are read by the same atomic step as a replay's,
+        because a reader that lags behind a log's trimming would otherwise read on past
+        entries trimmed before it got to them. When some are gone, the topic's streams here
+        are ended: their clients resume from their own ids (a replay, or a reset).
+        """
+        woken = []
+        for key, entries in reply:
+            if key == self._wake_key:
+                self._wake_cursor = entries[-1][0]
+            else:
+                woken.append(key.removeprefix(KEY_PREFIX))
+        with self._lock:
+            cursors = {topic: self._cursors[topic] for topic in woken if topic in self._cursors}
+        start = {topic: Position(NO_EPOCH, parse_entry_id(c)) for topic, c in cursors.items()}
+        if not start:
+            return
+        for topic, log in _read_logs(self._read_log, self._client, start, _READ_COUNT).items():
+            # Epochs are the subscribers' business: the reader only follows entries.
+            page = next_page(Position(log.epoch, start[topic].entry), log, _READ_COUNT)
+            if page.reset is not None:
+                self._fanout.end_topic(topic, "this server fell behind the history; reconnect")
+                last = page.reset.entry_id
+            elif page.events:
+                # Encoded once (when first sent), shared by every local subscriber.
+                self._fanout.deliver(topic, page.events)
+                last = page.events[-1].position.entry_id
+            else:
+                continue
+            with self._lock:
+                if topic in self._cursors:
+                    self._cursors[topic] = last
 
     def _fail_all(self) -> None:
         """End every local stream: they reconnect, and resume from their ids, once Redis is back."""
