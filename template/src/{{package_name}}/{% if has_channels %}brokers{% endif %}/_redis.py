@@ -9,10 +9,11 @@ reading a page of history and checking that nothing after the position is missin
 step.
 
 Each worker process runs ONE reader, a thread (a greenlet under gevent, whose monkey
-patching turns threads into greenlets), which blocks in ``XREAD`` on the topics its local
-subscribers follow and appends each entry, encoded once, to the topic's feed that all of
-them read (see ``_base.Fanout``). Redis connections therefore grow with workers, not with
-open streams: one blocked reader plus a small pool for commands.
+patching turns threads into greenlets), which waits in ``XREAD`` on the topics its local
+subscribers follow, reads their new entries with the same atomic check as a replay, and
+appends each entry to the topic's feed that all of them read (see ``_base.Fanout``), where
+it is encoded once. Redis connections therefore grow with workers, not with open streams:
+one blocked reader plus a small pool for commands.
 Redis pub/sub could not do this job: it keeps no history, so a reconnecting client's
 missed events are gone and ``Last-Event-ID`` cannot be honoured.
 """
@@ -344,7 +345,9 @@ class _Reader:
     """The worker's one reader: ``XREAD BLOCK`` on every followed topic, fanned out locally.
 
     New topics wake it through a stream of its own, so a first subscriber does not wait for
-    the current block to end. When Redis fails, every local stream is ended cleanly (the
+    the current block to end. When a topic's log was trimmed past its cursor (the reader
+    fell behind), or lost entries it had read, that topic's local streams are ended.
+    When Redis fails, every local stream is ended cleanly (the
     clients reconnect and resume from their ids) and the reader retries with backoff, so
     delivery comes back without restarting the app.
     """
