@@ -43,6 +43,7 @@ from typing import cast
 
 import redis
 
+from .client import run_async
 from .redis_stack import RedisPair
 from .stack import HOST, REPO_ROOT, Process, Project, render_project, start_gunicorn, stop
 
@@ -765,7 +766,8 @@ def run(
         injector.start()
         timer.start()
         try:
-            asyncio.run(clients.run(until))
+            # In a thread of its own: a browser test's Playwright may hold this thread's loop.
+            run_async(clients.run(until), timeout=config.seconds + 300)
         finally:
             until.set()
             timer.cancel()
