@@ -159,7 +159,7 @@ def test_one_module_per_endpoint_and_one_test_module_for_all(
     )
     # No test file per endpoint: one parametrized module covers the ticks endpoints, so no
     # endpoint name can collide with another test module; channels share test_channels and
-    # test_channel_limits.
+    # test_channel_limits, and their brokers have a suite of their own.
     channels = [e for e in answers["endpoints"] if e.get("source") == "channel"]
     assert sorted(p.name for p in (root / "tests").glob("test_*.py")) == sorted(
         [
@@ -168,7 +168,11 @@ def test_one_module_per_endpoint_and_one_test_module_for_all(
             "test_proxy.py",
             "test_sse.py",
             "test_streaming.py",
-            *(["test_channels.py", "test_channel_limits.py"] if channels else []),
+            *(
+                ["test_brokers.py", "test_channels.py", "test_channel_limits.py"]
+                if channels
+                else []
+            ),
         ]
     )
     assert (package / "channels.py").exists() == bool(channels)

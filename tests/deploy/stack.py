@@ -147,8 +147,12 @@ def render_project(
     endpoints: Iterable[Mapping[str, Any]] = DEFAULT_ENDPOINTS,
     project_name: str = "stream-demo",
     proxy: str = "nginx",
+    template: Path = REPO_ROOT,
 ) -> Project:
-    """Render the template of this checkout (uncommitted changes included) into *dest*."""
+    """Render the template of this checkout (uncommitted changes included) into *dest*.
+
+    *template* is another checkout (or git ref exported with its history) to render instead.
+    """
     from copier import run_copy
     from copier.errors import DirtyLocalWarning
 
@@ -156,7 +160,7 @@ def render_project(
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", DirtyLocalWarning)
         worker = run_copy(
-            str(REPO_ROOT),
+            str(template),
             dest,
             data={
                 "project_name": project_name,
