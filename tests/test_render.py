@@ -21,6 +21,7 @@ import pytest
 import yaml
 
 from tests.conftest import TOOLS, render
+from tests.deploy.stack import proxy_binary
 
 STYLES = ("decorator", "wrapper")
 FORMATS = ("sse", "ndjson", "text")
@@ -282,3 +283,16 @@ def test_generated_project_pins_the_linters_it_is_checked_with(
     pins = [d for d in pyproject["project"]["optional-dependencies"]["dev"] if d.startswith(tool)]
     assert pins == [f"{tool}=={importlib.metadata.version(tool)}"]
 
+
+def test_the_generated_caddyfile_is_formatted_as_caddy_fmt_writes_it(
+    rendered: dict[str, Path],
+) -> None:
+    # Caddy warns "Caddyfile input is not formatted" on every start otherwise.
+    caddy = proxy_binary("caddy")
+    if caddy is None:
+        pytest.skip("caddy is not installed (apt-get install caddy)")
+    caddyfile = rendered["channels-only"] / "deploy" / "Caddyfile"
+    formatted = subprocess.run(
+        [caddy, "fmt", str(caddyfile)], capture_output=True, text=True, check=True, timeout=60
+    )
+    assert formatted.stdout == caddyfile.read_text()
