@@ -2,11 +2,15 @@
 
 One project: a channel in SSE and one in NDJSON, a ticks endpoint in NDJSON and one in text.
 It runs twice, as its README says: with the in-process broker (one worker), and with Redis
-(two workers). The page must load without a console error.
+(two workers) for the restart. The page must load without a console error, show every event
+a channel carries (named ones and ``reset`` included), resume both channel cards exactly once
+across a gunicorn restart, and say so when a ticks stream is ended early.
 """
 
 from __future__ import annotations
 
+import os
+import signal
 import time
 import urllib.request
 from collections.abc import Iterator
@@ -16,7 +20,7 @@ import pytest
 
 from .conftest import Servers, requires_chromium
 from .redis_stack import RedisServer, redis_binary
-from .stack import Process, Project, render_project, start_gunicorn
+from .stack import Process, Project, render_project, restart_gracefully, start_gunicorn
 
 pytestmark = [
     pytest.mark.deploy,
@@ -171,3 +175,94 @@ def test_the_demo_page_loads_without_a_console_error(
     assert any("404" in error for error in old), old
     # ...and the page as generated has none, given longer than the old one took to show them.
     assert console_errors(browser, f"{demo_stack.memory.url}/", settle=max(1.0, took)) == []
+
+
+def test_channel_cards_show_named_events_and_resets(browser: object, demo_stack: DemoStack) -> None:
+    app = demo_stack.memory
+    context = browser.new_context()  # type: ignore[attr-defined]
+    page = context.new_page()
+    try:
+        page.goto(f"{app.url}/", timeout=10_000)
+        connect(page, "news", "feed")
+        publish(page, "news", "plain")
+        publish(page, "news", "order 7", event="created")
+        publish(page, "feed", "on the feed", event="created")
+        news = wait_for_items(page, "news", 2)
+        assert [item.split(" ", 1)[1] for item in news] == ["plain", "created order 7"]
+        (feed,) = wait_for_items(page, "feed", 1)
+        assert '"event":"created"' in feed and '"data":"on the feed"' in feed
+
+        # The in-process broker starts over with its worker: the ids the cards hold are from
+        # a log that no longer exists, and each card is told so with a reset.
+        (worker,) = app.children()
+        os.kill(worker, signal.SIGKILL)
+        news = wait_for_items(page, "news", 3)
+        feed_items = wait_for_items(page, "feed", 2)
+        assert news[2].split(" ", 2)[1] == "reset", news
+        assert '"event":"reset"' in feed_items[1], feed_items
+        page.wait_for_function(
+            "() => document.querySelector('#news .status').textContent === 'open'",
+            timeout=10_000,
+        )
+        publish(page, "news", "after the restart")
+        assert wait_for_items(page, "news", 4)[3].endswith(" after the restart")
+        # The lists are not numbered: "1. #0 ..." read as two counters.
+        numbering = "() => getComputedStyle(document.querySelector('#news .events')).listStyleType"
+        assert page.evaluate(numbering) == "none"
+    finally:
+        context.close()
+
+
+def test_channel_cards_resume_exactly_once_across_a_restart_and_ticks_say_they_ended_early(
+    browser: object, demo_stack: DemoStack
+) -> None:
+    app = demo_stack.redis
+    context = browser.new_context()  # type: ignore[attr-defined]
+    page = context.new_page()
+
+    def shorten(route: object) -> None:
+        url: str = route.request.url  # type: ignore[attr-defined]
+        route.continue_(url=f"{url}?count=300&interval=0.2")  # type: ignore[attr-defined]
+
+    page.route("**/lines", shorten)
+    try:
+        page.goto(f"{app.url}/", timeout=10_000)
+        connect(page, "news", "feed", "lines")
+        sent = []
+        for n in range(3):
+            sent.append(f"before {n}")
+            publish(page, "news", sent[-1])
+            publish(page, "feed", sent[-1])
+        wait_for_items(page, "news", 3)
+        wait_for_items(page, "feed", 3)
+
+        # HUP: new workers start, the old ones end their streams at once.
+        restart_gracefully(app, timeout=15)
+        for n in range(3):
+            sent.append(f"during {n}")
+            publish(page, "news", sent[-1])
+            publish(page, "feed", sent[-1])
+        page.wait_for_function(
+            """() => ['news', 'feed'].every((id) =>
+                document.querySelector(`#${id} .status`).textContent === 'open')""",
+            timeout=20_000,
+        )
+        sent.append("after")
+        publish(page, "news", sent[-1])
+        publish(page, "feed", sent[-1])
+        news = wait_for_items(page, "news", len(sent))
+        feed = wait_for_items(page, "feed", len(sent))
+        time.sleep(0.5)  # room for a duplicate to show up, were there one
+        news, feed = items(page, "news"), items(page, "feed")
+
+        lines_status = status(page, "lines")
+        lines_why = page.locator("#lines .why").inner_text()
+    finally:
+        context.close()
+
+    # Every event once, in order, on both channel cards, though both streams were ended.
+    assert [item.split(" ", 1)[1] for item in news] == sent
+    assert [item.rsplit('"data":"', 1)[1].removesuffix('"}') for item in feed] == sent
+    # The ticks stream cannot resume: its card says it ended early, and why.
+    assert lines_status == "ended early"
+    assert "it restarted" in lines_why
