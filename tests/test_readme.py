@@ -28,9 +28,8 @@ from typing import Any
 
 import markdown
 import pytest
-from copier import run_copy
 
-from tests.conftest import snapshot_template
+from tests.conftest import render, snapshot_template
 from tests.deploy.redis_stack import RedisServer, redis_binary
 from tests.deploy.stack import (
     HOST,
@@ -138,15 +137,7 @@ def template_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def render_readme(template: Path, destination: Path, data: Mapping[str, Any]) -> str:
-    run_copy(
-        str(template),
-        destination,
-        data=dict(data),
-        defaults=True,
-        unsafe=True,
-        quiet=True,
-        exclude=["*", "!README.md"],
-    )
+    render(template, destination, data, vcs_ref=None, exclude=["*", "!README.md"])
     return (destination / "README.md").read_text()
 
 

@@ -18,36 +18,34 @@ from dataclasses import dataclass
 
 import pytest
 
-from .conftest import Servers, requires_chromium
-from .redis_stack import RedisServer, redis_binary
-from .stack import Process, Project, render_project, restart_gracefully, start_gunicorn
+from .conftest import Servers, requires_chromium, requires_redis
+from .redis_stack import RedisServer
+from .stack import (
+    DEFAULT_ENDPOINTS,
+    Process,
+    Project,
+    render_project,
+    restart_gracefully,
+    start_gunicorn,
+)
 
-pytestmark = [
-    pytest.mark.deploy,
-    requires_chromium,
-    pytest.mark.skipif(redis_binary() is None, reason="apt-get install redis-server"),
-]
+pytestmark = [pytest.mark.deploy, requires_chromium, requires_redis]
 
 TOKEN = "demo-page-publish-token"
+# Two channels (SSE, NDJSON), and two ticks endpoints: lines (NDJSON) and log (text).
 ENDPOINTS = (
-    {
-        "name": "news",
-        "path": "/news",
-        "style": "decorator",
-        "format": "sse",
-        "session": True,
-        "source": "channel",
-    },
-    {
-        "name": "feed",
-        "path": "/feed",
-        "style": "wrapper",
-        "format": "ndjson",
-        "session": False,
-        "source": "channel",
-    },
-    {"name": "lines", "path": "/lines", "style": "wrapper", "format": "ndjson", "session": False},
-    {"name": "log", "path": "/log", "style": "decorator", "format": "text", "session": True},
+    *(
+        {
+            "name": name,
+            "path": f"/{name}",
+            "style": style,
+            "format": fmt,
+            "session": fmt == "sse",
+            "source": "channel",
+        }
+        for name, style, fmt in (("news", "decorator", "sse"), ("feed", "wrapper", "ndjson"))
+    ),
+    *DEFAULT_ENDPOINTS[1:],
 )
 ENV = {"FLASK_STREAM_PUBLISH_TOKEN": TOKEN, "FLASK_STREAM_RETRY_MS": "300"}
 

@@ -9,8 +9,8 @@ import time
 
 import pytest
 
-from .conftest import Servers
-from .redis_stack import RedisServer, redis_binary
+from .conftest import Servers, requires_redis
+from .redis_stack import RedisServer
 from .stack import Process, Project, render_project, start_gunicorn, stop
 
 pytestmark = pytest.mark.deploy
@@ -56,7 +56,7 @@ def test_the_embedded_broker_runs_one_worker_and_says_so(
         stop(app)
 
 
-@pytest.mark.skipif(redis_binary() is None, reason="apt-get install redis-server")
+@requires_redis
 def test_a_redis_broker_runs_more_workers(
     servers: Servers, project: Project, tmp_path_factory: pytest.TempPathFactory
 ) -> None:
