@@ -4,10 +4,11 @@ Its text depends on the worker class, the proxy and the kinds of endpoints (tick
 their formats). Each combination is rendered and parsed: no empty code block, every table
 whole, a link to each section it names, and nothing about an endpoint kind the project lacks.
 
-Every ``console`` block is either marked ``<!-- not runnable: REASON -->`` on the line before
-it, or run: `run_readme` runs the unmarked blocks of a rendered project in one shell, in
-order, as a reader would type them, with the fixed ports (5000, 8000, 8080, 8443, 6379) moved
-to free ones.
+Its ``console`` blocks follow the convention of the scaffolder's own pages (see
+docs/development.md): commands after ``$ ``, then what they print where it is shown, and
+``<!-- docs-test: skip REASON -->`` right above a block that is not run. `run_readme` runs
+the others in a rendered project, in one shell, in order, as a reader would type them, with
+the fixed ports (5000, 8000, 8080, 8443) moved to free ones.
 """
 
 from __future__ import annotations
@@ -30,7 +31,6 @@ import markdown
 import pytest
 
 from tests.conftest import render, snapshot_template
-from tests.deploy.redis_stack import RedisServer, redis_binary
 from tests.deploy.stack import (
     HOST,
     PROXY_CONFIGS,
@@ -40,8 +40,8 @@ from tests.deploy.stack import (
     rewrite_ports,
 )
 
-# A console block that cannot run in a test says why on the line before it.
-NOT_RUNNABLE = re.compile(r"<!-- not runnable: (?P<reason>\S.*?) -->")
+# A console block that is not run says why, right above it.
+SKIP = re.compile(r"<!-- docs-test: skip (?P<reason>\S.*?) -->")
 FENCE = re.compile(r"^```(?P<info>\w*)\n(?P<body>.*?)^```$", re.DOTALL | re.MULTILINE)
 
 
@@ -76,11 +76,21 @@ COMBINATIONS = [
 
 
 @dataclass(frozen=True)
-class Block:
-    """A fenced ``console`` block: its command lines, and why it is not run (if it is not)."""
+class Command:
+    """A ``$`` command, and whether the README shows what it prints (then it may fail: curl
+    stopped by ``--max-time``, say)."""
 
-    commands: tuple[str, ...]
-    not_runnable: str | None
+    text: str
+    shows_output: bool
+
+
+@dataclass(frozen=True)
+class Block:
+    """A fenced ``console`` block: its first line, commands, and why it is not run (if not)."""
+
+    first_line: str
+    commands: tuple[Command, ...]
+    skip: str | None
 
 
 def console_blocks(text: str) -> list[Block]:
@@ -88,10 +98,16 @@ def console_blocks(text: str) -> list[Block]:
     for fence in FENCE.finditer(text):
         if fence["info"] != "console":
             continue
-        before = text[: fence.start()].rstrip("\n").rpartition("\n")[2]
-        marker = NOT_RUNNABLE.fullmatch(before)
-        lines = tuple(line for line in fence["body"].splitlines() if line.strip())
-        blocks.append(Block(lines, marker["reason"] if marker else None))
+        above = text[: fence.start()].rstrip("\n").rpartition("\n")[2]
+        skip = SKIP.fullmatch(above)
+        lines = fence["body"].splitlines()
+        commands: list[Command] = []
+        for line in lines:
+            if line.startswith("$ "):
+                commands.append(Command(line[2:], shows_output=False))
+            elif commands:
+                commands[-1] = Command(commands[-1].text, shows_output=True)
+        blocks.append(Block(lines[0] if lines else "", tuple(commands), skip and skip["reason"]))
     return blocks
 
 
@@ -162,62 +178,54 @@ def test_every_readme_is_whole_and_speaks_only_of_what_the_project_has(
             assert link[1:] in html.ids, f"a link to a missing section: {link}"
 
     has_ticks = any(e.get("source", "ticks") == "ticks" for e in endpoints)
-    has_channels = not has_ticks or any(e.get("source") == "channel" for e in endpoints)
+    has_channels = any(e.get("source") == "channel" for e in endpoints)
     lowered = text.lower()
     assert ("channel" in lowered) == has_channels
     assert ("`count`" in text) == has_ticks
     assert ("204" in text) == any(e["format"] == "sse" and "source" not in e for e in endpoints)
     assert ("### over https" in lowered) == (proxy != "none")
     # Every stream the README shows is one of the project's endpoints, and each is shown.
-    shown = set(re.findall(r'curl -N "http://127\.0\.0\.1:5000(/[^"?]*)', text))
+    shown = set(re.findall(r'curl -N (?:--max-time 2 )?"http://127\.0\.0\.1:5000(/[^"?]*)', text))
     assert shown == {e["path"] for e in endpoints}
     for block in console_blocks(text):
-        assert block.commands, "an empty console block"
+        assert block.first_line.startswith("$ "), f"a console block without a command: {block}"
 
 
 # --------------------------------------------------------------------------- running
 SERVERS = {"flask": 5000, "gunicorn": 8000, "nginx": 8080, "caddy": 8080, "apache2": 8080}
+# The suite's own packages stand in for the project's install: its tools are on PATH, and the
+# project's src/ on PYTHONPATH (what the editable install does).
+INSTALL = {"python -m venv .venv && . .venv/bin/activate", 'pip install -e ".[dev]"'}
 
 
-def shell_line(command: str, number: int, ports: Mapping[int, int]) -> list[str]:
-    """*command* as the test's shell runs it: servers in the background, and a stream stopped
-    once it has printed (a channel's never ends by itself).
+def shell_lines(command: Command, number: int, ports: Mapping[int, int]) -> list[str]:
+    """*command* as the test's shell runs it: a server in the background until it answers.
 
     A server starts with the deploy files' ports moved ($PORTED) and, once it answers, the
     files are put back ($ORIGINAL): what the README runs next (the project's own tests)
     reads them as generated.
     """
+    if command.text in INSTALL:
+        return []
+    text = command.text
     for old, new in ports.items():
-        command = command.replace(f"127.0.0.1:{old}", f"127.0.0.1:{new}")
+        text = text.replace(f"127.0.0.1:{old}", f"127.0.0.1:{new}")
     # A comment would swallow what is appended below.
-    command = re.sub(r"\s+#\s.*$", "", command)
-    program = shlex.split(command)[0]
+    text = re.sub(r"\s+#\s.*$", "", text)
+    program = shlex.split(text)[0]
     server_port = SERVERS.get(program)
-    if program in ("flask", "caddy") and " run" not in command:
+    if program in ("flask", "caddy") and " run" not in text:
         server_port = None
     if server_port is not None:
         return [
             'cp -r "$PORTED"/. deploy/',
-            f'{command} > "$LOGS/server-{number}.log" 2>&1 &',
+            f'{text} > "$LOGS/server-{number}.log" 2>&1 &',
             f"wait_for {ports[server_port]}",
             'cp -r "$ORIGINAL"/. deploy/',
         ]
-    if program == "curl":
-        return [f'stream "$LOGS/stream-{number}.out" {command}']
-    return [command]
+    return [f"{text} || true" if command.shows_output else text]
 
 
-# A stream runs until it has printed (its first chunk is sent at once), or to its end.
-STREAM = """stream() {
-    local output=$1; shift
-    "$@" > "$output" & local pid=$!
-    for _ in $(seq 400); do
-        if [ -s "$output" ]; then kill $pid 2>/dev/null || true; return 0; fi
-        if ! kill -0 $pid 2>/dev/null; then wait $pid; test -s "$output"; return; fi
-        sleep 0.05
-    done
-    echo "no output from: $*"; exit 1
-}"""
 WAIT_FOR = f"""wait_for() {{
     for _ in $(seq 200); do
         curl -s -o /dev/null "http://{HOST}:$1/" && return 0
@@ -227,13 +235,9 @@ WAIT_FOR = f"""wait_for() {{
 }}"""
 
 
-def run_readme(
-    project: Path, workdir: Path, redis_url: str | None
-) -> subprocess.CompletedProcess[str]:
-    """Run every unmarked console block of *project*'s README.md, in one shell, in order."""
+def run_readme(project: Path, workdir: Path) -> subprocess.CompletedProcess[str]:
+    """Run every console block of *project*'s README.md not marked to skip, in one shell."""
     ports = {old: free_port() for old in (5000, 8000, 8080, 8443)}
-    if redis_url:
-        ports[6379] = int(redis_url.rsplit(":", 1)[1].split("/")[0])
     original, ported, logs = workdir / "original", workdir / "ported", workdir / "logs"
     shutil.copytree(project / "deploy", original)
     shutil.copytree(project / "deploy", ported)
@@ -250,13 +254,15 @@ def run_readme(
                     upstream_port=ports[8000],
                 )
             )
-    lines = ["set -euo pipefail", WAIT_FOR, STREAM]
-    for number, block in enumerate(console_blocks((project / "README.md").read_text())):
-        if block.not_runnable is None:
+    lines = ["set -euo pipefail", WAIT_FOR]
+    number = 0
+    for block in console_blocks((project / "README.md").read_text()):
+        if block.skip is None:
             for command in block.commands:
-                lines += shell_line(command, number, ports)
+                number += 1
+                lines.append(f"echo {shlex.quote('$ ' + command.text)}")
+                lines += shell_lines(command, number, ports)
     env = {
-        # The suite's own tools stand in for the install block, which is not run.
         "PATH": os.pathsep.join(
             [str(Path(sys.executable).parent), "/usr/sbin", "/usr/bin", "/bin"]
         ),
@@ -313,15 +319,5 @@ def test_every_console_block_of_the_readme_runs_as_written(tmp_path: Path, run: 
     if proxy_binary(proxy) is None:
         pytest.skip(f"{proxy} is not installed")
     project = render_project(tmp_path / "project", server=server, proxy=proxy, endpoints=endpoints)
-    has_channels = any(e.get("source") == "channel" for e in endpoints)
-    if has_channels and redis_binary() is None:
-        pytest.skip("redis-server is not installed")
-    redis = RedisServer(tmp_path / "redis") if has_channels else None
-    if redis:
-        redis.start()
-    try:
-        result = run_readme(project.root, tmp_path / "run", redis.url if redis else None)
-    finally:
-        if redis:
-            redis.stop()
+    result = run_readme(project.root, tmp_path / "run")
     assert result.returncode == 0, result.stdout[-5000:]
