@@ -55,6 +55,8 @@ class DemoStack:
     project: Project
     memory: Process
     redis: Process
+    full: Process
+    """One stream at most: a second one is refused with a 503 and Retry-After."""
 
 
 @pytest.fixture(scope="module")
@@ -72,7 +74,14 @@ def demo_stack(servers: Servers, tmp_path_factory: pytest.TempPathFactory) -> It
             extra_args=["--graceful-timeout", "5"],
         )
         servers.started.append(shared)
-        yield DemoStack(project, memory, shared)
+        full = start_gunicorn(
+            project,
+            log_path=servers.root / "demo-full.log",
+            # Quick heartbeats: a stream whose client left frees its place within a second.
+            env={**ENV, "FLASK_STREAM_MAX_OPEN": "1", "FLASK_STREAM_HEARTBEAT_SECONDS": "0.3"},
+        )
+        servers.started.append(full)
+        yield DemoStack(project, memory, shared, full)
     finally:
         redis.stop()
 
@@ -264,3 +273,31 @@ def test_channel_cards_resume_exactly_once_across_a_restart_and_ticks_say_they_e
     # The ticks stream cannot resume: its card says it ended early, and why.
     assert lines_status == "ended early"
     assert "it restarted" in lines_why
+
+
+def test_a_channel_card_refused_for_now_comes_back_when_told(
+    browser: object, demo_stack: DemoStack
+) -> None:
+    """A 503 with Retry-After (here: the worker holds its one stream) is not the end."""
+    context = browser.new_context()  # type: ignore[attr-defined]
+    page = context.new_page()
+    try:
+        page.goto(f"{demo_stack.full.url}/", timeout=10_000)
+        connect(page, "news")
+        page.locator("#feed > p button").click()
+        page.wait_for_function(
+            "() => document.querySelector('#feed .status').textContent === 'reconnecting'",
+            timeout=10_000,
+        )
+        why = page.locator("#feed .why").inner_text()
+        assert why.startswith("503: this server holds 1 open streams"), why
+        # The slot is free again: the card is back at its next try.
+        page.locator("#news > p button").click()
+        page.wait_for_function(
+            "() => document.querySelector('#feed .status').textContent === 'open'",
+            timeout=10_000,
+        )
+        publish(page, "feed", "once in")
+        assert wait_for_items(page, "feed", 1)[0].endswith('"data":"once in"}')
+    finally:
+        context.close()

@@ -179,8 +179,9 @@ function sseReader(id, onEvent, onId, onRetry) {
 // cap, a client too slow) or the connection drops, the card comes back after the retry time
 // from where it stands, with Last-Event-ID (SSE) or ?last_event_id= (NDJSON, the "id" of its
 // last line), and the server replays what it missed: each event appears exactly once, or
-// after a "reset" event when the history it needed is gone. An error status stops it, as it
-// stops EventSource.
+// after a "reset" event when the history it needed is gone. A 503 with Retry-After (a full or
+// restarting worker, the broker out of reach) says when to come back; any other error status
+// stops it, as it stops EventSource.
 function followChannel(section, url, format, done) {
   const controller = new AbortController();
   let lastId = "";
@@ -198,7 +199,11 @@ function followChannel(section, url, format, done) {
     if (lastId && format === "sse") headers["Last-Event-ID"] = lastId;
     if (lastId && format !== "sse") target.searchParams.set("last_event_id", lastId);
     const response = await fetch(target, { headers, signal: controller.signal });
-    if (!response.ok) return describeFailure(response);
+    if (!response.ok) {
+      const after = Number(response.headers.get("Retry-After"));
+      const why = await describeFailure(response);
+      return { why, retryMs: response.status === 503 && after > 0 ? after * 1000 : null };
+    }
     setStatus(section, "open");
     const onLine =
       format === "sse"
@@ -215,12 +220,13 @@ function followChannel(section, url, format, done) {
       } catch (error) {
         if (error.name === "AbortError") return;
       }
-      if (refused) {
-        done("closed", refused);
+      if (refused && refused.retryMs === null) {
+        done("closed", refused.why);
         return;
       }
-      setStatus(section, "reconnecting", "the stream ended; resuming after the last event shown");
-      await new Promise((wake) => setTimeout(wake, retryMs));
+      const why = refused ? refused.why : "the stream ended; resuming after the last event shown";
+      setStatus(section, "reconnecting", why);
+      await new Promise((wake) => setTimeout(wake, refused ? refused.retryMs : retryMs));
       if (controller.signal.aborted) return;
     }
   })();
