@@ -800,8 +800,9 @@ def probe(  # noqa: PLR0917  (one parameter per command-line option)
 ) -> None:
     """Tell whether a deployed stream arrives live, buffered or cut.
 
-    Exit status 0 live, 1 buffered, 3 cut (the worst of several URLs), 2 when it could not
-    probe (bad URL, connection refused, no headers in time).
+    Exit status 0 live, 1 buffered, 3 cut, 4 not a stream (an error status, a page; the
+    highest of several URLs), 2 when it could not probe (bad URL, connection refused, no
+    headers in time).
     """
     import json  # noqa: PLC0415
 

@@ -115,6 +115,7 @@ class RedisServer:
         finally:
             self.stop()
 
+
 @dataclass
 class RedisPair:
     """A primary, which clients use at ``primary.url``, and a replica of it.
