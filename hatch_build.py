@@ -99,9 +99,25 @@ def version_from_git(root: Path, fallback: str) -> str | None:
     return name
 
 
+def package_description(readme: str, docs_url: str) -> str:
+    """The README as a package index shows it: what a user of the installed package reads.
+
+    The README opens with the commands of a checkout (``scripts/demo``, ``scripts/test``) and
+    ends with how to develop the tool; neither works from ``pip install``, so the description
+    is the text between the first rule (``---``) and ``## Development``, with links into
+    ``docs/`` pointing at the published site.
+    """
+    _, rule, rest = readme.partition("\n---\n")
+    body = rest if rule else readme
+    body = body.split("\n## Development\n", 1)[0]
+    body = re.sub(r"\]\(docs/([^)]*?)(?:\.md)?\)", lambda m: f"]({docs_url}{m[1]})", body)
+    return "# flask-stream-scaffold\n" + body.rstrip() + "\n"
+
+
 class GitVersionHook(MetadataHookInterface):
     """Set ``project.version`` from git (``dynamic = ["version"]``); outside a repository
-    (an sdist) keep the version its PKG-INFO records."""
+    (an sdist) keep the version its PKG-INFO records. Set ``project.readme`` to the README
+    without what only a checkout can run (`package_description`)."""
 
     PLUGIN_NAME = "custom"
 
@@ -117,6 +133,12 @@ class GitVersionHook(MetadataHookInterface):
             )
             version = recorded[1].strip() if recorded else fallback
         metadata["version"] = version
+        metadata["readme"] = {
+            "content-type": "text/markdown",
+            "text": package_description(
+                (root / "README.md").read_text("utf-8"), metadata["urls"]["Documentation"]
+            ),
+        }
 
 
 class TemplateHistoryHook(BuildHookInterface):  # type: ignore[type-arg]

@@ -258,3 +258,19 @@ def test_the_sdist_builds_the_same_wheel_and_both_pass_twine(
     for field in ("License-Expression: MIT", "License-File: LICENSE", "Project-URL: Changelog"):
         assert field in text
     assert "Classifier: Programming Language :: Python :: 3.11" in text
+    # The index shows what a user of the package can run, not the checkout's scripts.
+    description = text.split("\n\n", 1)[1]
+    assert "Content-Type: text/markdown" in text
+    assert "$ pip install flask-stream-scaffold" in description
+    assert "scripts/" not in description
+
+
+def test_the_package_description_is_the_readme_a_package_user_can_follow() -> None:
+    readme = (ROOT / "README.md").read_text("utf-8")
+    description = load_hook().package_description(readme, "https://docs.example/")
+    assert "scripts/demo" in readme and "scripts/demo" not in description
+    assert "## Development" in readme and "## Development" not in description
+    assert "](docs/" not in description and "](https://docs.example/)" in description
+    # Everything a user of the package reads in the README is kept.
+    use = readme[readme.index("## Use") : readme.index("## Development")]
+    assert use.replace("](docs/)", "](https://docs.example/)").strip() in description
