@@ -6,7 +6,8 @@ the event's position: resuming with ``Last-Event-ID`` reads the entries after it
 host. Ids come from one clock for all topics (``channel:state:clock``), so they order the
 events of several topics as they were published. Every script below runs atomically:
 reading a page of history and checking that nothing after the position is missing is one
-step.
+step. In a Redis Cluster each topic keeps its keys in one hash slot, with an epoch and a
+clock of its own (see `Keys`), and each worker reads every shard it needs (``_cluster``).
 
 Each worker process runs ONE reader, a thread (a greenlet under gevent, whose monkey
 patching turns threads into greenlets), which waits in ``XREAD`` on the topics its local
@@ -32,9 +33,11 @@ from typing import Any, cast
 from urllib.parse import unquote, urlsplit
 
 import redis
+from redis.cluster import RedisCluster
 from redis.commands.core import Script
-from redis.exceptions import RedisError
+from redis.exceptions import NoScriptError, RedisError
 
+from . import _topology
 from ._base import (
     NO_EPOCH,
     Broker,
@@ -42,19 +45,57 @@ from ._base import (
     Event,
     Fanout,
     LogRead,
+    NotReplicated,
     Position,
     Subscription,
-    next_page,
+    hand_over,
     parse_entry_id,
 )
+from ._cluster import ClusterReader
 
 logger = logging.getLogger(__name__)
 
 KEY_PREFIX = "channel:"
 
-# Keys of the broker's own, which no topic can take (a topic name has no ':').
+# Keys of the broker's own on one server, which no topic can take (a topic name has no ':').
 _GENERATION_KEY = "channel:state:generation"
 _CLOCK_KEY = "channel:state:clock"
+
+
+class Keys:
+    """Where each topic's log and the broker's own records live.
+
+    On one server (or the primary of a Sentinel group) every topic shares one epoch and one
+    id clock, ``channel:state:*``: ids order the events of all topics as they were
+    published. A Redis Cluster runs a script on the keys of one hash slot only (anything
+    else is a ``CROSSSLOT`` error), so there each topic keeps all of its keys in the slot of
+    its hash tag, ``channel:{<topic>}``, with an epoch and a clock of its own: ids order the
+    events of a topic exactly, and those of several topics by the clocks of their shards.
+    The publish script also announces each event on the topic's shard channel
+    (``channel:{<topic>}:bell``, ``SPUBLISH``), which a worker's reader of that shard waits on.
+    """
+
+    def __init__(self, *, cluster: bool) -> None:
+        self.cluster = cluster
+
+    def stream(self, topic: str) -> str:
+        return f"{KEY_PREFIX}{{{topic}}}" if self.cluster else KEY_PREFIX + topic
+
+    def log(self, topic: str) -> list[str]:
+        """The keys of the publish and read scripts: epoch, clock, stream, trim record."""
+        stream = self.stream(topic)
+        if self.cluster:
+            return [f"{stream}:generation", f"{stream}:clock", stream, f"{stream}:meta"]
+        return [_GENERATION_KEY, _CLOCK_KEY, stream, f"{stream}:meta"]
+
+    def bell(self, topic: str) -> str:
+        """The shard channel announcing *topic*'s events in a cluster ('' on one server)."""
+        return f"{self.stream(topic)}:bell" if self.cluster else ""
+
+    def rung(self, bell: str) -> str:
+        """The topic whose `bell` this is."""
+        return bell.removeprefix(KEY_PREFIX + "{").removesuffix("}:bell")
+
 
 # What every script starts with. KEYS[1] is the generation key, KEYS[2] the clock.
 _PRELUDE = """
@@ -100,7 +141,8 @@ end
 """
 
 # Appends an event and trims its log in one atomic step. KEYS: generation, clock, stream,
-# trim record. ARGV: history, a fresh epoch token, event name, data.
+# trim record. ARGV: history, a fresh epoch token, event name, data, and the topic's shard
+# channel in a cluster ('' otherwise).
 _PUBLISH = (
     _PRELUDE
     + """
@@ -133,6 +175,9 @@ if changed then
   redis.call('SET', KEYS[4], boundary)
 end
 redis.call('SET', KEYS[2], id)
+if ARGV[5] ~= '' then
+  redis.call('SPUBLISH', ARGV[5], id)
+end
 return {id, epoch}
 """
 )
@@ -224,12 +269,20 @@ class RedisBroker(Broker):
         tick_seconds: float,
         retry_seconds: float,
         replay_limit: int,
+        publish_replicas: int = 0,
+        publish_wait_seconds: float = 1.0,
         pool_size: int = 4,
     ) -> None:
         self.url = url
+        self._topology = _topology.parse(url)
+        self._keys = Keys(cluster=self._topology.cluster)
         self._history = history
         self._retry_seconds = retry_seconds
+        self._block_seconds = block_seconds
         self.replay_limit = replay_limit
+        # Durable publishing: a publish returns once this many replicas have the event.
+        self._replicas = publish_replicas
+        self._wait_ms = max(1, int(publish_wait_seconds * 1000))
         # The reader's XREAD BLOCK must end before the socket times out, or every quiet
         # period would look like a dead connection (redis-py 8 defaults socket_timeout to 5 s).
         self._block_ms = max(1, int(block_seconds * 1000))
@@ -240,42 +293,73 @@ class RedisBroker(Broker):
         }
         # A bounded pool: a burst of subscribers waits for a connection instead of opening
         # one each. Under gevent its queue is gevent's (the worker patches the stdlib).
-        pool = redis.BlockingConnectionPool.from_url(
-            url, max_connections=pool_size, timeout=10, **self._options
-        )
-        self._client = redis.Redis(connection_pool=pool)
+        self._client = _topology.command_client(self._topology, self._options, pool_size)
         self._publish = self._client.register_script(_PUBLISH)
         self._ends = self._client.register_script(_ENDS)
         self._read_log = self._client.register_script(_READ)
         self._fanout = Fanout(feed_size=queue_size, tick=tick_seconds)
-        self._hub: _Reader | None = None
+        self._hub: _Reader | ClusterReader | None = None
         self._hub_lock = threading.Lock()
 
     # ------------------------------------------------------------------ publishing
     def publish(self, topic: str, data: str, event: str | None = None) -> Position:
+        keys = self._keys.log(topic)
+        args: list[Any] = [
+            self._history,
+            secrets.token_hex(4),
+            event or "",
+            data,
+            self._keys.bell(topic),
+        ]
         try:
-            entry_id, epoch = self._publish(
-                keys=_log_keys(topic),
-                args=[self._history, secrets.token_hex(4), event or "", data],
-            )
+            if self._replicas:
+                entry_id, epoch = self._publish_durably(keys, args)
+            else:
+                entry_id, epoch = self._publish(keys=keys, args=args)
         except RedisError as error:
             raise BrokerUnavailable(self._unreachable(error)) from error
         return Position(str(epoch), parse_entry_id(str(entry_id)))
 
+    def _publish_durably(self, keys: list[str], args: list[Any]) -> tuple[str, str]:
+        """Publish, then ``WAIT`` for the replicas on the same connection (WAIT counts the
+        writes of its own connection); `NotReplicated` when too few had it in time."""
+        client: redis.Redis | RedisCluster = self._client
+        if isinstance(client, RedisCluster):
+            # The node that holds the topic: WAIT has no key to route it by.
+            client = _topology.primary_of(client, keys[2])
+        reply, copies = _run_scripts(
+            client, [(self._publish, keys, args)], wait=(self._replicas, self._wait_ms)
+        )
+        if int(copies) < self._replicas:
+            raise NotReplicated(
+                f"only {copies} of the {self._replicas} replicas asked for had the event "
+                f"after {self._wait_ms} ms: it is on the primary, and may be delivered, but "
+                "a failover could lose it"
+            )
+        entry_id, epoch = reply
+        return str(entry_id), str(epoch)
+
     # ----------------------------------------------------------------- subscribing
     def positions(self, topics: Iterable[str]) -> dict[str, Position]:
-        topics = list(topics)
+        # The topics that share an epoch (all of them on one server; each alone in a
+        # cluster) are read by one script, every script in one round trip.
+        groups: dict[str, list[str]] = {}
+        for topic in topics:
+            groups.setdefault(self._keys.log(topic)[0], []).append(topic)
+        calls = []
+        for group in groups.values():
+            generation, clock, *_ = self._keys.log(group[0])
+            streams = [self._keys.stream(topic) for topic in group]
+            calls.append((self._ends, [generation, clock, *streams], [secrets.token_hex(4)]))
         try:
-            epoch, *ends = self._ends(
-                keys=[_GENERATION_KEY, _CLOCK_KEY, *(KEY_PREFIX + t for t in topics)],
-                args=[secrets.token_hex(4)],
-            )
+            replies = _run_scripts(self._client, calls)
         except RedisError as error:
             raise BrokerUnavailable(self._unreachable(error)) from error
-        return {
-            topic: Position(str(epoch), parse_entry_id(str(end)))
-            for topic, end in zip(topics, ends, strict=True)
-        }
+        found = {}
+        for group, (epoch, *ends) in zip(groups.values(), replies, strict=True):
+            for topic, end in zip(group, ends, strict=True):
+                found[topic] = Position(str(epoch), parse_entry_id(str(end)))
+        return found
 
     def subscribe(self, start: Mapping[str, Position | None]) -> Subscription:
         ends = self.positions(start)
@@ -292,21 +376,44 @@ class RedisBroker(Broker):
 
     def _read(self, start: Mapping[str, Position], size: int) -> dict[str, LogRead]:
         try:
-            return _read_logs(self._read_log, self._client, start, size)
+            return _read_logs(self._read_log, self._client, self._keys, start, size)
         except RedisError as error:
             raise BrokerUnavailable(self._unreachable(error)) from error
 
-    def _reader(self) -> _Reader:
+    def _reader(self) -> _Reader | ClusterReader:
         """This process's reader, started on first use (after gunicorn has forked)."""
         with self._hub_lock:
             if self._hub is None or self._hub.pid != os.getpid():
-                # A dedicated connection: the reader's blocking XREAD never holds a pool slot.
-                client = redis.Redis.from_url(self.url, **self._options)
-                self._hub = _Reader(
-                    client, self._read_log, self._fanout, self._block_ms, self._retry_seconds
-                )
+                self._hub = self._new_reader()
                 self._hub.start()
             return self._hub
+
+    def _new_reader(self) -> _Reader | ClusterReader:
+        client = self._client
+        if isinstance(client, RedisCluster):
+            cluster = client
+
+            def read(start: Mapping[str, Position]) -> dict[str, LogRead]:
+                return _read_logs(self._read_log, cluster, self._keys, start, _READ_COUNT)
+
+            return ClusterReader(
+                cluster,
+                lambda host, port: _topology.node_client(self._topology, self._options, host, port),
+                read,
+                self._fanout,
+                self._keys,
+                block_seconds=self._block_seconds,
+                retry_seconds=self._retry_seconds,
+            )
+        # A dedicated connection: the reader's blocking XREAD never holds a pool slot.
+        return _Reader(
+            _topology.dedicated_client(self._topology, self._options),
+            self._read_log,
+            self._keys,
+            self._fanout,
+            self._block_ms,
+            self._retry_seconds,
+        )
 
     # ------------------------------------------------------------------- lifecycle
     def check(self) -> None:
@@ -329,24 +436,48 @@ class RedisBroker(Broker):
 
 
 def _read_logs(
-    script: Script, client: redis.Redis, start: Mapping[str, Position], size: int
+    script: Script,
+    client: redis.Redis | RedisCluster,
+    keys: Keys,
+    start: Mapping[str, Position],
+    size: int,
 ) -> dict[str, LogRead]:
-    """Each topic's log from its position in *start* on, in one round trip (the `_READ`
-    script, atomic per topic)."""
-    with client.pipeline(transaction=False) as pipe:
-        for topic, position in start.items():
-            script(
-                keys=_log_keys(topic),
-                args=[secrets.token_hex(4), position.entry_id, size + 1],
-                client=pipe,
-            )
-        replies = pipe.execute()
+    """Each topic's log from its position in *start* on, in one round trip (per node of a
+    cluster): the `_READ` script, atomic per topic."""
+    calls = [
+        (script, keys.log(topic), [secrets.token_hex(4), position.entry_id, size + 1])
+        for topic, position in start.items()
+    ]
+    replies = _run_scripts(client, calls)
     return {topic: _log_read(topic, reply) for topic, reply in zip(start, replies, strict=True)}
 
 
-def _log_keys(topic: str) -> list[str]:
-    """The keys of the publish and read scripts: the broker's own, the stream, its record."""
-    return [_GENERATION_KEY, _CLOCK_KEY, KEY_PREFIX + topic, KEY_PREFIX + topic + ":meta"]
+def _run_scripts(
+    client: redis.Redis | RedisCluster,
+    calls: list[tuple[Script, list[str], list[Any]]],
+    *,
+    wait: tuple[int, int] | None = None,
+) -> list[Any]:
+    """Run script calls in one round trip (per node of a cluster), then ``WAIT`` if asked.
+
+    A server that lacks a script (one just restarted, or failed over to) gets them
+    loaded, and the calls are sent again: reads may run twice, and a publish is sent
+    alone, so no event is ever added twice.
+    """
+    for attempt in (1, 2):
+        with client.pipeline(transaction=False) as pipe:
+            for script, keys, args in calls:
+                pipe.execute_command("EVALSHA", script.sha, len(keys), *keys, *args)
+            if wait is not None:
+                pipe.wait(*wait)
+            try:
+                return cast("list[Any]", pipe.execute())
+            except NoScriptError:
+                if attempt == 2:
+                    raise
+        for script in {script for script, _, _ in calls}:
+            client.script_load(script.script)
+    raise AssertionError("unreachable")
 
 
 def _log_read(topic: str, reply: list[Any]) -> LogRead:
@@ -384,10 +515,11 @@ class _Reader:
     on retrying, so delivery comes back without restarting the app.
     """
 
-    def __init__(
+    def __init__(  # noqa: PLR0913, PLR0917  (each a part of its own)
         self,
         client: redis.Redis,
         read_log: Script,
+        keys: Keys,
         fanout: Fanout,
         block_ms: int,
         retry_seconds: float,
@@ -395,6 +527,7 @@ class _Reader:
         self.pid = os.getpid()
         self._client = client
         self._read_log = read_log
+        self._keys = keys
         self._fanout = fanout
         self._block_ms = block_ms
         self._retry_seconds = retry_seconds
@@ -449,7 +582,7 @@ class _Reader:
                 for topic in set(self._cursors) - followed:
                     del self._cursors[topic]
                 streams: dict[Any, Any] = {
-                    KEY_PREFIX + t: c for t, c in self._cursors.items() if t in followed
+                    self._keys.stream(t): c for t, c in self._cursors.items() if t in followed
                 }
             if not streams:
                 self._wanted.wait(timeout=self._block_ms / 1000)
@@ -493,10 +626,8 @@ class _Reader:
     def _deliver(self, reply: list[tuple[str, list[tuple[str, dict[str, str]]]]]) -> None:
         """Read what the topics that woke the XREAD hold past their cursors, and fan it out.
 
-        The XREAD only waits. The entries are read by the same atomic step as a replay's,
-        because a reader that lags behind a log's trimming would otherwise read on past
-        entries trimmed before it got to them. When some are gone, the topic's streams here
-        are ended: their clients resume from their own ids (a replay, or a reset).
+        The XREAD only waits: the entries are read with the atomic check of a replay (see
+        `hand_over`).
         """
         woken = []
         for key, entries in reply:
@@ -509,19 +640,10 @@ class _Reader:
         start = {topic: Position(NO_EPOCH, parse_entry_id(c)) for topic, c in cursors.items()}
         if not start:
             return
-        for topic, log in _read_logs(self._read_log, self._client, start, _READ_COUNT).items():
-            # Epochs are the subscribers' business: the reader only follows entries.
-            page = next_page(Position(log.epoch, start[topic].entry), log, _READ_COUNT)
-            if page.reset is not None:
-                self._fanout.end_topic(topic, "this server fell behind the history; reconnect")
-                last = page.reset.entry_id
-            elif page.events:
-                # Encoded once (when first sent), shared by every local subscriber.
-                self._fanout.deliver(topic, page.events)
-                last = page.events[-1].position.entry_id
-            else:
-                continue
-            with self._lock:
+        logs = _read_logs(self._read_log, self._client, self._keys, start, _READ_COUNT)
+        moved = hand_over(self._fanout, start, logs, _READ_COUNT)
+        with self._lock:
+            for topic, last in moved.items():
                 if topic in self._cursors:
                     self._cursors[topic] = last
 
