@@ -535,6 +535,9 @@ class _Reader:
         self._lock = threading.Lock()
         self._wanted = threading.Event()
         self._stopped = False
+        # Set by stop() only: a backoff waits on it, not on `_wanted`, which every new
+        # subscription sets (a reconnecting crowd would turn the backoff into a busy loop).
+        self._stopping = threading.Event()
         self._wake_key = f"{KEY_PREFIX}wake:{uuid.uuid4().hex}"
         self._wake_cursor = "0-0"
         self._thread = threading.Thread(target=self._run, name="channels-reader", daemon=True)
@@ -545,6 +548,7 @@ class _Reader:
     def stop(self) -> None:
         """Ask the reader to stop; it does so when its current block ends (at most BLOCK)."""
         self._stopped = True
+        self._stopping.set()
         self._wanted.set()
 
     def add(self, subscription: Subscription, ends: Mapping[str, str]) -> None:
@@ -617,7 +621,7 @@ class _Reader:
                         backoff,
                     )
                     self._fail_all()
-                self._wanted.wait(timeout=backoff)
+                self._stopping.wait(timeout=backoff)
                 backoff = min(backoff * 2, _BACKOFF_MAX)
                 continue
             backoff = _BACKOFF_FIRST

@@ -1,0 +1,69 @@
+"""Channels on a Redis that fails over (Sentinel) or spreads over shards (Cluster).
+
+Each test is a fault-injection run (``chaos.py``) on real processes: two gunicorn hosts
+(gthread and gevent, two workers each) serving the generated channel project, publishers at
+full speed, subscribers dropping and resuming, and the checker of the promise: every event
+in order and once, or a reset before any discontinuity; no error answer; no host that stops
+answering.
+
+Sentinel: a primary, its replica and three Sentinels. The primary is killed once (after its
+replica was cut off for a moment, so that the failover loses the writes of that moment);
+the Sentinels promote the replica, and publishing and delivery must resume without a
+restart. With durable publishing (``STREAM_PUBLISH_REPLICAS=1``) no acknowledged event is
+lost; without it (the control) the acknowledged events of that moment are, and the
+checker shows that every client was told (a reset), never skipped.
+
+Cluster: three shards, one restarted empty mid-stream; topics spread over them.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from pathlib import Path
+
+import pytest
+
+from .chaos import ChaosConfig, run
+from .redis_stack import redis_binary, sentinel_binary
+from .stack import Project
+
+pytestmark = [
+    pytest.mark.deploy,
+    pytest.mark.skipif(redis_binary() is None, reason="apt-get install redis-server"),
+]
+
+# With this seed the primary is killed once, 2.7 s into the run, and not again.
+SENTINEL = ChaosConfig(
+    seconds=9,
+    seed=3,
+    fault_every=10,
+    topology="sentinel",
+    faults=("sentinel failover",),
+    # Nothing is trimmed within the run: every acknowledged event must still be in the logs.
+    history=100_000,
+)
+
+
+@pytest.mark.skipif(sentinel_binary() is None, reason="apt-get install redis-sentinel")
+@pytest.mark.parametrize("durable", [True, False], ids=["durable publishing", "without (control)"])
+def test_a_sentinel_failover_is_followed_and_loses_no_acknowledged_event(
+    chaos_projects: dict[str, Project],
+    tmp_path: Path,
+    record_property: pytest.RecordProperty,
+    durable: bool,
+) -> None:
+    config = dataclasses.replace(SENTINEL, publish_replicas=1 if durable else 0)
+    report = run(config, tmp_path, chaos_projects)
+    record_property("failover", report.summary())
+    assert report.ok, report.summary()
+    assert dict(report.faults) == {"sentinel failover": 1}, report.summary()
+    # Publishing came back without a restart, and the readers followed the new primary.
+    assert math.isfinite(report.failovers[0]), report.summary()
+    assert report.last_epoch_deliveries > 1000, report.summary()
+    # A failover is a new epoch: every client of the old one was told.
+    assert report.resets > 0, report.summary()
+    if durable:
+        assert report.lost_acknowledged == 0, report.summary()
+    else:
+        assert report.lost_acknowledged > 0, report.summary()
