@@ -824,6 +824,24 @@ def lost_acknowledged(stack: RedisStack, truth: Truth, topics: Sequence[str]) ->
     return lost
 
 
+def last_epoch_deliveries(subscribers: Sequence[Subscriber], truth: Truth) -> int:
+    """Deliveries of events of the last epoch of their topic (each topic has its own in a
+    cluster): what the readers delivered from the Redis of the end."""
+    epochs: dict[str, list[int]] = defaultdict(list)
+    for topic, epoch in truth.entries:
+        epochs[topic].append(epoch)
+    last = {
+        topic: max(numbers, key=lambda n: truth.first_acknowledged.get(n, -math.inf))
+        for topic, numbers in epochs.items()
+    }
+    return sum(
+        records[index] == EVENT and records[index + 1] == last.get(topic)
+        for subscriber in subscribers
+        for topic, records in subscriber.records.items()
+        for index in range(0, len(records), FIELDS)
+    )
+
+
 def hung_hosts(hosts: Sequence[Process]) -> list[str]:
     """Hosts that do not start a new stream within 5 s (a few tries each, so that more than
     one worker of each is asked)."""
@@ -914,13 +932,7 @@ def run(
         min((t for t in truth.first_acknowledged.values() if t > kill), default=math.inf) - kill
         for kill in faults.kills
     ]
-    last_epoch = max(truth.first_acknowledged, key=truth.first_acknowledged.__getitem__, default=-1)
-    report.last_epoch_deliveries = sum(
-        records[index] == EVENT and records[index + 1] == last_epoch
-        for subscriber in clients.subscribers
-        for records in subscriber.records.values()
-        for index in range(0, len(records), FIELDS)
-    )
+    report.last_epoch_deliveries = last_epoch_deliveries(clients.subscribers, truth)
     by_name = {s.name: s for s in clients.subscribers}
     for violation in violations[:3]:
         report.failures.append(

@@ -67,3 +67,21 @@ def test_a_sentinel_failover_is_followed_and_loses_no_acknowledged_event(
         assert report.lost_acknowledged == 0, report.summary()
     else:
         assert report.lost_acknowledged > 0, report.summary()
+
+
+# With this seed a shard is restarted (empty) 2.4 s and 4.8 s into the run.
+CLUSTER = ChaosConfig(
+    seconds=9, seed=74, fault_every=4, topology="cluster", faults=("shard restart",)
+)
+
+
+def test_a_cluster_spreads_topics_and_survives_a_shard_restarted_mid_stream(
+    chaos_projects: dict[str, Project], tmp_path: Path, record_property: pytest.RecordProperty
+) -> None:
+    report = run(CLUSTER, tmp_path, chaos_projects)
+    record_property("cluster", report.summary())
+    assert report.ok, report.summary()
+    assert dict(report.faults) == {"shard restart": 2}, report.summary()
+    # The restarted shards lost their logs: their clients were told, and delivery went on.
+    assert report.resets > 0, report.summary()
+    assert report.last_epoch_deliveries > 1000, report.summary()

@@ -30,10 +30,10 @@ from typing import Protocol
 import redis
 from redis.client import PubSub
 from redis.cluster import RedisCluster
-from redis.exceptions import RedisError
+from redis.exceptions import RedisClusterException, RedisError
 
 from ._base import NO_EPOCH, Fanout, LogRead, Position, Subscription, hand_over, parse_entry_id
-from ._topology import node_of
+from ._topology import node_of, refresh
 
 logger = logging.getLogger(__name__)
 
@@ -183,7 +183,7 @@ class _Shard:
                         )
                         subscribed = set()
                     self._follow(pubsub, subscribed)
-                except RedisError as error:
+                except (RedisError, RedisClusterException) as error:
                     if pubsub is not None:
                         pubsub.close()
                         pubsub = None
@@ -244,10 +244,7 @@ class _Shard:
     def _relocate(self) -> None:
         """Ask the cluster where this shard's topics are now; move those that left."""
         reader = self.reader
-        try:
-            reader.cluster.nodes_manager.initialize()
-        except RedisError:
-            return  # no node answers yet: the next retry asks again
+        refresh(reader.cluster)
         gone = set()
         for topic in set(self.wanted):
             if node_of(reader.cluster, reader.keys.bell(topic)) != (self.host, self.port):

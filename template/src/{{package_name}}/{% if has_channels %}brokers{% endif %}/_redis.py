@@ -35,7 +35,7 @@ from urllib.parse import unquote, urlsplit
 import redis
 from redis.cluster import RedisCluster
 from redis.commands.core import Script
-from redis.exceptions import NoScriptError, RedisError
+from redis.exceptions import AskError, MovedError, NoScriptError, RedisError
 
 from . import _topology
 from ._base import (
@@ -314,6 +314,8 @@ class RedisBroker(Broker):
         try:
             if self._replicas:
                 entry_id, epoch = self._publish_durably(keys, args)
+            elif isinstance(self._client, RedisCluster):
+                [(entry_id, epoch)] = _run_scripts(self._client, [(self._publish, keys, args)])
             else:
                 entry_id, epoch = self._publish(keys=keys, args=args)
         except RedisError as error:
@@ -464,20 +466,49 @@ def _run_scripts(
     loaded, and the calls are sent again: reads may run twice, and a publish is sent
     alone, so no event is ever added twice.
     """
+    if isinstance(client, RedisCluster):
+        return _run_on_shards(client, calls)
     for attempt in (1, 2):
         with client.pipeline(transaction=False) as pipe:
             for script, keys, args in calls:
-                pipe.execute_command("EVALSHA", script.sha, len(keys), *keys, *args)
+                pipe.evalsha(script.sha, len(keys), *keys, *args)
             if wait is not None:
                 pipe.wait(*wait)
             try:
-                return cast("list[Any]", pipe.execute())
+                return pipe.execute()
             except NoScriptError:
                 if attempt == 2:
                     raise
         for script in {script for script, _, _ in calls}:
             client.script_load(script.script)
     raise AssertionError("unreachable")
+
+
+def _run_on_shards(
+    cluster: RedisCluster, calls: list[tuple[Script, list[str], list[Any]]]
+) -> list[Any]:
+    """`_run_scripts` on a cluster: each primary's calls in one round trip of its own.
+
+    Not redis-py's cluster pipeline: it asks a server for the keys of every ``EVALSHA``
+    (``COMMAND GETKEYS``) on a second connection of the same small pool, a round trip more
+    per call, and a wait for a connection that, under load, only the pool's timeout ends.
+    A slot found moved (a failover or a resharding in the cluster) refreshes the map of
+    slots: the caller's retry goes to the new primary.
+    """
+    shards: dict[int, tuple[redis.Redis, list[int]]] = {}
+    for index, (_, keys, _) in enumerate(calls):
+        primary = _topology.primary_of(cluster, keys[2])
+        shards.setdefault(id(primary), (primary, []))[1].append(index)
+    replies: list[Any] = [None] * len(calls)
+    for primary, indexes in shards.values():
+        try:
+            found = _run_scripts(primary, [calls[index] for index in indexes])
+        except (MovedError, AskError):
+            _topology.refresh(cluster)
+            raise
+        for index, reply in zip(indexes, found, strict=True):
+            replies[index] = reply
+    return replies
 
 
 def _log_read(topic: str, reply: list[Any]) -> LogRead:

@@ -19,6 +19,7 @@ Every other query option is one of redis-py's URL options (``socket_keepalive=tr
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
@@ -27,6 +28,7 @@ from urllib.parse import parse_qsl, urlencode
 import redis
 from redis.cluster import ClusterNode, RedisCluster
 from redis.connection import parse_url
+from redis.exceptions import RedisClusterException, RedisError
 from redis.sentinel import Sentinel, SentinelConnectionPool
 
 from . import CLUSTER_SCHEMES, SENTINEL_SCHEMES, SERVER_SCHEMES
@@ -198,6 +200,12 @@ def node_of(cluster: RedisCluster, key: str) -> tuple[str, int]:
     """The host and port of the primary that holds *key*'s slot now."""
     node = cluster.get_node_from_key(key)  # type: ignore[no-untyped-call]
     return str(node.host), int(node.port)
+
+
+def refresh(cluster: RedisCluster) -> None:
+    """Ask the cluster again which primary serves which slots."""
+    with contextlib.suppress(RedisError, RedisClusterException):
+        cluster.nodes_manager.initialize()
 
 
 def primary_of(cluster: RedisCluster, key: str) -> redis.Redis:
