@@ -78,7 +78,7 @@ FAULTS = ("snapshot restart", "flushall", "failover", "worker kill", "hup")
 # The faults of each kind of Redis (FAULTS: a primary and its replica).
 TOPOLOGY_FAULTS = {
     "pair": FAULTS,
-    "sentinel": ("sentinel failover", "worker kill", "hup"),
+    "sentinel": ("sentinel failover", "sentinel switchover", "worker kill", "hup"),
     "cluster": ("shard restart", "worker kill", "hup"),
 }
 
@@ -527,7 +527,7 @@ class Faults:
         self.done: list[tuple[float, str]] = []
         self.errors: list[str] = []
         self.started = started
-        # When each failover killed a primary (monotonic).
+        # When each failover killed a primary, or each switch-over began (monotonic).
         self.kills: list[float] = []
 
     def run(self, until: threading.Event) -> None:
@@ -552,6 +552,8 @@ class Faults:
                 lag = self.details.uniform(0.1, self.config.replica_lag)
                 self.kills.append(stack.fail_over(lag=lag))
                 stack.rejoin()
+            elif fault == "sentinel switchover":
+                self.kills.append(stack.switch_over())
         elif isinstance(stack, ClusterGroup):
             if fault == "shard restart":
                 stack.restart_shard(self.details.randrange(stack.shards))
@@ -603,7 +605,8 @@ class Report:
     published: int = 0
     # Acknowledged events missing from the logs at the end, within what each log retains.
     lost_acknowledged: int = 0
-    # Seconds from each failover's kill of a primary to the first publish acknowledged after.
+    # Seconds from each failover (the kill, or the switch-over) to the first publish acknowledged
+    # in a new epoch.
     failovers: list[float] = field(default_factory=list)
     # Deliveries of events of the last epoch: the readers followed the Redis of the end.
     last_epoch_deliveries: int = 0

@@ -317,6 +317,34 @@ class SentinelGroup:
             os.kill(replica.popen.pid, signal.SIGCONT)
         return killed
 
+    def switch_over(self, timeout: float = 30.0) -> float:
+        """Have the Sentinels promote the replica while the primary lives on (``SENTINEL
+        FAILOVER``): the old primary becomes a replica, and the app's connections to it get
+        ``READONLY`` on their next write. Return when the switch began (monotonic) once the
+        old primary follows the new one."""
+        old = self.primary
+        deadline = time.monotonic() + timeout
+        with contextlib.closing(self.sentinels[0].client()) as client:
+            while True:
+                try:
+                    client.sentinel_failover(self.service)
+                    break
+                except redis.ResponseError:
+                    # NOGOODSLAVE: the Sentinels have not yet seen a replica come back.
+                    if time.monotonic() > deadline:
+                        raise
+                    time.sleep(0.2)
+        began = time.monotonic()
+        while True:
+            with contextlib.suppress(StackError, redis.RedisError, OSError):
+                if self.primary is not old:
+                    with contextlib.closing(old.client()) as client:
+                        if client.info("replication").get("master_link_status") == "up":
+                            return began
+            if time.monotonic() > deadline:
+                raise StackError("the Sentinels did not switch over")
+            time.sleep(0.05)
+
     def rejoin(self, timeout: float = 30.0) -> None:
         """Once the Sentinels have promoted the replica, start the dead primary again (empty):
         they make it a replica of the new one. Wait until it has synced, so that the group

@@ -299,10 +299,13 @@ class RedisBroker(Broker):
         self._read_log = self._client.register_script(_READ)
         self._fanout = Fanout(feed_size=queue_size, tick=tick_seconds)
         self._hub: _Reader | ClusterReader | None = None
+        self._watch: _topology.SwitchWatch | None = None
+        self._watch_lock = threading.Lock()
         self._hub_lock = threading.Lock()
 
     # ------------------------------------------------------------------ publishing
     def publish(self, topic: str, data: str, event: str | None = None) -> Position:
+        self._watch_switches()
         keys = self._keys.log(topic)
         args: list[Any] = [
             self._history,
@@ -390,6 +393,17 @@ class RedisBroker(Broker):
                 self._hub.start()
             return self._hub
 
+    def _watch_switches(self, *clients: redis.Redis) -> None:
+        """In this process, follow a Sentinel group's new primary at once with *clients* and
+        the command pool (see `_topology.SwitchWatch`); started on first use, after a fork."""
+        if self._topology.kind != "sentinel" or not isinstance(self._client, redis.Redis):
+            return
+        with self._watch_lock:
+            if self._watch is None or self._watch.pid != os.getpid():
+                self._watch = _topology.SwitchWatch(self._topology, [self._client])
+                self._watch.start()
+            self._watch.clients += clients
+
     def _new_reader(self) -> _Reader | ClusterReader:
         client = self._client
         if isinstance(client, RedisCluster):
@@ -408,8 +422,10 @@ class RedisBroker(Broker):
                 retry_seconds=self._retry_seconds,
             )
         # A dedicated connection: the reader's blocking XREAD never holds a pool slot.
+        client = _topology.dedicated_client(self._topology, self._options)
+        self._watch_switches(client)
         return _Reader(
-            _topology.dedicated_client(self._topology, self._options),
+            client,
             self._read_log,
             self._keys,
             self._fanout,
@@ -429,6 +445,10 @@ class RedisBroker(Broker):
             if self._hub is not None:
                 self._hub.stop()
                 self._hub = None
+        with self._watch_lock:
+            if self._watch is not None:
+                self._watch.stop()
+                self._watch = None
         self._fanout.close()
         self._fanout.end_all("the server is shutting down")
         self._client.close()

@@ -20,6 +20,8 @@ Every other query option is one of redis-py's URL options (``socket_keepalive=tr
 from __future__ import annotations
 
 import contextlib
+import os
+import threading
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
@@ -216,15 +218,86 @@ def primary_of(cluster: RedisCluster, key: str) -> redis.Redis:
 
 
 def _sentinel(topology: Topology) -> Sentinel:
-    sentinel_options = {
+    sentinel: Sentinel = Sentinel(  # type: ignore[no-untyped-call]
+        list(topology.hosts), sentinel_kwargs=_sentinel_options(topology)
+    )
+    return sentinel
+
+
+def _find_primary(client: redis.Redis) -> None:
+    """Have *client*'s Sentinel pool ask where the primary is now, and leave the old one."""
+    pool = client.connection_pool
+    if isinstance(pool, SentinelConnectionPool):
+        # Not disconnect(): closing a connection that another thread is reading from
+        # breaks that read with an error redis-py does not expect.
+        with contextlib.suppress(RedisError):
+            pool.get_master_address()  # type: ignore[no-untyped-call]
+
+
+def _sentinel_options(topology: Topology) -> dict[str, Any]:
+    """The options of a connection to a Sentinel."""
+    options = {
         "socket_timeout": _SENTINEL_TIMEOUT,
         "socket_connect_timeout": _SENTINEL_TIMEOUT,
         "decode_responses": True,
         **topology.sentinel_options,
     }
     if topology.options.get("ssl"):
-        sentinel_options["ssl"] = True
-    sentinel: Sentinel = Sentinel(  # type: ignore[no-untyped-call]
-        list(topology.hosts), sentinel_kwargs=sentinel_options
-    )
-    return sentinel
+        options["ssl"] = True
+    return options
+
+
+class SwitchWatch:
+    """Leaves a Sentinel group's old primary the moment the Sentinels announce a new one
+    (``+switch-master``), in a thread (greenlet) of its own: each client's pool asks the
+    Sentinels for the primary, drops its idle connections to the old one, and drops the
+    others when they are released (a command under way may still finish there).
+
+    Without it, a connection learns of a failover only when it fails: at once when the
+    old primary is dead, but a primary that lives on (a switch-over, a network partition
+    that heals) keeps taking writes until the Sentinels demote it, within about ten
+    seconds, and whatever is written to it meanwhile is lost. With it, this process's
+    next command asks the Sentinels and goes to the new primary.
+    """
+
+    def __init__(self, topology: Topology, clients: list[redis.Redis]) -> None:
+        self.pid = os.getpid()
+        self._topology = topology
+        # The clients whose connections to drop; more may be added.
+        self.clients = clients
+        self._stopped = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="channels-sentinel", daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        """Stop within a second."""
+        self._stopped.set()
+
+    def _run(self) -> None:
+        backoff = _SENTINEL_TIMEOUT
+        while not self._stopped.is_set():
+            for host, port in self._topology.hosts:
+                with contextlib.suppress(RedisError, OSError):
+                    self._listen(host, port)
+                if self._stopped.is_set():
+                    return
+            # No Sentinel answers: connections still find the primary by failing.
+            self._stopped.wait(backoff)
+
+    def _listen(self, host: str, port: int) -> None:
+        options = {**_sentinel_options(self._topology), "socket_timeout": None}
+        sentinel = redis.Redis(host=host, port=port, **options)
+        pubsub = sentinel.pubsub(ignore_subscribe_messages=True)  # type: ignore[no-untyped-call]
+        try:
+            pubsub.subscribe("+switch-master")
+            while not self._stopped.is_set():
+                message = pubsub.get_message(timeout=_SENTINEL_TIMEOUT)
+                # "<service> <old host> <old port> <new host> <new port>"
+                if message and str(message["data"]).split(" ")[0] == self._topology.service:
+                    for client in list(self.clients):
+                        _find_primary(client)
+        finally:
+            pubsub.close()
+            sentinel.close()
