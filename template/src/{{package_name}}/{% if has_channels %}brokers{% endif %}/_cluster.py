@@ -46,7 +46,7 @@ _BACKOFF_MAX = 5.0
 
 class ClusterKeys(Protocol):
     def bell(self, topic: str) -> str: ...
-    def rung(self, bell: str) -> str: ...
+    def topic_of_bell(self, bell: str) -> str: ...
 
 
 class ClusterReader:
@@ -60,15 +60,16 @@ class ClusterReader:
         fanout: Fanout,
         keys: ClusterKeys,
         *,
-        block_seconds: float,
+        read_count: int,
         retry_seconds: float,
     ) -> None:
+        """*read* reads each topic's log past a position, *read_count* entries at most."""
         self.pid = os.getpid()
+        self.read_count = read_count
         self.cluster = cluster
         self.connect = connect
         self.fanout = fanout
         self.keys = keys
-        self.block_seconds = block_seconds
         self.retry_seconds = retry_seconds
         self._read = read
         self._lock = threading.Lock()
@@ -131,7 +132,7 @@ class ClusterReader:
             }
         if not start:
             return
-        moved = hand_over(self.fanout, start, self._read(start), _READ_COUNT)
+        moved = hand_over(self.fanout, start, self._read(start), self.read_count)
         with self._lock:
             for topic, last in moved.items():
                 if topic in self._cursors:
@@ -145,10 +146,6 @@ class ClusterReader:
                 self._cursors.pop(topic, None)
         for topic in topics:
             self.fanout.end_topic(topic, "lost the connection to the broker; reconnect to resume")
-
-
-# Entries the reader reads from a topic at a time.
-_READ_COUNT = 1000
 
 
 class _Shard:
@@ -236,7 +233,7 @@ class _Shard:
         message = pubsub.get_message(timeout=_POLL if not woken else 0)
         while message is not None:
             if message["type"] == "smessage":
-                woken.add(reader.keys.rung(message["channel"]))
+                woken.add(reader.keys.topic_of_bell(message["channel"]))
             message = pubsub.get_message(timeout=0)
         if woken & subscribed:
             reader.catch_up(woken & subscribed)

@@ -92,7 +92,7 @@ class Keys:
         """The shard channel announcing *topic*'s events in a cluster ('' on one server)."""
         return f"{self.stream(topic)}:bell" if self.cluster else ""
 
-    def rung(self, bell: str) -> str:
+    def topic_of_bell(self, bell: str) -> str:
         """The topic whose `bell` this is."""
         return bell.removeprefix(KEY_PREFIX + "{").removesuffix("}:bell")
 
@@ -233,7 +233,8 @@ def redacted(url: str) -> str:
 
     It covers the forms redis-py accepts (``redis://user:pw@host``, ``redis://:pw@host``,
     ``?password=pw``, ``rediss://``, ``unix:///path?password=pw``) and the multi-host forms
-    of other clients (``redis+sentinel://:pw@h1:26379,h2:26379/name``). Even redacted, a URL
+    of Sentinel and Cluster (``redis+sentinel://:pw@h1:26379,h2:26379/name?
+    sentinel_password=pw``, ``redis+cluster://:pw@n1:7000,n2:7001``). Even redacted, a URL
     is for the operator: clients are never shown the broker's address.
     """
     try:
@@ -278,7 +279,6 @@ class RedisBroker(Broker):
         self._keys = Keys(cluster=self._topology.cluster)
         self._history = history
         self._retry_seconds = retry_seconds
-        self._block_seconds = block_seconds
         self.replay_limit = replay_limit
         # Durable publishing: a publish returns once this many replicas have the event.
         self._replicas = publish_replicas
@@ -418,7 +418,7 @@ class RedisBroker(Broker):
                 read,
                 self._fanout,
                 self._keys,
-                block_seconds=self._block_seconds,
+                read_count=_READ_COUNT,
                 retry_seconds=self._retry_seconds,
             )
         # A dedicated connection: the reader's blocking XREAD never holds a pool slot.
