@@ -104,9 +104,12 @@ class ClusterReader:
             shard.wanted.add(topic)
 
     def move(self, shard: _Shard, topics: set[str]) -> None:
-        """Take *topics* from *shard*, to place them anew."""
+        """Take *topics* from *shard*, to place them anew; a shard left with none (its
+        node no longer serves them) stops."""
         with self._lock:
             shard.wanted -= topics
+            if not shard.wanted:
+                shard.alive = False
         for topic in topics:
             self.place(topic)
 
@@ -172,7 +175,7 @@ class _Shard:
         backoff = _BACKOFF_FIRST
         answered = time.monotonic()
         try:
-            while not reader.stopped.is_set():
+            while self.alive and not reader.stopped.is_set():
                 try:
                     if pubsub is None:
                         pubsub = client.pubsub(  # type: ignore[no-untyped-call]
