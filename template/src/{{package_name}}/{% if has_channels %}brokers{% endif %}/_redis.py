@@ -99,17 +99,26 @@ class Keys:
 
 # What every script starts with. KEYS[1] is the generation key, KEYS[2] the clock.
 _PRELUDE = """
--- The epoch of every log: a token stored with the server's run id. A restart or a failover
--- changes the run id, and Redis cannot tell whether it lost acknowledged entries then (a
--- snapshot, appendfsync everysec, an asynchronous replica): the logs start a new epoch, and
--- a client of the old one gets a reset rather than a silent gap. FLUSHALL loses the key:
--- the same.
+-- The epoch of every log: a token stored with the server's run id and replication id. A
+-- restart changes the run id, a failover the replication id of the promoted replica and of
+-- the old primary (which, once it follows the new one, holds its data set: a record naming
+-- the old primary's run id, without its last writes). Redis cannot tell whether acknowledged
+-- entries were lost then (a snapshot, appendfsync everysec, an asynchronous replica): the
+-- logs start a new epoch, and a client of the old one gets a reset rather than a silent gap.
+-- FLUSHALL loses the key: the same.
 local function generation(candidate)
-  local server = string.match(redis.call('INFO', 'server'), 'run_id:(%x+)')
+  local info = redis.call('INFO', 'server', 'replication')
+  local run_id = string.match(info, 'run_id:(%x+)')
+  local server = run_id .. ' ' .. string.match(info, 'master_replid:(%x+)')
   local stored = redis.call('GET', KEYS[1])
   if stored then
-    local epoch, run = string.match(stored, '^(%x+) (%x+)$')
-    if run == server then
+    local epoch, run, history = string.match(stored, '^(%x+) (%x+) ?(%x*)$')
+    if run and run .. ' ' .. history == server then
+      return epoch
+    end
+    if run and history == '' and server:sub(1, #run + 1) == run .. ' ' then
+      -- Written by a version that stored the run id alone, on this very server.
+      redis.call('SET', KEYS[1], epoch .. ' ' .. server)
       return epoch
     end
   end
