@@ -764,6 +764,15 @@ def describe(
     when = current[4] / 1000
     near = [f"{t:.3f} s {name}" for t, name in faults if abs(t - when) < 3]
     lines.append(f"  faults within 3 s: {', '.join(near) or 'none'}")
+    epochs = sorted(
+        (truth.first_acknowledged.get(epoch, math.inf), epoch)
+        for topic, epoch in truth.entries
+        if topic == violation.topic
+    )
+    lines.append(
+        "  the topic's epochs, first acknowledged at (monotonic): "
+        + ", ".join(f"{truth.epochs.names[epoch]} {first:.3f}" for first, epoch in epochs)
+    )
     return "\n".join(lines)
 
 

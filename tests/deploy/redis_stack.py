@@ -319,9 +319,11 @@ class SentinelGroup:
 
     def switch_over(self, timeout: float = 30.0) -> float:
         """Have the Sentinels promote the replica while the primary lives on (``SENTINEL
-        FAILOVER``): the old primary becomes a replica, and the app's connections to it get
-        ``READONLY`` on their next write. Return when the switch began (monotonic) once the
-        old primary follows the new one."""
+        FAILOVER``), and demote the old primary as soon as they name the new one: the app's
+        connections still on it get ``READONLY`` on their next write. (The Sentinels demote
+        it themselves at their next look at it, up to ten seconds later; until then it takes
+        writes that are lost.) Return when the switch began (monotonic) once the old primary
+        follows the new one."""
         old = self.primary
         deadline = time.monotonic() + timeout
         with contextlib.closing(self.sentinels[0].client()) as client:
@@ -337,8 +339,10 @@ class SentinelGroup:
         began = time.monotonic()
         while True:
             with contextlib.suppress(StackError, redis.RedisError, OSError):
-                if self.primary is not old:
+                if (new := self.primary) is not old:
                     with contextlib.closing(old.client()) as client:
+                        if client.info("replication").get("role") == "master":
+                            client.replicaof(HOST, str(new.port))
                         if client.info("replication").get("master_link_status") == "up":
                             return began
             if time.monotonic() > deadline:
