@@ -317,13 +317,13 @@ class SentinelGroup:
             os.kill(replica.popen.pid, signal.SIGCONT)
         return killed
 
-    def switch_over(self, timeout: float = 30.0) -> float:
+    def switch_over(self, timeout: float = 30.0, *, demote: bool = True) -> float:
         """Have the Sentinels promote the replica while the primary lives on (``SENTINEL
         FAILOVER``), and demote the old primary as soon as they name the new one: the app's
         connections still on it get ``READONLY`` on their next write. (The Sentinels demote
         it themselves at their next look at it, up to ten seconds later; until then it takes
         writes that are lost.) Return when the switch began (monotonic) once the old primary
-        follows the new one."""
+        follows the new one; without *demote*, as soon as the Sentinels name the new one."""
         old = self.primary
         deadline = time.monotonic() + timeout
         with contextlib.closing(self.sentinels[0].client()) as client:
@@ -340,6 +340,8 @@ class SentinelGroup:
         while True:
             with contextlib.suppress(StackError, redis.RedisError, OSError):
                 if (new := self.primary) is not old:
+                    if not demote:
+                        return began
                     with contextlib.closing(old.client()) as client:
                         if client.info("replication").get("role") == "master":
                             client.replicaof(HOST, str(new.port))

@@ -15,20 +15,29 @@ at once. With durable publishing (``STREAM_PUBLISH_REPLICAS=1``) no acknowledged
 lost; without it (the control) the acknowledged events of those moments are, and the
 checker shows that every client was told (a reset), never skipped.
 
+A switch-over on its own, with the old primary left to the Sentinels, who demote it only
+seconds later: the app must write to the new primary before then, and (the control) does
+not when it does not listen for the Sentinels' announcement of the new one.
+
 Cluster: three shards, one restarted empty mid-stream; topics spread over them.
 """
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import math
+import os
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import pytest
 
 from .chaos import ChaosConfig, run
-from .redis_stack import redis_binary, sentinel_binary
-from .stack import Project
+from .redis_stack import RedisServer, SentinelGroup, redis_binary, sentinel_binary
+from .stack import REPO_ROOT, Project
 
 pytestmark = [
     pytest.mark.deploy,
@@ -90,3 +99,87 @@ def test_a_cluster_spreads_topics_and_survives_a_shard_restarted_mid_stream(
     # The restarted shards lost their logs: their clients were told, and delivery went on.
     assert report.resets > 0, report.summary()
     assert report.last_epoch_deliveries > 1000, report.summary()
+
+
+# Publishes each line of its input as an event of topic "switch" and answers "ok", or the
+# error; with "off", the process does not listen for the Sentinels' announcements.
+PUBLISHER = """
+import importlib, sys
+package, url, watch = sys.argv[1:]
+if watch == "off":
+    importlib.import_module(package + ".brokers._topology").SwitchWatch.start = lambda self: None
+broker = importlib.import_module(package + ".brokers").open_broker(
+    url, history=100, queue_size=10, block_seconds=1, tick_seconds=1, retry_seconds=5,
+    replay_limit=10,
+)
+for line in sys.stdin:
+    try:
+        broker.publish("switch", line.strip())
+        print("ok", flush=True)
+    except Exception as error:
+        print(type(error).__name__, flush=True)
+"""
+
+
+def holds(server: RedisServer, token: str) -> bool:
+    """Whether *server*'s log of topic "switch" has the event *token*."""
+    with contextlib.closing(server.client()) as client:
+        entries = client.xrange("channel:switch")
+    return any(fields.get("data") == token for _, fields in entries)
+
+
+def is_primary(server: RedisServer) -> bool:
+    with contextlib.closing(server.client()) as client:
+        return client.info("replication").get("role") == "master"
+
+
+@pytest.mark.skipif(sentinel_binary() is None, reason="apt-get install redis-sentinel")
+@pytest.mark.parametrize("watch", ["on", "off"], ids=["as built", "not listening (control)"])
+def test_a_switch_over_is_left_before_the_sentinels_demote_the_old_primary(
+    chaos_projects: dict[str, Project], tmp_path: Path, watch: str
+) -> None:
+    project = chaos_projects["gthread"]
+    group = SentinelGroup(tmp_path)
+    group.start()
+    publisher = subprocess.Popen(
+        [sys.executable, "-c", PUBLISHER, project.package, group.url, watch],
+        cwd=REPO_ROOT,
+        env={**os.environ, "PYTHONPATH": str(project.root / "src")},
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    assert publisher.stdin is not None and publisher.stdout is not None
+
+    def publish(token: str) -> str:
+        assert publisher.stdin is not None and publisher.stdout is not None
+        publisher.stdin.write(token + "\n")
+        publisher.stdin.flush()
+        return publisher.stdout.readline().strip()
+
+    try:
+        old = group.primary
+        assert publish("before") == "ok"
+        group.switch_over(demote=False)
+        new = group.primary
+        # The Sentinels demote a primary that lives on at their next look at it, seconds
+        # later: until then, whatever this app writes to it is lost.
+        deadline = time.monotonic() + 5
+        n = 0
+        while not holds(new, f"after-{n}") and time.monotonic() < deadline:
+            n += 1
+            publish(f"after-{n}")
+            time.sleep(0.05)
+        reached_new = holds(new, f"after-{n}")
+        old_still_primary = is_primary(old)
+        landed_on_old = holds(old, "after-1")
+    finally:
+        publisher.stdin.close()
+        publisher.wait(timeout=10)
+        group.stop()
+    assert old_still_primary, "the Sentinels demoted the old primary first: nothing shown"
+    if watch == "on":
+        assert reached_new, "no event reached the new primary within 5 s"
+    else:
+        # The control: the old primary, still taking writes, got this app's events.
+        assert landed_on_old and not reached_new
