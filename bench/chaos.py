@@ -6,8 +6,11 @@ a rendered channel project: publishers at full speed on several topics with a sm
 subscribers on 1 to 3 topics that drop at random moments and resume by ``Last-Event-ID``
 (some exactly at the trim edge, some reading slowly), and faults: Redis restarted from a
 snapshot, ``FLUSHALL``, a failover to a replica that missed the last writes, a worker
-killed, a gunicorn HUP. The checker prints the deliveries checked, the resets, the gaps and
-duplicates (both must be 0) and the seed; on a failure, the smallest history that shows it.
+killed, a gunicorn HUP. ``--topology sentinel`` runs on a Sentinel group whose primary is
+killed (``--publish-replicas 1``: durable publishing), ``--topology cluster`` on a
+three-shard Redis Cluster whose shards are restarted empty. The checker prints the
+deliveries checked, the resets, the gaps and duplicates (both must be 0) and the seed; on a
+failure, the smallest history that shows it.
 The exit status is 0 only when every promise held.
 
 Negative controls: ``--two-step-read`` checks each page of history and reads it in two
@@ -22,7 +25,7 @@ import sys
 import time
 from pathlib import Path
 
-from tests.deploy.chaos import FAULTS, ChaosConfig, run
+from tests.deploy.chaos import TOPOLOGY_FAULTS, ChaosConfig, run
 
 from .common import raise_open_files, scratch, snapshot_template
 
@@ -38,13 +41,25 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--fault-every", type=float, default=ChaosConfig.fault_every, help="seconds, on average"
     )
-    parser.add_argument("--faults", default=",".join(FAULTS), help="a comma-separated subset")
+    parser.add_argument(
+        "--topology",
+        choices=sorted(TOPOLOGY_FAULTS),
+        default="pair",
+        help="Redis: a primary and its replica, a Sentinel group, or a three-shard cluster",
+    )
+    parser.add_argument(
+        "--faults", help="a comma-separated subset of the topology's (default: all of them)"
+    )
+    parser.add_argument(
+        "--publish-replicas", type=int, default=0, help="durable publishing: WAIT for this many"
+    )
     parser.add_argument("--two-step-read", action="store_true", help="the non-atomic control")
     parser.add_argument("--template", metavar="REF", help="render this git ref's template")
     args = parser.parse_args(argv)
-    faults = tuple(name.strip() for name in args.faults.split(",") if name.strip())
-    if unknown := set(faults) - set(FAULTS):
-        parser.error(f"unknown faults {sorted(unknown)}; choose from {', '.join(FAULTS)}")
+    known = TOPOLOGY_FAULTS[args.topology]
+    faults = tuple(n.strip() for n in (args.faults or ",".join(known)).split(",") if n.strip())
+    if unknown := set(faults) - set(known):
+        parser.error(f"unknown faults {sorted(unknown)}; choose from {', '.join(known)}")
     seed = args.seed if args.seed is not None else time.time_ns() % 10**6
     raise_open_files()
     with scratch("bench-chaos-") as tmp:
@@ -58,6 +73,8 @@ def main(argv: list[str] | None = None) -> int:
             fault_every=args.fault_every,
             faults=faults,
             two_step_read=args.two_step_read,
+            topology=args.topology,
+            publish_replicas=args.publish_replicas,
             template=snapshot_template(Path(tmp) / "template", source=args.template)
             if args.template
             else ChaosConfig.template,

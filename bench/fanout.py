@@ -15,6 +15,12 @@ mid-stream and counts what each peer's clients, reconnecting as EventSource does
 ``Last-Event-ID`` when they have one), lose. Every run gets fresh servers; ``--repeat N``
 runs each row N times and reports the median run.
 
+``--cluster`` runs the generated project on a three-shard Redis Cluster against the same
+project on one Redis (flask-sse cannot use a cluster), with the events spread over
+``--topics`` topics (six by default) and the subscribers over the topics; it reports, per
+shard, the deliveries of the topics it holds, its CPU time while publishing (``INFO cpu``)
+and the script calls it served (``INFO commandstats``).
+
 Not a test: numbers vary with the machine; compare the peers within one run.
 """
 
@@ -23,6 +29,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import dataclasses
 import http.client
 import json
 import multiprocessing as mp
@@ -41,7 +48,7 @@ from typing import Any
 import psutil
 
 from tests.deploy import stack
-from tests.deploy.redis_stack import RedisServer
+from tests.deploy.redis_stack import ClusterGroup, RedisServer
 
 from .common import REPO, raise_open_files
 
@@ -53,7 +60,7 @@ RATE = 10.0
 @dataclass
 class Peer:
     name: str
-    redis: RedisServer
+    redis: RedisServer | ClusterGroup
     hosts: list[stack.Process]
     subscribe_path: str
     publish_headers: dict[str, str]
@@ -145,7 +152,7 @@ async def run_client(client: Client, stop: asyncio.Event, connected: asyncio.Eve
 
 def client_process(
     ports: list[int],
-    path: str,
+    paths: list[str],
     answer_first: bool,
     count: int,
     slot: int,
@@ -154,11 +161,16 @@ def client_process(
     delivered: Any,
     results: Any,
 ) -> None:
-    """Run *count* clients in this process until *stop*; report through *results*."""
+    """Run *count* clients in this process until *stop*; report through *results*.
+
+    Client *i* follows ``paths[(slot + i) % len(paths)]`` (see `followers`)."""
     raise_open_files()
 
     async def main() -> None:
-        clients = [Client(ports[i % len(ports)], path, answer_first) for i in range(count)]
+        clients = [
+            Client(ports[i % len(ports)], paths[(slot + i) % len(paths)], answer_first)
+            for i in range(count)
+        ]
         halt = asyncio.Event()
         tasks = []
         for batch in range(0, count, 200):
@@ -188,8 +200,9 @@ def client_process(
     asyncio.run(main())
 
 
-def publish_all(port: int, path: str, headers: dict[str, str], count: int, kill: Any) -> int:
-    """POST *count* stamped events at 10/s; call *kill* a third of the way through.
+def publish_all(port: int, paths: list[str], headers: dict[str, str], count: int, kill: Any) -> int:
+    """POST *count* stamped events at 10/s, event *n* to ``paths[n % len(paths)]``; call
+    *kill* a third of the way through.
 
     The publisher keeps its connection open between events, as a job with an HTTP session
     would (a new connection per event costs the server more than 100 deliveries' worth of
@@ -213,7 +226,7 @@ def publish_all(port: int, path: str, headers: dict[str, str], count: int, kill:
                 if conn is None:
                     conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
                 try:
-                    conn.request("POST", path, body=body, headers=headers)
+                    conn.request("POST", paths[n % len(paths)], body=body, headers=headers)
                     conn.getresponse().read()
                     break
                 except (OSError, http.client.HTTPException):
@@ -246,36 +259,75 @@ def rss(workers: Sequence[psutil.Process]) -> int:
     return total
 
 
-def redis_clients(redis: RedisServer) -> int:
-    import redis as redis_py
-
-    client = redis_py.Redis.from_url(redis.url)
-    try:
-        # Minus this very connection.
-        return int(client.info("clients")["connected_clients"]) - 1
-    finally:
-        client.close()
+def nodes(redis: RedisServer | ClusterGroup) -> list[RedisServer]:
+    """The redis-server processes of a peer: one, or a cluster's shards."""
+    return redis.servers if isinstance(redis, ClusterGroup) else [redis]
 
 
-def wait_for_pubsub(redis: RedisServer, channel: str, subscribers: int) -> None:
+def redis_clients(redis: RedisServer | ClusterGroup) -> int:
+    total = 0
+    for node in nodes(redis):
+        with contextlib.closing(node.client()) as client:
+            # Minus this very connection.
+            total += int(client.info("clients")["connected_clients"]) - 1
+    return total
+
+
+def shard_load(redis: RedisServer | ClusterGroup) -> list[dict[str, float]]:
+    """Per redis-server: CPU seconds used so far and the script calls served so far."""
+    load = []
+    for node in nodes(redis):
+        with contextlib.closing(node.client()) as client:
+            cpu = client.info("cpu")
+            stats = client.info("commandstats")
+        load.append(
+            {
+                "cpu_s": float(cpu["used_cpu_sys"]) + float(cpu["used_cpu_user"]),
+                "scripts": sum(
+                    int(stats.get(name, {}).get("calls", 0))
+                    for name in ("cmdstat_evalsha", "cmdstat_eval")
+                ),
+            }
+        )
+    return load
+
+
+def shard_of(redis: RedisServer | ClusterGroup, topic: str) -> int:
+    """The index of the shard that holds *topic* (0 on one server)."""
+    if not isinstance(redis, ClusterGroup):
+        return 0
+    from redis.crc import key_slot
+
+    slot = key_slot(redis.stream_key(topic).encode())
+    return slot * redis.shards // 16384
+
+
+def followers(share: list[int], topics: int) -> list[int]:
+    """How many clients follow each topic, when process *p* runs ``share[p]`` clients and
+    its client *i* follows topic ``(p + i) % topics``."""
+    counts = [0] * topics
+    for slot, count in enumerate(share):
+        for i in range(count):
+            counts[(slot + i) % topics] += 1
+    return counts
+
+
+def wait_for_pubsub(redis: RedisServer | ClusterGroup, channel: str, subscribers: int) -> None:
     """Wait until Redis counts *subscribers* pub/sub subscriptions on *channel*."""
-    import redis as redis_py
-
-    client = redis_py.Redis.from_url(redis.url)
-    try:
+    [server] = nodes(redis)
+    with contextlib.closing(server.client()) as client:
         deadline = time.monotonic() + 180
         while int(client.pubsub_numsub(channel)[0][1]) < subscribers:
             if time.monotonic() > deadline:
                 raise RuntimeError("the pub/sub subscriptions did not settle in time")
             time.sleep(0.2)
-    finally:
-        client.close()
 
 
 def measure(
-    peer: Peer, subscribers: int, events: int, *, kill: bool, processes: int
+    peer: Peer, subscribers: int, events: int, *, kill: bool, processes: int, topics: int = 1
 ) -> dict[str, Any]:
-    topic = f"bench{subscribers}{'k' if kill else ''}{int(time.time() * 1000) % 100000}"
+    base = f"bench{subscribers}{'k' if kill else ''}{int(time.time() * 1000) % 100000}"
+    names = [base] if topics == 1 else [f"{base}-{n}" for n in range(topics)]
     workers = peer.workers()
     base_rss = rss(workers)
     ctx = mp.get_context("spawn")
@@ -286,12 +338,12 @@ def measure(
     children = []
     ports = [host.port for host in peer.hosts]
     share = [subscribers // processes + (i < subscribers % processes) for i in range(processes)]
-    path = peer.subscribe_path.format(topic=topic)
+    paths = [peer.subscribe_path.format(topic=topic) for topic in names]
     for slot, count in enumerate(share):
         flag = ctx.Event()
         child = ctx.Process(
             target=client_process,
-            args=(ports, path, not peer.pubsub, count, slot, flag, stop, delivered, results),
+            args=(ports, paths, not peer.pubsub, count, slot, flag, stop, delivered, results),
         )
         child.start()
         flags.append(flag)
@@ -301,11 +353,13 @@ def measure(
             if not flag.wait(180):
                 raise RuntimeError("the subscribers did not connect in time")
         if peer.pubsub:
-            wait_for_pubsub(peer.redis, topic, subscribers)
+            for topic, count in zip(names, followers(share, topics), strict=True):
+                wait_for_pubsub(peer.redis, topic, count)
         time.sleep(0.5)
         memory = (rss(workers) - base_rss) / subscribers
         connections = redis_clients(peer.redis)
         cpu_before = cpu(workers)
+        load_before = shard_load(peer.redis)
 
         def kill_worker() -> None:
             for pid in peer.hosts[0].children():
@@ -314,7 +368,7 @@ def measure(
         publishing = time.monotonic()
         unanswered = publish_all(
             peer.hosts[0].port,
-            f"/publish/{topic}",
+            [f"/publish/{topic}" for topic in names],
             peer.publish_headers,
             events,
             kill_worker if kill else None,
@@ -322,12 +376,14 @@ def measure(
         published = time.monotonic()
         # Below 10 when the server is saturated: the next publish waits for the previous answer.
         rate = (events - 1) / (published - publishing)
-        expected = subscribers * events
+        per_topic = followers(share, topics)
+        expected = sum(per_topic[n % topics] for n in range(events))
         # Bounded tail: until every delivery arrived, or 15 s after the last publish.
         while sum(delivered[:]) < expected and time.monotonic() - published < 15:
             time.sleep(0.1)
         tail = time.monotonic() - published
         cpu_used = cpu(peer.workers() if kill else workers) - cpu_before
+        load_after = shard_load(peer.redis)
         stop.set()
         reports = [results.get(timeout=120) for _ in children]
     finally:
@@ -339,6 +395,17 @@ def measure(
                 child.terminate()
     latencies = sorted(lat for r in reports for lat in r["latencies"])
     got = len(latencies)
+    shards: list[dict[str, Any]] = [
+        {"topics": 0, "deliveries": 0, "cpu_ms": 0.0, "scripts": 0} for _ in load_after
+    ]
+    for index, topic in enumerate(names):
+        shard = shards[shard_of(peer.redis, topic)]
+        shard["topics"] += 1
+        # Expected deliveries of the topic's events (what a shard's readers had to serve).
+        shard["deliveries"] += per_topic[index] * len(range(index, events, topics))
+    for shard, before, after in zip(shards, load_before, load_after, strict=True):
+        shard["cpu_ms"] = round(1000 * (after["cpu_s"] - before["cpu_s"]), 1)
+        shard["scripts"] = int(after["scripts"] - before["scripts"])
     return {
         "peer": peer.name,
         "subscribers": subscribers,
@@ -358,6 +425,9 @@ def measure(
         "deliveries_per_cpu_s": None if kill or not cpu_used else got / cpu_used,
         "kib_per_subscriber": memory / 1024,
         "redis_connections": connections,
+        "expected": expected,
+        "topics": topics,
+        "shards": shards,
     }
 
 
@@ -371,25 +441,35 @@ class PeerSpec:
     subscribe_path: str
     publish_headers: dict[str, str]
     pubsub: bool
+    # Served on a three-shard Redis Cluster rather than one redis-server.
+    cluster: bool = False
 
 
-def peer_specs(connections: int) -> list[PeerSpec]:
+def peer_specs(connections: int, *, cluster: bool = False) -> list[PeerSpec]:
+    generated = PeerSpec(
+        "generated channel (Redis Streams)",
+        None,
+        {
+            "FLASK_STREAM_PUBLISH_TOKEN": TOKEN,
+            "FLASK_STREAM_RETRY_MS": "300",
+            # Room for every subscriber (by default a gevent worker holds 900 open
+            # streams, then answers 503) and no lifetime cap within a run.
+            "FLASK_STREAM_MAX_OPEN": str(connections),
+            "FLASK_STREAM_MAX_SECONDS": "3600",
+        },
+        "/news?topic={topic}",
+        {"Authorization": f"Bearer {TOKEN}"},
+        pubsub=False,
+    )
+    if cluster:
+        return [
+            dataclasses.replace(
+                generated, name="generated channel (Redis Cluster, 3 shards)", cluster=True
+            ),
+            dataclasses.replace(generated, name="generated channel (one Redis)"),
+        ]
     return [
-        PeerSpec(
-            "generated channel (Redis Streams)",
-            None,
-            {
-                "FLASK_STREAM_PUBLISH_TOKEN": TOKEN,
-                "FLASK_STREAM_RETRY_MS": "300",
-                # Room for every subscriber (by default a gevent worker holds 900 open
-                # streams, then answers 503) and no lifetime cap within a run.
-                "FLASK_STREAM_MAX_OPEN": str(connections),
-                "FLASK_STREAM_MAX_SECONDS": "3600",
-            },
-            "/news?topic={topic}",
-            {"Authorization": f"Bearer {TOKEN}"},
-            pubsub=False,
-        ),
+        generated,
         PeerSpec(
             "flask-sse 1.0 (Redis pub/sub)",
             "bench.apps.flask_sse_app:app",
@@ -426,7 +506,8 @@ def serving(spec: PeerSpec, project: stack.Project, root: Path, connections: int
     streams of departed clients (they wait in pub/sub until their channel gets a message)
     do not hold the connections of the next run.
     """
-    redis = RedisServer(root / f"redis-{time.monotonic_ns()}")
+    workdir = root / f"redis-{time.monotonic_ns()}"
+    redis = ClusterGroup(workdir) if spec.cluster else RedisServer(workdir)
     redis.start()
     peer = Peer(spec.name, redis, [], spec.subscribe_path, spec.publish_headers, spec.pubsub)
     args = ["--workers", "1", "--worker-connections", str(connections)]
@@ -486,11 +567,25 @@ def table(rows: list[dict[str, Any]]) -> str:
         cpu_us = None if r["cpu_ms_per_delivery"] is None else 1000 * r["cpu_ms_per_delivery"]
         lines.append(
             f"| {r['peer']} | {r['subscribers']:,} | {r['delivered']:,} "
-            f"({r['subscribers'] * r['events']:,}) | {r['lost']:,} | {r['duplicates']:,} "
-            f"| {number(r['publish_rate'], 1)} | {number(r['p50_ms'])} | {number(r['p99_ms'])} "
+            f"({r.get('expected', r['subscribers'] * r['events']):,}) | {r['lost']:,} "
+            f"| {r['duplicates']:,} | {number(r['publish_rate'], 1)} | {number(r['p50_ms'])} "
+            f"| {number(r['p99_ms'])} "
             f"| {number(cpu_us)} | {number(r['deliveries_per_cpu_s'])} "
             f"| {number(r['kib_per_subscriber'], 1)} | {r['redis_connections']:,} |"
         )
+    sharded = [r for r in rows if not r["killed_worker"] and len(r["shards"]) > 1]
+    if sharded:
+        lines += [
+            "",
+            "| peer | subscribers | shard | topics | deliveries | Redis CPU ms | script calls |",
+            "| --- | ---: | ---: | ---: | ---: | ---: | ---: |",
+        ]
+        lines += [
+            f"| {r['peer']} | {r['subscribers']:,} | {n} | {shard['topics']} "
+            f"| {shard['deliveries']:,} | {shard['cpu_ms']:,.0f} | {shard['scripts']:,} |"
+            for r in sharded
+            for n, shard in enumerate(r["shards"])
+        ]
     killed = [r for r in rows if r["killed_worker"]]
     if killed:
         lines += [
@@ -541,6 +636,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--repeat", type=int, default=1, help="runs per size and peer; the table takes the median"
     )
+    parser.add_argument(
+        "--cluster", action="store_true", help="the generated app on a 3-shard Redis Cluster"
+    )
+    parser.add_argument(
+        "--topics", type=int, help="topics the events are spread over (default 1; 6 with --cluster)"
+    )
     parser.add_argument("--json", type=Path, help="write the results here")
     parser.add_argument("--plot", type=Path, help="write a PNG plot here")
     args = parser.parse_args(argv)
@@ -549,14 +650,20 @@ def main(argv: list[str] | None = None) -> int:
     connections = max([*sizes, args.kill_size]) + 100
     rounds = [(size, False) for size in sizes]
     rounds += [(args.kill_size, True)] if args.kill else []
+    topics = args.topics or (6 if args.cluster else 1)
     with tempfile.TemporaryDirectory(prefix="bench-fanout-") as tmp:
         project = render(Path(tmp))
         for size, kill in rounds:
             for run in range(args.repeat):
-                for spec in peer_specs(connections):
+                for spec in peer_specs(connections, cluster=args.cluster):
                     with serving(spec, project, Path(tmp), connections) as peer:
                         result = measure(
-                            peer, size, args.events, kill=kill, processes=args.processes
+                            peer,
+                            size,
+                            args.events,
+                            kill=kill,
+                            processes=args.processes,
+                            topics=topics,
                         )
                     result["run"] = run
                     print(json.dumps(result), flush=True)

@@ -198,7 +198,7 @@ def test_one_module_per_endpoint_and_one_test_module_for_all(
     )
     # No test file per endpoint: one parametrized module covers the ticks endpoints, so no
     # endpoint name can collide with another test module; channels share test_channels and
-    # test_channel_limits, and their brokers have a suite of their own.
+    # test_channel_limits, and their brokers have a suite of their own (and one of URLs).
     channels = [e for e in answers["endpoints"] if e.get("source") == "channel"]
     assert sorted(p.name for p in (root / "tests").glob("test_*.py")) == sorted(
         [
@@ -208,7 +208,12 @@ def test_one_module_per_endpoint_and_one_test_module_for_all(
             "test_sse.py",
             "test_streaming.py",
             *(
-                ["test_brokers.py", "test_channels.py", "test_channel_limits.py"]
+                [
+                    "test_broker_urls.py",
+                    "test_brokers.py",
+                    "test_channels.py",
+                    "test_channel_limits.py",
+                ]
                 if channels
                 else []
             ),

@@ -14,6 +14,11 @@ configured time it mixes:
   lost), a failover to a replica that missed the last writes, a gunicorn worker killed
   (SIGKILL), a graceful restart of gunicorn (HUP).
 
+The Redis behind it is a primary and its replica (``topology="pair"``), or a Sentinel group
+whose primary is killed, after its replica was held back for a moment or not (``"sentinel"``:
+the Sentinels promote the replica, and the app must follow), or a three-shard Redis Cluster
+whose shards are restarted empty (``"cluster"``).
+
 `check` then verifies, for every subscriber and topic: events in publish order, none twice,
 and every discontinuity preceded by a reset. Everything random comes from the seed; the
 timing does not, so a seed gives the same schedule of faults and behaviours, not the same
@@ -26,7 +31,9 @@ from __future__ import annotations
 import asyncio
 import bisect
 import contextlib
+import http.client
 import json
+import math
 import os
 import random
 import signal
@@ -44,8 +51,17 @@ from typing import cast
 import redis
 
 from .client import run_async
-from .redis_stack import RedisPair
-from .stack import HOST, REPO_ROOT, Process, Project, render_project, start_gunicorn, stop
+from .redis_stack import ClusterGroup, RedisPair, SentinelGroup
+from .stack import (
+    HOST,
+    REPO_ROOT,
+    Process,
+    Project,
+    StackError,
+    render_project,
+    start_gunicorn,
+    stop,
+)
 
 HERE = Path(__file__).resolve().parent
 PATH = "/live"
@@ -59,12 +75,30 @@ ENDPOINT = {
 }
 SERVERS = ("gthread", "gevent")
 FAULTS = ("snapshot restart", "flushall", "failover", "worker kill", "hup")
+# The faults of each kind of Redis (FAULTS: a primary and its replica).
+TOPOLOGY_FAULTS = {
+    "pair": FAULTS,
+    "sentinel": ("sentinel failover", "sentinel switchover", "worker kill", "hup"),
+    "cluster": ("shard restart", "worker kill", "hup"),
+}
 
 # What a subscriber records, per topic: (kind, epoch, entry, token, milliseconds since start).
 # An entry id "<ms>-<seq>" is kept as one number, ms << 20 | seq, which orders as ids do.
 START, EVENT, RESET, MOVE = range(4)
 FIELDS = 5
 SEQ_BITS = 20
+
+
+RedisStack = RedisPair | SentinelGroup | ClusterGroup
+
+
+def redis_stack(config: ChaosConfig, workdir: Path) -> RedisStack:
+    """The Redis of a run, by ``config.topology``."""
+    if config.topology == "sentinel":
+        return SentinelGroup(workdir)
+    if config.topology == "cluster":
+        return ClusterGroup(workdir)
+    return RedisPair(workdir)
 
 
 def entry_key(entry_id: str) -> int:
@@ -105,6 +139,13 @@ class ChaosConfig:
     two_step_read: bool = False
     # The template to render (a checkout or an exported git ref).
     template: Path = REPO_ROOT
+    # "pair", "sentinel" or "cluster" (see the module docstring).
+    topology: str = "pair"
+    # Durable publishing: replicas that must have an event before publish() returns.
+    publish_replicas: int = 0
+    # How long a "sentinel failover" holds the replica back before the primary dies, at
+    # most (seconds, drawn from 0.1 on): the writes of that moment are lost without WAIT.
+    replica_lag: float = 1.0
 
 
 class Epochs:
@@ -134,22 +175,25 @@ class Truth:
         self.tokens: dict[tuple[str, int, int], int] = {}
         self.unacknowledged: set[int] = set()
         self.acknowledged = 0
+        # Epoch number -> when a publisher was first told of an event in it (monotonic).
+        self.first_acknowledged: dict[int, float] = {}
 
     def record(self, line: str) -> None:
-        """A publisher's report: ``<topic> <token> <epoch> <entry id>``, or ``... -`` when the
-        publish failed (it may have been written all the same)."""
+        """A publisher's report: ``<topic> <token> <epoch> <entry id> <monotonic time>``, or
+        ``... -`` when the publish failed (it may have been written all the same)."""
         parts = line.split()
         if len(parts) == 3:
             with self.lock:
                 self.unacknowledged.add(token_key(parts[1]))
             return
-        topic, token, epoch, entry = parts
+        topic, token, epoch, entry, when = parts
         key = entry_key(entry)
         with self.lock:
             number = self.epochs.number(epoch)
             self.entries[topic, number].append(key)
             self.tokens[topic, number, key] = token_key(token)
             self.acknowledged += 1
+            self.first_acknowledged.setdefault(number, float(when))
 
     def edge(self, topic: str, first: int, epoch: str, offset: int) -> int | None:
         """The entry *offset* entries after the one just before *first* in *topic*'s log of
@@ -201,7 +245,8 @@ def publisher_main(argv: Sequence[str]) -> None:
                 time.sleep(0.05)  # Redis is down: no need to spin
                 continue
             _, epoch, entry = stream_id.split(":")
-            out.write(f"{topic} {token} {epoch} {entry}\n")
+            # CLOCK_MONOTONIC is one clock for every process of the machine.
+            out.write(f"{topic} {token} {epoch} {entry} {time.monotonic()}\n")
     out.flush()
 
 
@@ -322,13 +367,13 @@ class Clients:
         config: ChaosConfig,
         ports: Sequence[int],
         truth: Truth,
-        pair: RedisPair,
+        stack: RedisStack,
         started: float,
     ) -> None:
         self.config = config
         self.ports = list(ports)
         self.truth = truth
-        self.pair = pair
+        self.stack = stack
         self.rng = random.Random(config.seed)
         self.started = started
         kinds = ["steady", "edge", "steady", "slow"]
@@ -385,12 +430,16 @@ class Clients:
         """An id at each topic's trim edge (the entry just before the oldest kept one), or
         *offset* entries after it."""
         parts = []
-        with contextlib.closing(self.pair.primary.client()) as client:
+        try:
+            client = self.stack.client()
+        except (OSError, redis.RedisError, StackError):
+            return None
+        with contextlib.closing(client):
             for topic in topics:
                 try:
                     first = cast(
                         "list[tuple[str, dict[str, str]]]",
-                        client.xrange(f"channel:{topic}", count=1),
+                        client.xrange(self.stack.stream_key(topic), count=1),
                     )
                 except (OSError, redis.RedisError):
                     return None
@@ -466,10 +515,10 @@ class Faults:
     """Injects a fault every few seconds (exponentially spaced), chosen by the seed."""
 
     def __init__(
-        self, config: ChaosConfig, pair: RedisPair, hosts: Sequence[Process], started: float
+        self, config: ChaosConfig, stack: RedisStack, hosts: Sequence[Process], started: float
     ) -> None:
         self.config = config
-        self.pair = pair
+        self.stack = stack
         self.hosts = list(hosts)
         # One generator for the schedule, one for each fault's details: the schedule of a
         # seed stays the same whatever the faults draw.
@@ -478,6 +527,8 @@ class Faults:
         self.done: list[tuple[float, str]] = []
         self.errors: list[str] = []
         self.started = started
+        # When each failover killed a primary, or each switch-over began (monotonic).
+        self.kills: list[float] = []
 
     def run(self, until: threading.Event) -> None:
         if not self.config.faults:
@@ -495,18 +546,29 @@ class Faults:
                 self.errors.append(f"{fault} failed: {error!r}")
 
     def inject(self, fault: str) -> None:
-        if fault == "snapshot restart":
-            self.pair.primary.save()
+        stack = self.stack
+        if isinstance(stack, SentinelGroup):
+            if fault == "sentinel failover":
+                lag = self.details.uniform(0.1, self.config.replica_lag)
+                self.kills.append(stack.fail_over(lag=lag))
+                stack.rejoin()
+            elif fault == "sentinel switchover":
+                self.kills.append(stack.switch_over())
+        elif isinstance(stack, ClusterGroup):
+            if fault == "shard restart":
+                stack.restart_shard(self.details.randrange(stack.shards))
+        elif fault == "snapshot restart":
+            stack.primary.save()
             time.sleep(self.details.uniform(0.1, 1.0))  # what is written now is lost
-            self.pair.restart_primary()
+            stack.restart_primary()
         elif fault == "flushall":
-            with contextlib.closing(self.pair.primary.client()) as client:
+            with contextlib.closing(stack.primary.client()) as client:
                 client.flushall()
         elif fault == "failover":
-            self.pair.detach_replica()
+            stack.detach_replica()
             time.sleep(self.details.uniform(0.1, 1.0))  # what is written now is lost
-            self.pair.fail_over()
-        elif fault == "worker kill":
+            stack.fail_over()
+        if fault == "worker kill":
             workers = [pid for host in self.hosts for pid in host.children()]
             if workers:
                 with contextlib.suppress(ProcessLookupError):
@@ -541,6 +603,13 @@ class Report:
     connections: int = 0
     edge_resumes: int = 0
     published: int = 0
+    # Acknowledged events missing from the logs at the end, within what each log retains.
+    lost_acknowledged: int = 0
+    # Seconds from each failover (the kill, or the switch-over) to the first publish acknowledged
+    # in a new epoch.
+    failovers: list[float] = field(default_factory=list)
+    # Deliveries of events of the last epoch: the readers followed the Redis of the end.
+    last_epoch_deliveries: int = 0
     faults: Counter[str] = field(default_factory=Counter)
     failures: list[str] = field(default_factory=list)
 
@@ -560,7 +629,12 @@ class Report:
             f"duplicates: {self.duplicates}",
             f"events nobody published: {self.phantoms}",
             f"error answers to a resume: {self.refused}",
+            f"acknowledged events lost: {self.lost_acknowledged}",
+            f"deliveries of the last epoch: {self.last_epoch_deliveries:,}",
         ]
+        if self.failovers:
+            times = ", ".join(f"{seconds:.2f} s" for seconds in self.failovers)
+            lines.append(f"publishing resumed after each failover in: {times}")
         return "\n".join(lines + self.failures)
 
 
@@ -690,6 +764,15 @@ def describe(
     when = current[4] / 1000
     near = [f"{t:.3f} s {name}" for t, name in faults if abs(t - when) < 3]
     lines.append(f"  faults within 3 s: {', '.join(near) or 'none'}")
+    epochs = sorted(
+        (truth.first_acknowledged.get(epoch, math.inf), epoch)
+        for topic, epoch in truth.entries
+        if topic == violation.topic
+    )
+    lines.append(
+        "  the topic's epochs, first acknowledged at (monotonic): "
+        + ", ".join(f"{truth.epochs.names[epoch]} {first:.3f}" for first, epoch in epochs)
+    )
     return "\n".join(lines)
 
 
@@ -721,7 +804,75 @@ def app_env(config: ChaosConfig, project: Project, redis_url: str) -> dict[str, 
         "FLASK_STREAM_REPLAY_MAX": str(config.replay_max),
         "FLASK_STREAM_HEARTBEAT_SECONDS": "1",
         "FLASK_STREAM_RETRY_MS": "100",
+        "FLASK_STREAM_PUBLISH_REPLICAS": str(config.publish_replicas),
+        "FLASK_STREAM_PUBLISH_WAIT_SECONDS": "0.25",
     }
+
+
+def lost_acknowledged(stack: RedisStack, truth: Truth, topics: Sequence[str]) -> int:
+    """Acknowledged events that the logs no longer hold, though they hold older ones: what
+    the Redis of the end lost (a tail lost in a failover, a restart), not what was trimmed."""
+    lost = 0
+    with contextlib.closing(stack.client()) as client:
+        for topic in topics:
+            entries = cast(
+                "list[tuple[str, dict[str, str]]]", client.xrange(stack.stream_key(topic))
+            )
+            if not entries:
+                continue
+            first = entry_key(entries[0][0])
+            kept = {
+                (truth.epochs.number(fields.get("epoch", "")), entry_key(entry))
+                for entry, fields in entries
+            }
+            with truth.lock:
+                lost += sum(
+                    1
+                    for (name, epoch), keys in truth.entries.items()
+                    if name == topic
+                    for key in keys
+                    if key >= first and (epoch, key) not in kept
+                )
+    return lost
+
+
+def last_epoch_deliveries(subscribers: Sequence[Subscriber], truth: Truth) -> int:
+    """Deliveries of events of the last epoch of their topic (each topic has its own in a
+    cluster): what the readers delivered from the Redis of the end."""
+    epochs: dict[str, list[int]] = defaultdict(list)
+    for topic, epoch in truth.entries:
+        epochs[topic].append(epoch)
+    last = {
+        topic: max(numbers, key=lambda n: truth.first_acknowledged.get(n, -math.inf))
+        for topic, numbers in epochs.items()
+    }
+    return sum(
+        records[index] == EVENT and records[index + 1] == last.get(topic)
+        for subscriber in subscribers
+        for topic, records in subscriber.records.items()
+        for index in range(0, len(records), FIELDS)
+    )
+
+
+def hung_hosts(hosts: Sequence[Process]) -> list[str]:
+    """Hosts that do not start a new stream within 5 s (a few tries each, so that more than
+    one worker of each is asked)."""
+    hung = []
+    for host in hosts:
+        for _ in range(4):
+            connection = http.client.HTTPConnection(HOST, host.port, timeout=5)
+            try:
+                connection.request("GET", f"{PATH}?topic=chaos-probe")
+                status = connection.getresponse().status
+            except (OSError, http.client.HTTPException) as error:
+                hung.append(f"port {host.port}: {error!r}")
+                break
+            finally:
+                connection.close()
+            if status != 200:
+                hung.append(f"port {host.port}: status {status}")
+                break
+    return hung
 
 
 def run(
@@ -732,13 +883,13 @@ def run(
     *projects* are the rendered projects by worker class (`render`), when already at hand.
     """
     projects = projects or render(config, workdir)
-    pair = RedisPair(workdir / "redis")
+    stack = redis_stack(config, workdir / "redis")
     truth = Truth(Epochs())
     hosts: list[Process] = []
     publishers: list[Publisher] = []
     until = threading.Event()
     try:
-        pair.start()
+        stack.start()
         for server, project in projects.items():
             hosts.append(
                 start_gunicorn(
@@ -746,12 +897,12 @@ def run(
                     log_path=workdir / f"gunicorn-{server}.log",
                     app="chaos_app:create_app()",
                     pythonpath=[HERE],
-                    env=app_env(config, project, pair.primary.url),
+                    env=app_env(config, project, stack.url),
                     extra_args=["--workers", "2"],
                 )
             )
         project = projects["gthread"]
-        env = {**os.environ, **app_env(config, project, pair.primary.url)}
+        env = {**os.environ, **app_env(config, project, stack.url)}
         topics = [f"chaos-{n}" for n in range(config.topics)]
         for number in range(config.publishers):
             mine = topics[number :: config.publishers] or topics
@@ -759,8 +910,8 @@ def run(
                 start_publisher(project, env, mine, truth, number=number, seed=config.seed + number)
             )
         started = time.monotonic()
-        clients = Clients(config, [host.port for host in hosts], truth, pair, started)
-        faults = Faults(config, pair, hosts, started)
+        clients = Clients(config, [host.port for host in hosts], truth, stack, started)
+        faults = Faults(config, stack, hosts, started)
         injector = threading.Thread(target=faults.run, args=(until,), daemon=True)
         timer = threading.Timer(config.seconds, until.set)
         injector.start()
@@ -772,18 +923,28 @@ def run(
             until.set()
             timer.cancel()
             injector.join(timeout=60)
+        for publisher in publishers:
+            publisher.stop()  # every acknowledgement is in, before the logs are compared
+        lost = lost_acknowledged(stack, truth, topics)
+        hung = hung_hosts(hosts)
     finally:
         until.set()
         for publisher in publishers:
             publisher.stop()
         for host in hosts:
             stop(host)
-        pair.stop()
+        stack.stop()
     report, violations = check(clients.subscribers, truth)
     report.seed, report.seconds = config.seed, config.seconds
     report.published = truth.acknowledged
     report.faults = Counter(name for _, name in faults.done)
-    report.failures += faults.errors
+    report.failures += faults.errors + [f"a host hung: {what}" for what in hung]
+    report.lost_acknowledged = lost
+    report.failovers = [
+        min((t for t in truth.first_acknowledged.values() if t > kill), default=math.inf) - kill
+        for kill in faults.kills
+    ]
+    report.last_epoch_deliveries = last_epoch_deliveries(clients.subscribers, truth)
     by_name = {s.name: s for s in clients.subscribers}
     for violation in violations[:3]:
         report.failures.append(

@@ -17,6 +17,7 @@ from pathlib import Path
 
 import pytest
 
+from .chaos import ChaosConfig, render
 from .redis_stack import redis_binary
 from .stack import (
     PROXY_CONFIGS,
@@ -316,3 +317,9 @@ def browser() -> Iterator[object]:
             yield launched
         finally:
             launched.close()
+
+
+@pytest.fixture(scope="session")
+def chaos_projects(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Project]:
+    """The channel project of the fault-injection runs, rendered once per worker class."""
+    return render(ChaosConfig(seconds=0), tmp_path_factory.mktemp("chaos-projects"))

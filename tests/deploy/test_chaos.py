@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from .chaos import FAULTS, ChaosConfig, render, run
+from .chaos import FAULTS, ChaosConfig, run
 from .redis_stack import redis_binary
 from .stack import Project
 
@@ -28,15 +28,10 @@ pytestmark = [
 SHORT = ChaosConfig(seconds=15, seed=11, fault_every=2.5)
 
 
-@pytest.fixture(scope="module")
-def projects(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Project]:
-    return render(SHORT, tmp_path_factory.mktemp("chaos-projects"))
-
-
 def test_every_subscriber_gets_every_event_once_in_order_or_a_reset(
-    projects: dict[str, Project], tmp_path: Path, record_property: pytest.RecordProperty
+    chaos_projects: dict[str, Project], tmp_path: Path, record_property: pytest.RecordProperty
 ) -> None:
-    report = run(SHORT, tmp_path, projects)
+    report = run(SHORT, tmp_path, chaos_projects)
     record_property("chaos", report.summary())
     assert report.ok, report.summary()
     assert set(report.faults) == set(FAULTS), report.summary()
@@ -46,8 +41,8 @@ def test_every_subscriber_gets_every_event_once_in_order_or_a_reset(
 
 
 def test_the_checker_catches_a_resume_that_checks_and_reads_in_two_steps(
-    projects: dict[str, Project], tmp_path: Path
+    chaos_projects: dict[str, Project], tmp_path: Path
 ) -> None:
     control = ChaosConfig(seconds=8, seed=SHORT.seed, faults=(), two_step_read=True)
-    report = run(control, tmp_path, projects)
+    report = run(control, tmp_path, chaos_projects)
     assert report.gaps > 0, report.summary()

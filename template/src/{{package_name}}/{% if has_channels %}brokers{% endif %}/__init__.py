@@ -5,7 +5,10 @@
 * ``memory://``: in this process only (`MemoryBroker`), for development, tests and a single
   worker;
 * ``redis://`` and ``rediss://``: Redis Streams (`RedisBroker`), shared by every worker and
-  host. It needs the ``redis`` package (the project's ``redis`` extra).
+  host. It needs the ``redis`` package (the project's ``redis`` extra);
+* ``redis+sentinel://``: the same on the primary of a Sentinel group, followed across
+  failovers; ``redis+cluster://``: the same on a Redis Cluster, topics spread over its
+  shards (see ``_topology`` for every form).
 """
 
 from __future__ import annotations
@@ -17,11 +20,17 @@ from ._base import (
     Closed,
     Event,
     Item,
+    NotReplicated,
     Position,
     Reset,
     Subscription,
 )
 from ._memory import MemoryBroker
+
+# The Redis broker's URL schemes: one server, the primary of a Sentinel group, a Cluster.
+SERVER_SCHEMES = ("redis", "rediss")
+SENTINEL_SCHEMES = ("redis+sentinel", "rediss+sentinel")
+CLUSTER_SCHEMES = ("redis+cluster", "rediss+cluster")
 
 __all__ = [
     "Broker",
@@ -31,6 +40,7 @@ __all__ = [
     "Event",
     "Item",
     "MemoryBroker",
+    "NotReplicated",
     "Position",
     "Reset",
     "Subscription",
@@ -47,6 +57,8 @@ def open_broker(  # noqa: PLR0913  (each a setting of its own)
     tick_seconds: float,
     retry_seconds: float,
     replay_limit: int,
+    publish_replicas: int = 0,
+    publish_wait_seconds: float = 1.0,
 ) -> Broker:
     """The broker *url* names; ``ValueError`` for a scheme no backend serves.
 
@@ -56,17 +68,21 @@ def open_broker(  # noqa: PLR0913  (each a setting of its own)
     interval), *tick_seconds* how often every stream is woken to check on itself,
     *retry_seconds* how long the Redis reader retries a broker that does not answer before
     it ends the streams, and *replay_limit* the most events one stream replays before it
-    gets a reset instead.
+    gets a reset instead. With *publish_replicas*, a Redis publish returns only once that
+    many replicas have the event (waiting *publish_wait_seconds* at most, else
+    `NotReplicated`).
     """
     scheme = url.partition("://")[0]
     if scheme == "memory" and url in ("memory://", "memory:"):
+        if publish_replicas:
+            raise ValueError("STREAM_PUBLISH_REPLICAS needs a Redis broker: memory:// has none")
         return MemoryBroker(
             history=history,
             queue_size=queue_size,
             tick_seconds=tick_seconds,
             replay_limit=replay_limit,
         )
-    if scheme in ("redis", "rediss"):
+    if scheme in SERVER_SCHEMES + SENTINEL_SCHEMES + CLUSTER_SCHEMES:
         # Imported here: the memory broker needs no Redis client installed.
         from ._redis import RedisBroker  # noqa: PLC0415
 
@@ -78,8 +94,11 @@ def open_broker(  # noqa: PLR0913  (each a setting of its own)
             tick_seconds=tick_seconds,
             retry_seconds=retry_seconds,
             replay_limit=replay_limit,
+            publish_replicas=publish_replicas,
+            publish_wait_seconds=publish_wait_seconds,
         )
     # The scheme alone: the rest of a URL can hold a password.
     raise ValueError(
-        f"STREAM_BROKER_URL names no broker ({scheme}://...): use memory:// or redis://HOST:PORT/DB"
+        f"STREAM_BROKER_URL names no broker ({scheme}://...): use memory://, "
+        "redis://HOST:PORT/DB, redis+sentinel://HOST:26379/SERVICE or redis+cluster://HOST:PORT"
     )

@@ -48,6 +48,14 @@ class BrokerUnavailable(BrokerError):
     """The broker cannot be reached right now; a retry later may succeed."""
 
 
+class NotReplicated(BrokerUnavailable):
+    """A durable publish reached fewer replicas than asked for in time.
+
+    The event is on the primary (subscribers may get it) but a failover could lose it:
+    the publisher is not told it is safe. Publishing it again gives a second event.
+    """
+
+
 @dataclass(frozen=True, order=True)
 class Position:
     """Where a subscriber is in one topic's log: after the entry *entry* of epoch *epoch*."""
@@ -185,6 +193,31 @@ def next_page(position: Position, log: LogRead, size: int) -> Page:
     elif log.earlier or position.entry != log.trimmed:
         return Page([], more=False, reset=end)
     return Page(entries[:size], more=len(entries) >= size)
+
+
+def hand_over(
+    fanout: Fanout, start: Mapping[str, Position], logs: Mapping[str, LogRead], size: int
+) -> dict[str, str]:
+    """Hand what a worker's reader read of each log past its cursor (*start*) to the local
+    subscribers; return the entry id each topic's cursor moves to.
+
+    The reader reads with the same atomic check as a replay, because a reader that lags
+    behind a log's trimming would otherwise read on past entries trimmed before it got to
+    them. When some are gone, the topic's streams here are ended: their clients resume
+    from their own ids (a replay, or a reset).
+    """
+    moved = {}
+    for topic, log in logs.items():
+        # Epochs are the subscribers' business: the reader only follows entries.
+        page = next_page(Position(log.epoch, start[topic].entry), log, size)
+        if page.reset is not None:
+            fanout.end_topic(topic, "this server fell behind the history; reconnect")
+            moved[topic] = page.reset.entry_id
+        elif page.events:
+            # Encoded once (when first sent), shared by every local subscriber.
+            fanout.deliver(topic, page.events)
+            moved[topic] = page.events[-1].position.entry_id
+    return moved
 
 
 ReadPages = Callable[[Mapping[str, Position], int], dict[str, Page]]

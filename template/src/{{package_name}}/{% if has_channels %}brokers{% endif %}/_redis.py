@@ -6,7 +6,8 @@ the event's position: resuming with ``Last-Event-ID`` reads the entries after it
 host. Ids come from one clock for all topics (``channel:state:clock``), so they order the
 events of several topics as they were published. Every script below runs atomically:
 reading a page of history and checking that nothing after the position is missing is one
-step.
+step. In a Redis Cluster each topic keeps its keys in one hash slot, with an epoch and a
+clock of its own (see `Keys`), and each worker reads every shard it needs (``_cluster``).
 
 Each worker process runs ONE reader, a thread (a greenlet under gevent, whose monkey
 patching turns threads into greenlets), which waits in ``XREAD`` on the topics its local
@@ -32,9 +33,11 @@ from typing import Any, cast
 from urllib.parse import unquote, urlsplit
 
 import redis
+from redis.cluster import RedisCluster
 from redis.commands.core import Script
-from redis.exceptions import RedisError
+from redis.exceptions import AskError, MovedError, NoScriptError, RedisError
 
+from . import _topology
 from ._base import (
     NO_EPOCH,
     Broker,
@@ -42,33 +45,80 @@ from ._base import (
     Event,
     Fanout,
     LogRead,
+    NotReplicated,
     Position,
     Subscription,
-    next_page,
+    hand_over,
     parse_entry_id,
 )
+from ._cluster import ClusterReader
 
 logger = logging.getLogger(__name__)
 
 KEY_PREFIX = "channel:"
 
-# Keys of the broker's own, which no topic can take (a topic name has no ':').
+# Keys of the broker's own on one server, which no topic can take (a topic name has no ':').
 _GENERATION_KEY = "channel:state:generation"
 _CLOCK_KEY = "channel:state:clock"
 
+
+class Keys:
+    """Where each topic's log and the broker's own records live.
+
+    On one server (or the primary of a Sentinel group) every topic shares one epoch and one
+    id clock, ``channel:state:*``: ids order the events of all topics as they were
+    published. A Redis Cluster runs a script on the keys of one hash slot only (anything
+    else is a ``CROSSSLOT`` error), so there each topic keeps all of its keys in the slot of
+    its hash tag, ``channel:{<topic>}``, with an epoch and a clock of its own: ids order the
+    events of a topic exactly, and those of several topics by the clocks of their shards.
+    The publish script also announces each event on the topic's shard channel
+    (``channel:{<topic>}:bell``, ``SPUBLISH``), which a worker's reader of that shard waits on.
+    """
+
+    def __init__(self, *, cluster: bool) -> None:
+        self.cluster = cluster
+
+    def stream(self, topic: str) -> str:
+        return f"{KEY_PREFIX}{{{topic}}}" if self.cluster else KEY_PREFIX + topic
+
+    def log(self, topic: str) -> list[str]:
+        """The keys of the publish and read scripts: epoch, clock, stream, trim record."""
+        stream = self.stream(topic)
+        if self.cluster:
+            return [f"{stream}:generation", f"{stream}:clock", stream, f"{stream}:meta"]
+        return [_GENERATION_KEY, _CLOCK_KEY, stream, f"{stream}:meta"]
+
+    def bell(self, topic: str) -> str:
+        """The shard channel announcing *topic*'s events in a cluster ('' on one server)."""
+        return f"{self.stream(topic)}:bell" if self.cluster else ""
+
+    def topic_of_bell(self, bell: str) -> str:
+        """The topic whose `bell` this is."""
+        return bell.removeprefix(KEY_PREFIX + "{").removesuffix("}:bell")
+
+
 # What every script starts with. KEYS[1] is the generation key, KEYS[2] the clock.
 _PRELUDE = """
--- The epoch of every log: a token stored with the server's run id. A restart or a failover
--- changes the run id, and Redis cannot tell whether it lost acknowledged entries then (a
--- snapshot, appendfsync everysec, an asynchronous replica): the logs start a new epoch, and
--- a client of the old one gets a reset rather than a silent gap. FLUSHALL loses the key:
--- the same.
+-- The epoch of every log: a token stored with the server's run id and replication id. A
+-- restart changes the run id, a failover the replication id of the promoted replica and of
+-- the old primary (which, once it follows the new one, holds its data set: a record naming
+-- the old primary's run id, without its last writes). Redis cannot tell whether acknowledged
+-- entries were lost then (a snapshot, appendfsync everysec, an asynchronous replica): the
+-- logs start a new epoch, and a client of the old one gets a reset rather than a silent gap.
+-- FLUSHALL loses the key: the same.
 local function generation(candidate)
-  local server = string.match(redis.call('INFO', 'server'), 'run_id:(%x+)')
+  local info = redis.call('INFO', 'server', 'replication')
+  local run_id = string.match(info, 'run_id:(%x+)')
+  local server = run_id .. ' ' .. string.match(info, 'master_replid:(%x+)')
   local stored = redis.call('GET', KEYS[1])
   if stored then
-    local epoch, run = string.match(stored, '^(%x+) (%x+)$')
-    if run == server then
+    local epoch, run, history = string.match(stored, '^(%x+) (%x+) ?(%x*)$')
+    if run and run .. ' ' .. history == server then
+      return epoch
+    end
+    if run and history == '' and server:sub(1, #run + 1) == run .. ' ' then
+      -- Written by a version that stored the run id alone, on this very server.
+      redis.call('SET', KEYS[1], epoch .. ' ' .. server)
       return epoch
     end
   end
@@ -100,7 +150,8 @@ end
 """
 
 # Appends an event and trims its log in one atomic step. KEYS: generation, clock, stream,
-# trim record. ARGV: history, a fresh epoch token, event name, data.
+# trim record. ARGV: history, a fresh epoch token, event name, data, and the topic's shard
+# channel in a cluster ('' otherwise).
 _PUBLISH = (
     _PRELUDE
     + """
@@ -133,6 +184,9 @@ if changed then
   redis.call('SET', KEYS[4], boundary)
 end
 redis.call('SET', KEYS[2], id)
+if ARGV[5] ~= '' then
+  redis.call('SPUBLISH', ARGV[5], id)
+end
 return {id, epoch}
 """
 )
@@ -188,7 +242,8 @@ def redacted(url: str) -> str:
 
     It covers the forms redis-py accepts (``redis://user:pw@host``, ``redis://:pw@host``,
     ``?password=pw``, ``rediss://``, ``unix:///path?password=pw``) and the multi-host forms
-    of other clients (``redis+sentinel://:pw@h1:26379,h2:26379/name``). Even redacted, a URL
+    of Sentinel and Cluster (``redis+sentinel://:pw@h1:26379,h2:26379/name?
+    sentinel_password=pw``, ``redis+cluster://:pw@n1:7000,n2:7001``). Even redacted, a URL
     is for the operator: clients are never shown the broker's address.
     """
     try:
@@ -224,12 +279,19 @@ class RedisBroker(Broker):
         tick_seconds: float,
         retry_seconds: float,
         replay_limit: int,
+        publish_replicas: int = 0,
+        publish_wait_seconds: float = 1.0,
         pool_size: int = 4,
     ) -> None:
         self.url = url
+        self._topology = _topology.parse(url)
+        self._keys = Keys(cluster=self._topology.cluster)
         self._history = history
         self._retry_seconds = retry_seconds
         self.replay_limit = replay_limit
+        # Durable publishing: a publish returns once this many replicas have the event.
+        self._replicas = publish_replicas
+        self._wait_ms = max(1, int(publish_wait_seconds * 1000))
         # The reader's XREAD BLOCK must end before the socket times out, or every quiet
         # period would look like a dead connection (redis-py 8 defaults socket_timeout to 5 s).
         self._block_ms = max(1, int(block_seconds * 1000))
@@ -240,42 +302,78 @@ class RedisBroker(Broker):
         }
         # A bounded pool: a burst of subscribers waits for a connection instead of opening
         # one each. Under gevent its queue is gevent's (the worker patches the stdlib).
-        pool = redis.BlockingConnectionPool.from_url(
-            url, max_connections=pool_size, timeout=10, **self._options
-        )
-        self._client = redis.Redis(connection_pool=pool)
+        self._client = _topology.command_client(self._topology, self._options, pool_size)
         self._publish = self._client.register_script(_PUBLISH)
         self._ends = self._client.register_script(_ENDS)
         self._read_log = self._client.register_script(_READ)
         self._fanout = Fanout(feed_size=queue_size, tick=tick_seconds)
-        self._hub: _Reader | None = None
+        self._hub: _Reader | ClusterReader | None = None
+        self._watch: _topology.SwitchWatch | None = None
+        self._watch_lock = threading.Lock()
         self._hub_lock = threading.Lock()
 
     # ------------------------------------------------------------------ publishing
     def publish(self, topic: str, data: str, event: str | None = None) -> Position:
+        self._watch_switches()
+        keys = self._keys.log(topic)
+        args: list[Any] = [
+            self._history,
+            secrets.token_hex(4),
+            event or "",
+            data,
+            self._keys.bell(topic),
+        ]
         try:
-            entry_id, epoch = self._publish(
-                keys=_log_keys(topic),
-                args=[self._history, secrets.token_hex(4), event or "", data],
-            )
+            if self._replicas:
+                entry_id, epoch = self._publish_durably(keys, args)
+            elif isinstance(self._client, RedisCluster):
+                [(entry_id, epoch)] = _run_scripts(self._client, [(self._publish, keys, args)])
+            else:
+                entry_id, epoch = self._publish(keys=keys, args=args)
         except RedisError as error:
             raise BrokerUnavailable(self._unreachable(error)) from error
         return Position(str(epoch), parse_entry_id(str(entry_id)))
 
+    def _publish_durably(self, keys: list[str], args: list[Any]) -> tuple[str, str]:
+        """Publish, then ``WAIT`` for the replicas on the same connection (WAIT counts the
+        writes of its own connection); `NotReplicated` when too few had it in time."""
+        client: redis.Redis | RedisCluster = self._client
+        if isinstance(client, RedisCluster):
+            # The node that holds the topic: WAIT has no key to route it by.
+            client = _topology.primary_of(client, keys[2])
+        reply, copies = _run_scripts(
+            client, [(self._publish, keys, args)], wait=(self._replicas, self._wait_ms)
+        )
+        if int(copies) < self._replicas:
+            raise NotReplicated(
+                f"only {copies} of the {self._replicas} replicas asked for had the event "
+                f"after {self._wait_ms} ms: it is on the primary, and may be delivered, but "
+                "a failover could lose it"
+            )
+        entry_id, epoch = reply
+        return str(entry_id), str(epoch)
+
     # ----------------------------------------------------------------- subscribing
     def positions(self, topics: Iterable[str]) -> dict[str, Position]:
-        topics = list(topics)
+        # The topics that share an epoch (all of them on one server; each alone in a
+        # cluster) are read by one script, every script in one round trip.
+        groups: dict[str, list[str]] = {}
+        for topic in topics:
+            groups.setdefault(self._keys.log(topic)[0], []).append(topic)
+        calls = []
+        for group in groups.values():
+            generation, clock, *_ = self._keys.log(group[0])
+            streams = [self._keys.stream(topic) for topic in group]
+            calls.append((self._ends, [generation, clock, *streams], [secrets.token_hex(4)]))
         try:
-            epoch, *ends = self._ends(
-                keys=[_GENERATION_KEY, _CLOCK_KEY, *(KEY_PREFIX + t for t in topics)],
-                args=[secrets.token_hex(4)],
-            )
+            replies = _run_scripts(self._client, calls)
         except RedisError as error:
             raise BrokerUnavailable(self._unreachable(error)) from error
-        return {
-            topic: Position(str(epoch), parse_entry_id(str(end)))
-            for topic, end in zip(topics, ends, strict=True)
-        }
+        found = {}
+        for group, (epoch, *ends) in zip(groups.values(), replies, strict=True):
+            for topic, end in zip(group, ends, strict=True):
+                found[topic] = Position(str(epoch), parse_entry_id(str(end)))
+        return found
 
     def subscribe(self, start: Mapping[str, Position | None]) -> Subscription:
         ends = self.positions(start)
@@ -292,21 +390,57 @@ class RedisBroker(Broker):
 
     def _read(self, start: Mapping[str, Position], size: int) -> dict[str, LogRead]:
         try:
-            return _read_logs(self._read_log, self._client, start, size)
+            return _read_logs(self._read_log, self._client, self._keys, start, size)
         except RedisError as error:
             raise BrokerUnavailable(self._unreachable(error)) from error
 
-    def _reader(self) -> _Reader:
+    def _reader(self) -> _Reader | ClusterReader:
         """This process's reader, started on first use (after gunicorn has forked)."""
         with self._hub_lock:
             if self._hub is None or self._hub.pid != os.getpid():
-                # A dedicated connection: the reader's blocking XREAD never holds a pool slot.
-                client = redis.Redis.from_url(self.url, **self._options)
-                self._hub = _Reader(
-                    client, self._read_log, self._fanout, self._block_ms, self._retry_seconds
-                )
+                self._hub = self._new_reader()
                 self._hub.start()
             return self._hub
+
+    def _watch_switches(self, *clients: redis.Redis) -> None:
+        """In this process, follow a Sentinel group's new primary at once with *clients* and
+        the command pool (see `_topology.SwitchWatch`); started on first use, after a fork."""
+        if self._topology.kind != "sentinel" or not isinstance(self._client, redis.Redis):
+            return
+        with self._watch_lock:
+            if self._watch is None or self._watch.pid != os.getpid():
+                self._watch = _topology.SwitchWatch(self._topology, [self._client])
+                self._watch.start()
+            self._watch.clients += clients
+
+    def _new_reader(self) -> _Reader | ClusterReader:
+        client = self._client
+        if isinstance(client, RedisCluster):
+            cluster = client
+
+            def read(start: Mapping[str, Position]) -> dict[str, LogRead]:
+                return _read_logs(self._read_log, cluster, self._keys, start, _READ_COUNT)
+
+            return ClusterReader(
+                cluster,
+                lambda host, port: _topology.node_client(self._topology, self._options, host, port),
+                read,
+                self._fanout,
+                self._keys,
+                read_count=_READ_COUNT,
+                retry_seconds=self._retry_seconds,
+            )
+        # A dedicated connection: the reader's blocking XREAD never holds a pool slot.
+        client = _topology.dedicated_client(self._topology, self._options)
+        self._watch_switches(client)
+        return _Reader(
+            client,
+            self._read_log,
+            self._keys,
+            self._fanout,
+            self._block_ms,
+            self._retry_seconds,
+        )
 
     # ------------------------------------------------------------------- lifecycle
     def check(self) -> None:
@@ -320,6 +454,10 @@ class RedisBroker(Broker):
             if self._hub is not None:
                 self._hub.stop()
                 self._hub = None
+        with self._watch_lock:
+            if self._watch is not None:
+                self._watch.stop()
+                self._watch = None
         self._fanout.close()
         self._fanout.end_all("the server is shutting down")
         self._client.close()
@@ -329,24 +467,77 @@ class RedisBroker(Broker):
 
 
 def _read_logs(
-    script: Script, client: redis.Redis, start: Mapping[str, Position], size: int
+    script: Script,
+    client: redis.Redis | RedisCluster,
+    keys: Keys,
+    start: Mapping[str, Position],
+    size: int,
 ) -> dict[str, LogRead]:
-    """Each topic's log from its position in *start* on, in one round trip (the `_READ`
-    script, atomic per topic)."""
-    with client.pipeline(transaction=False) as pipe:
-        for topic, position in start.items():
-            script(
-                keys=_log_keys(topic),
-                args=[secrets.token_hex(4), position.entry_id, size + 1],
-                client=pipe,
-            )
-        replies = pipe.execute()
+    """Each topic's log from its position in *start* on, in one round trip (per node of a
+    cluster): the `_READ` script, atomic per topic."""
+    calls = [
+        (script, keys.log(topic), [secrets.token_hex(4), position.entry_id, size + 1])
+        for topic, position in start.items()
+    ]
+    replies = _run_scripts(client, calls)
     return {topic: _log_read(topic, reply) for topic, reply in zip(start, replies, strict=True)}
 
 
-def _log_keys(topic: str) -> list[str]:
-    """The keys of the publish and read scripts: the broker's own, the stream, its record."""
-    return [_GENERATION_KEY, _CLOCK_KEY, KEY_PREFIX + topic, KEY_PREFIX + topic + ":meta"]
+def _run_scripts(
+    client: redis.Redis | RedisCluster,
+    calls: list[tuple[Script, list[str], list[Any]]],
+    *,
+    wait: tuple[int, int] | None = None,
+) -> list[Any]:
+    """Run script calls in one round trip (per node of a cluster), then ``WAIT`` if asked.
+
+    A server that lacks a script (one just restarted, or failed over to) gets them
+    loaded, and the calls are sent again: reads may run twice, and a publish is sent
+    alone, so no event is ever added twice.
+    """
+    if isinstance(client, RedisCluster):
+        return _run_on_shards(client, calls)
+    for attempt in (1, 2):
+        with client.pipeline(transaction=False) as pipe:
+            for script, keys, args in calls:
+                pipe.evalsha(script.sha, len(keys), *keys, *args)
+            if wait is not None:
+                pipe.wait(*wait)
+            try:
+                return pipe.execute()
+            except NoScriptError:
+                if attempt == 2:
+                    raise
+        for script in {script for script, _, _ in calls}:
+            client.script_load(script.script)
+    raise AssertionError("unreachable")
+
+
+def _run_on_shards(
+    cluster: RedisCluster, calls: list[tuple[Script, list[str], list[Any]]]
+) -> list[Any]:
+    """`_run_scripts` on a cluster: each primary's calls in one round trip of its own.
+
+    Not redis-py's cluster pipeline: it asks a server for the keys of every ``EVALSHA``
+    (``COMMAND GETKEYS``) on a second connection of the same small pool, a round trip more
+    per call, and a wait for a connection that, under load, only the pool's timeout ends.
+    A slot found moved (a failover or a resharding in the cluster) refreshes the map of
+    slots: the caller's retry goes to the new primary.
+    """
+    shards: dict[int, tuple[redis.Redis, list[int]]] = {}
+    for index, (_, keys, _) in enumerate(calls):
+        primary = _topology.primary_of(cluster, keys[2])
+        shards.setdefault(id(primary), (primary, []))[1].append(index)
+    replies: list[Any] = [None] * len(calls)
+    for primary, indexes in shards.values():
+        try:
+            found = _run_scripts(primary, [calls[index] for index in indexes])
+        except (MovedError, AskError):
+            _topology.refresh(cluster)
+            raise
+        for index, reply in zip(indexes, found, strict=True):
+            replies[index] = reply
+    return replies
 
 
 def _log_read(topic: str, reply: list[Any]) -> LogRead:
@@ -384,10 +575,11 @@ class _Reader:
     on retrying, so delivery comes back without restarting the app.
     """
 
-    def __init__(
+    def __init__(  # noqa: PLR0913, PLR0917  (each a part of its own)
         self,
         client: redis.Redis,
         read_log: Script,
+        keys: Keys,
         fanout: Fanout,
         block_ms: int,
         retry_seconds: float,
@@ -395,6 +587,7 @@ class _Reader:
         self.pid = os.getpid()
         self._client = client
         self._read_log = read_log
+        self._keys = keys
         self._fanout = fanout
         self._block_ms = block_ms
         self._retry_seconds = retry_seconds
@@ -402,6 +595,9 @@ class _Reader:
         self._lock = threading.Lock()
         self._wanted = threading.Event()
         self._stopped = False
+        # Set by stop() only: a backoff waits on it, not on `_wanted`, which every new
+        # subscription sets (a reconnecting crowd would turn the backoff into a busy loop).
+        self._stopping = threading.Event()
         self._wake_key = f"{KEY_PREFIX}wake:{uuid.uuid4().hex}"
         self._wake_cursor = "0-0"
         self._thread = threading.Thread(target=self._run, name="channels-reader", daemon=True)
@@ -412,6 +608,7 @@ class _Reader:
     def stop(self) -> None:
         """Ask the reader to stop; it does so when its current block ends (at most BLOCK)."""
         self._stopped = True
+        self._stopping.set()
         self._wanted.set()
 
     def add(self, subscription: Subscription, ends: Mapping[str, str]) -> None:
@@ -449,7 +646,7 @@ class _Reader:
                 for topic in set(self._cursors) - followed:
                     del self._cursors[topic]
                 streams: dict[Any, Any] = {
-                    KEY_PREFIX + t: c for t, c in self._cursors.items() if t in followed
+                    self._keys.stream(t): c for t, c in self._cursors.items() if t in followed
                 }
             if not streams:
                 self._wanted.wait(timeout=self._block_ms / 1000)
@@ -484,7 +681,7 @@ class _Reader:
                         backoff,
                     )
                     self._fail_all()
-                self._wanted.wait(timeout=backoff)
+                self._stopping.wait(timeout=backoff)
                 backoff = min(backoff * 2, _BACKOFF_MAX)
                 continue
             backoff = _BACKOFF_FIRST
@@ -493,10 +690,8 @@ class _Reader:
     def _deliver(self, reply: list[tuple[str, list[tuple[str, dict[str, str]]]]]) -> None:
         """Read what the topics that woke the XREAD hold past their cursors, and fan it out.
 
-        The XREAD only waits. The entries are read by the same atomic step as a replay's,
-        because a reader that lags behind a log's trimming would otherwise read on past
-        entries trimmed before it got to them. When some are gone, the topic's streams here
-        are ended: their clients resume from their own ids (a replay, or a reset).
+        The XREAD only waits: the entries are read with the atomic check of a replay (see
+        `hand_over`).
         """
         woken = []
         for key, entries in reply:
@@ -509,19 +704,10 @@ class _Reader:
         start = {topic: Position(NO_EPOCH, parse_entry_id(c)) for topic, c in cursors.items()}
         if not start:
             return
-        for topic, log in _read_logs(self._read_log, self._client, start, _READ_COUNT).items():
-            # Epochs are the subscribers' business: the reader only follows entries.
-            page = next_page(Position(log.epoch, start[topic].entry), log, _READ_COUNT)
-            if page.reset is not None:
-                self._fanout.end_topic(topic, "this server fell behind the history; reconnect")
-                last = page.reset.entry_id
-            elif page.events:
-                # Encoded once (when first sent), shared by every local subscriber.
-                self._fanout.deliver(topic, page.events)
-                last = page.events[-1].position.entry_id
-            else:
-                continue
-            with self._lock:
+        logs = _read_logs(self._read_log, self._client, self._keys, start, _READ_COUNT)
+        moved = hand_over(self._fanout, start, logs, _READ_COUNT)
+        with self._lock:
+            for topic, last in moved.items():
                 if topic in self._cursors:
                     self._cursors[topic] = last
 

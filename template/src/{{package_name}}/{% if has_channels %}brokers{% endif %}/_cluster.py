@@ -1,0 +1,253 @@
+"""The worker's reader of a Redis Cluster: one per shard it needs, not one per topic.
+
+A blocking ``XREAD`` on several streams must name keys of one hash slot (else
+``CROSSSLOT``), even when they are on the same node, and each topic has a slot of its own:
+waiting in ``XREAD`` would take a connection per topic. So in a cluster the publish script
+announces each event on the topic's shard channel (``SPUBLISH channel:{<topic>}:bell``,
+same slot), and each worker keeps, per shard it needs, one connection subscribed
+(``SSUBSCRIBE``) to the channels of the topics its subscribers follow there, in one thread
+(a greenlet under gevent). An announcement only wakes the reader: it then reads the topic's
+log past its cursor with the atomic check of a replay and hands the entries to the feed
+(`hand_over`), as the reader of one server does. Announcements are not kept, so whatever
+the reader may have missed (it was just subscribing, or its connection broke) is read from
+the log: after each subscription and each reconnection, the log is read past the cursor.
+
+A shard that does not answer is retried with backoff, its streams kept open for up to
+*retry_seconds* of silence; then its topics' local streams end (their clients resume from
+their ids), and it goes on retrying. Each retry asks the cluster where the topics' slots
+are now, so after a failover within the cluster the reader follows them to the new primary.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+import time
+from collections.abc import Callable, Mapping
+from typing import Protocol
+
+import redis
+from redis.client import PubSub
+from redis.cluster import RedisCluster
+from redis.exceptions import RedisClusterException, RedisError
+
+from ._base import NO_EPOCH, Fanout, LogRead, Position, Subscription, hand_over, parse_entry_id
+from ._topology import node_of, refresh
+
+logger = logging.getLogger(__name__)
+
+# How often a shard's reader looks for topics to (un)subscribe between announcements
+# (seconds): a new topic's first events wait at most this long, and none is lost.
+_POLL = 0.05
+_BACKOFF_FIRST = 0.1
+_BACKOFF_MAX = 5.0
+
+
+class ClusterKeys(Protocol):
+    def bell(self, topic: str) -> str: ...
+    def topic_of_bell(self, bell: str) -> str: ...
+
+
+class ClusterReader:
+    """Every shard reader of this worker, and the cursor of each followed topic."""
+
+    def __init__(  # noqa: PLR0913  (each a part of its own)
+        self,
+        cluster: RedisCluster,
+        connect: Callable[[str, int], redis.Redis],
+        read: Callable[[Mapping[str, Position]], dict[str, LogRead]],
+        fanout: Fanout,
+        keys: ClusterKeys,
+        *,
+        read_count: int,
+        retry_seconds: float,
+    ) -> None:
+        """*read* reads each topic's log past a position, *read_count* entries at most."""
+        self.pid = os.getpid()
+        self.read_count = read_count
+        self.cluster = cluster
+        self.connect = connect
+        self.fanout = fanout
+        self.keys = keys
+        self.retry_seconds = retry_seconds
+        self._read = read
+        self._lock = threading.Lock()
+        self._cursors: dict[str, str] = {}
+        self._shards: dict[str, _Shard] = {}
+        self.stopped = threading.Event()
+
+    def start(self) -> None:
+        """Nothing to start yet: a shard's reader starts with its first topic."""
+
+    def stop(self) -> None:
+        """Ask every shard reader to stop (each within a poll)."""
+        self.stopped.set()
+
+    def add(self, subscription: Subscription, ends: Mapping[str, str]) -> None:
+        """Follow *subscription*'s topics; a topic new here is read from its *ends* entry."""
+        with self._lock:
+            for topic in subscription.topics:
+                self._cursors.setdefault(topic, ends[topic])
+            new = self.fanout.add(subscription)
+        for topic in new:
+            self.place(topic)
+
+    def place(self, topic: str) -> None:
+        """Hand *topic* to the reader of the shard that holds its slot now."""
+        host, port = node_of(self.cluster, self.keys.bell(topic))
+        with self._lock:
+            shard = self._shards.get(f"{host}:{port}")
+            if shard is None or not shard.alive:
+                shard = self._shards[f"{host}:{port}"] = _Shard(self, host, port)
+                shard.start()
+            shard.wanted.add(topic)
+
+    def move(self, shard: _Shard, topics: set[str]) -> None:
+        """Take *topics* from *shard*, to place them anew; a shard left with none (its
+        node no longer serves them) stops."""
+        with self._lock:
+            shard.wanted -= topics
+            if not shard.wanted:
+                shard.alive = False
+        for topic in topics:
+            self.place(topic)
+
+    def followed(self, shard: _Shard) -> set[str]:
+        """The topics of *shard* that a local subscriber still follows. The others leave
+        the shard and lose their cursor (a later subscriber starts afresh)."""
+        # Under the lock that add() holds while it registers a subscription: a topic added
+        # meanwhile must not lose the cursor it was just given.
+        with self._lock:
+            current = set(self.fanout.topics())
+            for topic in shard.wanted - current:
+                self._cursors.pop(topic, None)
+            shard.wanted &= current
+            return set(shard.wanted)
+
+    def catch_up(self, topics: set[str]) -> None:
+        """Read *topics*' logs past their cursors and hand what is new to the feeds."""
+        with self._lock:
+            start = {
+                topic: Position(NO_EPOCH, parse_entry_id(self._cursors[topic]))
+                for topic in topics
+                if topic in self._cursors
+            }
+        if not start:
+            return
+        moved = hand_over(self.fanout, start, self._read(start), self.read_count)
+        with self._lock:
+            for topic, last in moved.items():
+                if topic in self._cursors:
+                    self._cursors[topic] = last
+
+    def give_up(self, shard: _Shard) -> None:
+        """End the local streams of *shard*'s topics: it stayed out of reach too long."""
+        with self._lock:
+            topics, shard.wanted = shard.wanted, set()
+            for topic in topics:
+                self._cursors.pop(topic, None)
+        for topic in topics:
+            self.fanout.end_topic(topic, "lost the connection to the broker; reconnect to resume")
+
+
+class _Shard:
+    """One shard's reader: a thread (greenlet) with one subscribed connection to its node."""
+
+    def __init__(self, reader: ClusterReader, host: str, port: int) -> None:
+        self.reader = reader
+        self.host, self.port = host, port
+        # The topics to follow here; changed under the reader's lock only.
+        self.wanted: set[str] = set()
+        self.alive = True
+        self._thread = threading.Thread(
+            target=self._run, name=f"channels-reader-{host}:{port}", daemon=True
+        )
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def _run(self) -> None:
+        reader = self.reader
+        client = reader.connect(self.host, self.port)
+        pubsub: PubSub | None = None
+        subscribed: set[str] = set()
+        backoff = _BACKOFF_FIRST
+        answered = time.monotonic()
+        try:
+            while self.alive and not reader.stopped.is_set():
+                try:
+                    if pubsub is None:
+                        pubsub = client.pubsub(  # type: ignore[no-untyped-call]
+                            ignore_subscribe_messages=True
+                        )
+                        subscribed = set()
+                    self._follow(pubsub, subscribed)
+                except (RedisError, RedisClusterException) as error:
+                    if pubsub is not None:
+                        pubsub.close()
+                        pubsub = None
+                    silent = time.monotonic() - answered
+                    if silent >= reader.retry_seconds and self.wanted:
+                        logger.warning(
+                            "channel reader of %s:%s: no answer for %.1f s (%s); its streams "
+                            "ended, retrying",
+                            self.host,
+                            self.port,
+                            silent,
+                            error,
+                        )
+                        reader.give_up(self)
+                    else:
+                        logger.warning(
+                            "channel reader of %s:%s: no answer for %.1f s (%s); streams kept "
+                            "open, retrying in %.1f s",
+                            self.host,
+                            self.port,
+                            silent,
+                            error,
+                            backoff,
+                        )
+                    reader.stopped.wait(backoff)
+                    backoff = min(backoff * 2, _BACKOFF_MAX)
+                    self._relocate()
+                    continue
+                backoff = _BACKOFF_FIRST
+                answered = time.monotonic()
+        finally:
+            self.alive = False
+            if pubsub is not None:
+                pubsub.close()
+            client.close()
+
+    def _follow(self, pubsub: PubSub, subscribed: set[str]) -> None:
+        """One round: (un)subscribe, wait for announcements (a poll at most), read the logs."""
+        reader = self.reader
+        wanted = reader.followed(self)
+        woken = set()
+        for topic in wanted - subscribed:
+            # One command per topic: the channels of one SSUBSCRIBE share a slot.
+            pubsub.ssubscribe(reader.keys.bell(topic))
+            subscribed.add(topic)
+            woken.add(topic)  # what came before the subscription is read from the log
+        for topic in subscribed - wanted:
+            pubsub.sunsubscribe(reader.keys.bell(topic))  # type: ignore[no-untyped-call]
+            subscribed.discard(topic)
+        message = pubsub.get_message(timeout=_POLL if not woken else 0)
+        while message is not None:
+            if message["type"] == "smessage":
+                woken.add(reader.keys.topic_of_bell(message["channel"]))
+            message = pubsub.get_message(timeout=0)
+        if woken & subscribed:
+            reader.catch_up(woken & subscribed)
+
+    def _relocate(self) -> None:
+        """Ask the cluster where this shard's topics are now; move those that left."""
+        reader = self.reader
+        refresh(reader.cluster)
+        gone = set()
+        for topic in set(self.wanted):
+            if node_of(reader.cluster, reader.keys.bell(topic)) != (self.host, self.port):
+                gone.add(topic)
+        if gone:
+            reader.move(self, gone)
