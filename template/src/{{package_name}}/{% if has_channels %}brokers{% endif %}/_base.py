@@ -210,6 +210,11 @@ class Subscription:
     def topics(self) -> tuple[str, ...]:
         return tuple(self.positions)
 
+    @property
+    def replaying(self) -> bool:
+        """Whether the next item comes from the replay, not from the live feeds."""
+        return bool(self._backlog)
+
     def prime(self, positions: Mapping[str, Position], backlog: Iterable[Item]) -> None:
         """Set where the replay ended and what it found; called once, before iterating."""
         self.positions.update(positions)
@@ -432,6 +437,11 @@ class Broker(ABC):
     #: True when every worker and host sees every event (False for the in-process broker).
     shared: bool = True
     _fanout: Fanout
+
+    def lag(self) -> float:
+        """How far this worker's reader is behind the broker's newest entry, in seconds:
+        0 while it has read everything (and for brokers without a reader)."""
+        return 0.0
 
     def delivered(self, topic: str) -> Position | None:
         """The last event of *topic* this worker has handed to its local subscribers.

@@ -30,6 +30,7 @@ from urllib.parse import unquote, urlsplit
 import redis
 from redis.exceptions import RedisError
 
+from .. import metrics
 from ._base import (
     NO_EPOCH,
     Broker,
@@ -76,6 +77,8 @@ _BACKOFF_FIRST = 0.1
 _BACKOFF_MAX = 5.0
 # How long a worker's wake-up stream outlives the worker (seconds).
 _WAKE_TTL = 3600
+# Entries the reader takes per stream and read: a full read means more are waiting.
+_READ_COUNT = 1000
 
 
 # Query parameters that carry a secret (redis-py reads ``password``; other clients name
@@ -230,6 +233,10 @@ class RedisBroker(Broker):
         except RedisError as error:
             raise BrokerUnavailable(self._unreachable(error)) from error
 
+    def lag(self) -> float:
+        hub = self._hub
+        return hub.lag() if hub is not None and hub.pid == os.getpid() else 0.0
+
     def close(self) -> None:
         with self._hub_lock:
             if self._hub is not None:
@@ -330,6 +337,9 @@ class _Reader:
         self._stopped = False
         self._wake_key = f"{KEY_PREFIX}wake:{uuid.uuid4().hex}"
         self._wake_cursor = "0-0"
+        # Whether the last read got every entry Redis had, and when one last did.
+        self._caught_up = True
+        self._caught_up_at = time.monotonic()
         self._thread = threading.Thread(target=self._run, name="channels-reader", daemon=True)
 
     def start(self) -> None:
@@ -339,6 +349,20 @@ class _Reader:
         """Ask the reader to stop; it does so when its current block ends (at most BLOCK)."""
         self._stopped = True
         self._wanted.set()
+
+    def lag(self) -> float:
+        """Seconds since the reader last had read every entry Redis had; 0 while it has.
+
+        A Redis that stalls shows once the blocked read times out (the block + 5 s).
+        """
+        return 0.0 if self._caught_up else time.monotonic() - self._caught_up_at
+
+    def _note(self, *, caught_up: bool) -> None:
+        """Whether the last read (or wait) left nothing unread, for `lag` and the metrics."""
+        if caught_up:
+            self._caught_up_at = time.monotonic()
+        self._caught_up = caught_up
+        metrics.reader_read(self.lag())
 
     def add(self, subscription: Subscription, ends: Mapping[str, str]) -> None:
         """Follow *subscription*'s topics; a topic new here is read from its *ends* entry."""
@@ -383,6 +407,7 @@ class _Reader:
                 self._wanted.wait(timeout=self._block_ms / 1000)
                 self._wanted.clear()
                 answered = time.monotonic()
+                self._note(caught_up=True)  # nothing to read
                 continue
             streams[self._wake_key] = self._wake_cursor
             try:
@@ -393,11 +418,13 @@ class _Reader:
                         continue
                 reply = cast(
                     "list[tuple[str, list[tuple[str, dict[str, str]]]]] | None",
-                    self._client.xread(dict(streams), block=self._block_ms, count=1000),
+                    self._client.xread(dict(streams), block=self._block_ms, count=_READ_COUNT),
                 )
             except RedisError as error:
                 if self._stopped:
                     return
+                metrics.reader_reconnecting()
+                self._note(caught_up=False)
                 check_cursors = True
                 silent = time.monotonic() - answered
                 if silent < self._retry_seconds:
@@ -422,6 +449,7 @@ class _Reader:
                 continue
             backoff = _BACKOFF_FIRST
             answered = time.monotonic()
+            self._note(caught_up=all(len(entries) < _READ_COUNT for _, entries in reply or []))
             for key, entries in reply or []:
                 if key == self._wake_key:
                     self._wake_cursor = entries[-1][0]
