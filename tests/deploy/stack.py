@@ -275,6 +275,9 @@ def start_gunicorn(
     """
     port = free_port() if port is None else port
     full_env = {**os.environ, "FLASK_SECRET_KEY": "test-only-secret-key-" + "x" * 32}
+    # No metrics listener unless asked for: servers started in parallel would all claim the
+    # one address of the generated config (127.0.0.1:9464).
+    full_env["METRICS_BIND"] = ""
     full_env.update(env or {})
     if pythonpath:
         extra = os.pathsep.join(str(p) for p in pythonpath)
