@@ -147,8 +147,10 @@ def render_project(
     endpoints: Iterable[Mapping[str, Any]] = DEFAULT_ENDPOINTS,
     project_name: str = "stream-demo",
     proxy: str = "nginx",
+    vcs_ref: str = "HEAD",
 ) -> Project:
-    """Render the template of this checkout (uncommitted changes included) into *dest*."""
+    """Render the template of this checkout (uncommitted changes included) into *dest*, or
+    the template of the commit *vcs_ref* names (a benchmark's baseline)."""
     from copier import run_copy
     from copier.errors import DirtyLocalWarning
 
@@ -167,7 +169,7 @@ def render_project(
             defaults=True,
             unsafe=True,
             quiet=True,
-            vcs_ref="HEAD",
+            vcs_ref=vcs_ref,
         )
     package = str(worker.answers.combined["package_name"])
     return Project(dest, package, server, tuple(endpoint_list), proxy)
