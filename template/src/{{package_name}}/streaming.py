@@ -316,7 +316,7 @@ def _admit_or_close(unstarted: object, stream_format: StreamFormat) -> None:
         raise
 
 
-def _pump(
+def _pump(  # noqa: PLR0912, PLR0915  (one loop, not two generators: a hop costs each event)
     source: Iterator[Event | Encoded | Pause],
     stream_format: StreamFormat,
     settings: StreamSettings,
@@ -328,8 +328,68 @@ def _pump(
     Each chunk is counted in *account* once the server has taken it, and *account* is told
     why the stream ends, when this knows: a client that leaves is noticed by the server.
     """
+    heartbeat = HEARTBEATS[stream_format]
     try:
-        yield from _paced(source, stream_format, settings, end, account)
+        # Several proxies and platforms forward nothing, not even the headers, until the first
+        # body byte: send one at once. For SSE it is the reconnection time.
+        first = sse.format_retry(settings.retry_ms) if stream_format == "sse" else heartbeat
+        yield first
+        started = last_write = scheduled = time.monotonic()
+        account.wrote(first, started)
+        deadline = started + settings.max_seconds
+        while True:
+            # Checked before asking the source for more, so that no event is taken and dropped.
+            # A source that never pauses is cut one heartbeat interval past the deadline at the
+            # latest, so that an event due right at the deadline still goes out.
+            if shutting_down.is_set() or time.monotonic() >= deadline + settings.heartbeat:
+                break
+            item = next(source, None)
+            if item is None:
+                # A channel's source has said why it ended, if it was cut short: that stands.
+                account.ending(Ended.COMPLETE)
+                if end is not None:
+                    chunk = frame(end, stream_format)
+                    yield chunk
+                    account.wrote(chunk, time.monotonic())
+                return
+            if isinstance(item, Event | Encoded):
+                chunk = frame(item, stream_format)
+                yield chunk
+                last_write = time.monotonic()
+                account.wrote(chunk, last_write, isinstance(item, Event))
+                continue
+            # A pause ends at its place in the schedule, or at the deadline, whichever is first.
+            scheduled = max(scheduled + item.seconds, time.monotonic())
+            until = min(scheduled, deadline)
+            while True:
+                silent_for = time.monotonic() - last_write
+                if silent_for >= settings.heartbeat:
+                    # Also how a departed client is noticed: only a write can fail. The first
+                    # write after the client left usually still succeeds (the kernel takes it),
+                    # so its worker is freed after up to two heartbeat intervals, not one.
+                    # Checked first, so that a source that waits by itself and yields Pause(0)
+                    # when nothing came gets its heartbeats too.
+                    yield heartbeat
+                    last_write = time.monotonic()
+                    account.heartbeat(heartbeat, last_write)
+                    continue
+                left = until - time.monotonic()
+                if left <= 0 or shutting_down.wait(min(left, settings.heartbeat - silent_for)):
+                    break
+            if scheduled > deadline + _SLACK:
+                break
+        # Cut short by a shutdown or by the lifetime cap: tell the client to come back. An
+        # EventSource reconnects by itself, with Last-Event-ID; the random part spreads the
+        # reconnections of many clients after a restart.
+        stopping = shutting_down.is_set()
+        account.ending(Ended.SHUTDOWN if stopping else Ended.LIFETIME)
+        if stream_format == "sse":
+            reason = "server restarting" if stopping else "stream lifetime reached"
+            hint = sse.format_comment(f"{reason}: reconnect") + sse.format_retry(
+                jittered(settings.retry_ms)
+            )
+            yield hint
+            account.wrote(hint, time.monotonic())
     except Exception:
         account.ending(Ended.ERROR)
         raise
@@ -338,77 +398,6 @@ def _pump(
         close = getattr(source, "close", None)
         if close is not None:
             close()
-
-
-def _paced(
-    source: Iterator[Event | Encoded | Pause],
-    stream_format: StreamFormat,
-    settings: StreamSettings,
-    end: Event | None,
-    account: StreamAccount,
-) -> Iterator[str]:
-    """`_pump`'s chunks: the source's items, heartbeats while it pauses, the caps."""
-    heartbeat = HEARTBEATS[stream_format]
-    # Several proxies and platforms forward nothing, not even the headers, until the first
-    # body byte: send one at once. For SSE it is the reconnection time.
-    first = sse.format_retry(settings.retry_ms) if stream_format == "sse" else heartbeat
-    yield first
-    started = last_write = scheduled = time.monotonic()
-    account.wrote(first, started)
-    deadline = started + settings.max_seconds
-    while True:
-        # Checked before asking the source for more, so that no event is taken and dropped.
-        # A source that never pauses is cut one heartbeat interval past the deadline at the
-        # latest, so that an event due right at the deadline still goes out.
-        if shutting_down.is_set() or time.monotonic() >= deadline + settings.heartbeat:
-            break
-        item = next(source, None)
-        if item is None:
-            # A channel's source has said why it ended, if it was cut short: that stands.
-            account.ending(Ended.COMPLETE)
-            if end is not None:
-                chunk = frame(end, stream_format)
-                yield chunk
-                account.wrote(chunk, time.monotonic())
-            return
-        if isinstance(item, Event | Encoded):
-            chunk = frame(item, stream_format)
-            yield chunk
-            last_write = time.monotonic()
-            account.wrote(chunk, last_write, events=1 if isinstance(item, Event) else 0)
-            continue
-        # A pause ends at its place in the schedule, or at the deadline, whichever is first.
-        scheduled = max(scheduled + item.seconds, time.monotonic())
-        until = min(scheduled, deadline)
-        while True:
-            silent_for = time.monotonic() - last_write
-            if silent_for >= settings.heartbeat:
-                # Also how a departed client is noticed: only a write can fail. The first
-                # write after the client left usually still succeeds (the kernel takes it),
-                # so its worker is freed after up to two heartbeat intervals, not one.
-                # Checked first, so that a source that waits by itself and yields Pause(0)
-                # when nothing came gets its heartbeats too.
-                yield heartbeat
-                last_write = time.monotonic()
-                account.heartbeat(heartbeat, last_write)
-                continue
-            left = until - time.monotonic()
-            if left <= 0 or shutting_down.wait(min(left, settings.heartbeat - silent_for)):
-                break
-        if scheduled > deadline + _SLACK:
-            break
-    # Cut short by a shutdown or by the lifetime cap: tell the client to come back. An
-    # EventSource reconnects by itself, with Last-Event-ID; the random part spreads the
-    # reconnections of many clients after a restart.
-    stopping = shutting_down.is_set()
-    account.ending(Ended.SHUTDOWN if stopping else Ended.LIFETIME)
-    if stream_format == "sse":
-        reason = "server restarting" if stopping else "stream lifetime reached"
-        hint = sse.format_comment(f"{reason}: reconnect") + sse.format_retry(
-            jittered(settings.retry_ms)
-        )
-        yield hint
-        account.wrote(hint, time.monotonic())
 
 
 def frame(event: Event | Encoded, stream_format: StreamFormat) -> str:
