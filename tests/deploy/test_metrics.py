@@ -22,7 +22,6 @@ import re
 import signal
 import socket
 import subprocess
-import sys
 import threading
 import time
 import uuid
@@ -47,7 +46,7 @@ from .stack import (
     start_gunicorn,
     wait_until_answers,
 )
-from .test_channels import ENDPOINTS, TOKEN
+from .test_channels import ENDPOINTS, TOKEN, flask_publish, job_publishing
 
 pytestmark = [
     pytest.mark.deploy,
@@ -227,20 +226,12 @@ class MetricsStack:
 
     def publish_job(self, topic: str, data: list[str]) -> list[str]:
         """``publish()`` from a process of its own, as a background job calls it."""
-        package = self.project.package
-        code = (
-            f"import sys\nfrom {package} import create_app\n"
-            f"from {package}.channels import publish\n"
-            "with create_app().app_context():\n"
-            "    for data in sys.argv[2:]:\n        print(publish(sys.argv[1], data))\n"
-        )
-        ids = self.run([sys.executable, "-c", code, topic, *data]).split()
+        ids = self.run(job_publishing(self.project, topic, data)).split()
         self.ledger.published["function"] += len(ids)
         return ids
 
     def publish_cli(self, topic: str, data: str) -> str:
-        flask = Path(sys.executable).with_name("flask")
-        event_id = self.run([str(flask), "--app", self.project.package, "publish", topic, data])
+        event_id = self.run(flask_publish(self.project, topic, data))
         self.ledger.published["cli"] += 1
         return event_id
 
