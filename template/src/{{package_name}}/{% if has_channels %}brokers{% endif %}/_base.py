@@ -205,15 +205,12 @@ class Subscription:
         self._wake = threading.Event()
         self._closed: Closed | None = None
         self._on_close: list[Callable[[], None]] = []
+        # Whether the item `get` or `get_ready` returned last came from the replay.
+        self.from_replay = False
 
     @property
     def topics(self) -> tuple[str, ...]:
         return tuple(self.positions)
-
-    @property
-    def replaying(self) -> bool:
-        """Whether the next item comes from the replay, not from the live feeds."""
-        return bool(self._backlog)
 
     def prime(self, positions: Mapping[str, Position], backlog: Iterable[Item]) -> None:
         """Set where the replay ended and what it found; called once, before iterating."""
@@ -263,6 +260,7 @@ class Subscription:
         A stream that has fallen behind sends what has piled up in one write; what arrives
         meanwhile is for the next `get`.
         """
+        self.from_replay = bool(self._backlog)
         if self._backlog:
             item = self._backlog.popleft()
             if isinstance(item, Event):
