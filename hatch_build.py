@@ -189,7 +189,14 @@ class TemplateHistoryHook(BuildHookInterface):  # type: ignore[type-arg]
         for version, tagged in releases.items():
             refs("update-ref", f"refs/tags/{_releases.TAG_PREFIX}{version}", tagged)
         refs("update-ref", "--no-deref", "HEAD", commit)
-        if refs("bundle", "create", "--quiet", str(bundle), "HEAD", "--tags") is None:
+        # One packing thread: the same history then packs to the same bytes, so a wheel built
+        # from the sdist is identical to one built from the checkout.
+        if (
+            refs(
+                "-c", "pack.threads=1", "bundle", "create", "--quiet", str(bundle), "HEAD", "--tags"
+            )
+            is None
+        ):
             raise RuntimeError("flask-stream-scaffold: git bundle create failed")
 
     def finalize(self, version: str, build_data: dict[str, Any], artifact_path: str) -> None:

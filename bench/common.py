@@ -213,12 +213,14 @@ def snapshot_template(dest: Path, *, source: str = "worktree") -> Path:
     """A git repository holding the template as tag ``0.1.0`` and a trivially newer ``0.1.1``.
 
     *source* ``worktree`` copies the checkout's files as they are (so template edits can be
-    measured before they are committed); ``head`` takes the last commit.
+    measured before they are committed); any other value is a git ref whose files are taken
+    (``head``: the last commit).
     """
     dest.mkdir(parents=True)
-    if source == "head":
+    if source != "worktree":
+        ref = "HEAD" if source == "head" else source
         archive = subprocess.run(
-            ["git", "archive", "HEAD", *TEMPLATE_PARTS],
+            ["git", "archive", ref, *TEMPLATE_PARTS],
             cwd=REPO,
             capture_output=True,
             check=True,

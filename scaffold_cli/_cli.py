@@ -10,18 +10,35 @@ from __future__ import annotations
 import json
 import shlex
 from collections.abc import Callable
+from dataclasses import fields
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, NoReturn, TypeVar
 
 import typer
 
 from . import __version__
+from ._answers import Endpoint
 from ._errors import ScaffoldError
 from ._help import Group
-from ._names import ConflictMode, Format, Proxy, Server, Source, Style
+from ._names import (
+    DESCRIPTION,
+    FIRST_ENDPOINT,
+    FORMATS,
+    PROXIES,
+    SERVERS,
+    SOURCES,
+    STYLES,
+    ConflictMode,
+    Format,
+    Proxy,
+    Server,
+    Source,
+    Style,
+)
 from .check import OutputFormat
 
 if TYPE_CHECKING:
+    from ._probe import ProbeOptions, ProbeResult
     from ._worker import Changes, NewResult, Worker
 
 app = typer.Typer(
@@ -35,8 +52,13 @@ app = typer.Typer(
 _PROJECT_PANEL = "Project"
 _ENDPOINT_PANEL = "First endpoint"
 _SOURCE_HELP = (
-    "ticks: events computed in the request; channel: events published elsewhere (sse or ndjson)."
+    "ticks: events computed in the request; channel: events published elsewhere (sse or "
+    f"ndjson). Default: {SOURCES[0]}."
 )
+_FORMAT_HELP = f"Server-Sent Events, JSON lines or text. Default: {FORMATS[0]}."
+_STYLE_HELP = "@stream_with_context on the generator, or wrapping it in the Response."
+_SESSION_HELP = "Read and write the session before streaming."
+_DEFAULTS_HELP = "Ask nothing; use defaults for missing values."
 _PATH_HELP = "URL path. Default: /NAME with '_' as '-'."
 _BEHAVIOUR_PANEL = "Behaviour"
 _ADVANCED_PANEL = "Advanced"
@@ -112,24 +134,31 @@ NameOption = Annotated[
 PackageOption = Annotated[
     str | None,
     typer.Option(
-        help="Import package under src/. Default: derived from the name.",
+        help="Import package under src/. Default: the name lowercased, runs of other "
+        "characters as '_', leading digits and '_' dropped.",
         rich_help_panel=_PROJECT_PANEL,
     ),
 ]
 DescriptionOption = Annotated[
     str | None,
-    typer.Option(metavar="TEXT", help="One-line description.", rich_help_panel=_PROJECT_PANEL),
+    typer.Option(
+        metavar="TEXT",
+        help=f"One-line description. Default: {DESCRIPTION}.",
+        rich_help_panel=_PROJECT_PANEL,
+    ),
 ]
 ServerOption = Annotated[
     Server | None,
     typer.Option(
-        help="gunicorn worker class for long-lived streams.", rich_help_panel=_PROJECT_PANEL
+        help=f"gunicorn worker class for long-lived streams. Default: {SERVERS[0]}.",
+        rich_help_panel=_PROJECT_PANEL,
     ),
 ]
 ProxyOption = Annotated[
     Proxy | None,
     typer.Option(
-        help="Reverse proxy config in deploy/ (TLS + HTTP/2, no buffering).",
+        help="Reverse proxy config in deploy/ (TLS + HTTP/2, no buffering). "
+        f"Default: {PROXIES[0]}.",
         rich_help_panel=_PROJECT_PANEL,
     ),
 ]
@@ -147,7 +176,7 @@ EndpointOption = Annotated[
     typer.Option(
         "--endpoint",
         metavar="NAME",
-        help="Name of the first endpoint (snake_case).",
+        help=f"Name of the first endpoint (snake_case). Default: {FIRST_ENDPOINT}.",
         rich_help_panel=_ENDPOINT_PANEL,
     ),
 ]
@@ -160,33 +189,23 @@ FirstSourceOption = Annotated[
 ]
 FirstFormatOption = Annotated[
     Format | None,
-    typer.Option(
-        "--format", help="Server-Sent Events, JSON lines or text.", rich_help_panel=_ENDPOINT_PANEL
-    ),
+    typer.Option("--format", help=_FORMAT_HELP, rich_help_panel=_ENDPOINT_PANEL),
 ]
 FirstStyleOption = Annotated[
     Style | None,
-    typer.Option(
-        help="@stream_with_context on the generator, or wrapping it in the Response.",
-        rich_help_panel=_ENDPOINT_PANEL,
-    ),
+    typer.Option(help=f"{_STYLE_HELP} Default: {STYLES[0]}.", rich_help_panel=_ENDPOINT_PANEL),
 ]
 FirstSessionOption = Annotated[
     bool | None,
     typer.Option(
         "--session/--no-session",
-        help="Read and write the session before streaming.",
+        help=f"{_SESSION_HELP} Default: yes.",
         rich_help_panel=_ENDPOINT_PANEL,
     ),
 ]
 DefaultsOption = Annotated[
     bool,
-    typer.Option(
-        "--defaults",
-        "-y",
-        help="Ask nothing; use defaults for missing values.",
-        rich_help_panel=_BEHAVIOUR_PANEL,
-    ),
+    typer.Option("--defaults", "-y", help=_DEFAULTS_HELP, rich_help_panel=_BEHAVIOUR_PANEL),
 ]
 NewPretendOption = Annotated[
     bool,
@@ -217,7 +236,8 @@ VcsRefOption = Annotated[
     str | None,
     typer.Option(
         metavar="REF",
-        help="Template version (tag or commit) to render.",
+        help="Template version (tag or commit) to render. Default: the installed version, or "
+        "the latest tag of --template.",
         rich_help_panel=_ADVANCED_PANEL,
     ),
 ]
@@ -442,24 +462,20 @@ def add_endpoint(  # noqa: PLR0917  (one parameter per command-line option)
     name: Annotated[str, typer.Argument(help="Endpoint name (snake_case).")],
     project: ProjectOption = Path(),
     path: Annotated[str | None, typer.Option(help=_PATH_HELP)] = None,
-    source: Annotated[Source | None, typer.Option(help=_SOURCE_HELP + " Default: ticks.")] = None,
-    format_: Annotated[Format | None, typer.Option("--format", help="Default: sse.")] = None,
+    source: Annotated[Source | None, typer.Option(help=_SOURCE_HELP)] = None,
+    format_: Annotated[Format | None, typer.Option("--format", help=_FORMAT_HELP)] = None,
     style: Annotated[
         Style | None,
-        typer.Option(help="Default: the style the project's last endpoint uses."),
+        typer.Option(help=f"{_STYLE_HELP} Default: the style of the project's last endpoint."),
     ] = None,
     session: Annotated[
         bool | None,
         typer.Option(
             "--session/--no-session",
-            help="Read and write the session before streaming. "
-            "Default: yes if one of the project's endpoints does.",
+            help=f"{_SESSION_HELP} Default: yes if one of the project's endpoints does.",
         ),
     ] = None,
-    defaults: Annotated[
-        bool,
-        typer.Option("--defaults", "-y", help="Ask nothing; use defaults for missing values."),
-    ] = False,
+    defaults: Annotated[bool, typer.Option("--defaults", "-y", help=_DEFAULTS_HELP)] = False,
     pretend: PretendOption = False,
     conflict: ConflictOption = "inline",
     no_commit: NoCommitOption = False,
@@ -509,7 +525,12 @@ def remove_endpoint(  # noqa: PLR0917  (one parameter per command-line option)
 def list_(
     project: ProjectOption = Path(),
     as_json: Annotated[
-        bool, typer.Option("--json", help="Print the endpoints as a JSON list of records.")
+        bool,
+        typer.Option(
+            "--json",
+            help="Print the endpoints as a JSON list of "
+            f"{{{', '.join(field.name for field in fields(Endpoint))}}} records.",
+        ),
     ] = False,
 ) -> None:
     """List the project's streaming endpoints."""
@@ -779,43 +800,24 @@ def probe(  # noqa: PLR0917  (one parameter per command-line option)
 ) -> None:
     """Tell whether a deployed stream arrives live, buffered or cut.
 
-    Exit status 0 live, 1 buffered, 3 cut (the worst of several URLs), 2 when it could not
-    probe (bad URL, connection refused, no headers in time).
+    Exit status 0 live, 1 buffered, 3 cut, 4 not a stream (an error status, a page; the
+    highest of several URLs), 2 when it could not probe (bad URL, connection refused, no
+    headers in time).
     """
     import json  # noqa: PLC0415
 
-    from rich.console import Console  # noqa: PLC0415
-
-    from ._probe import ProbeOptions, ProbeResult, describe, worst  # noqa: PLC0415
-    from ._probe import probe as run_probe  # noqa: PLC0415
-
-    def parse_headers() -> dict[str, str]:
-        parsed: dict[str, str] = {}
-        for item in header or []:
-            name, colon, value = item.partition(":")
-            if not colon or not name.strip():
-                raise ScaffoldError(f"bad --header {item!r}: write it as 'Name: value'")
-            parsed[name.strip()] = value.strip()
-        return parsed
+    from ._probe import ProbeOptions, describe, worst  # noqa: PLC0415
 
     try:
         options = ProbeOptions(
-            headers=parse_headers(),
+            headers=_probe_headers(header),
             last_event_id=last_event_id,
             timeout=timeout,
             max_events=events,
             http2=http2,
             verify=not insecure,
         )
-        console = Console(stderr=True)
-
-        def run_one(url: str) -> ProbeResult:
-            if not console.is_terminal or json_:
-                return run_probe(url, options)  # quiet: no progress display off a terminal
-            with console.status(f"{url}: connecting") as status:
-                return run_probe(url, options, lambda text: status.update(f"{url}: {text}"))
-
-        results = [run_one(url) for url in urls]
+        results = _run_probes(urls, options, quiet=json_)
     except ScaffoldError as error:
         typer.echo(f"Error: {error}", err=True)
         raise typer.Exit(2) from None
@@ -825,6 +827,34 @@ def probe(  # noqa: PLR0917  (one parameter per command-line option)
     else:
         typer.echo("\n\n".join("\n".join(describe(result)) for result in results))
     raise typer.Exit(worst([result.verdict for result in results]))
+
+
+def _probe_headers(items: list[str] | None) -> dict[str, str]:
+    """``--header 'Name: value'`` options as headers; a malformed one is a `ScaffoldError`."""
+    parsed: dict[str, str] = {}
+    for item in items or []:
+        name, colon, value = item.partition(":")
+        if not colon or not name.strip():
+            raise ScaffoldError(f"bad --header {item!r}: write it as 'Name: value'")
+        parsed[name.strip()] = value.strip()
+    return parsed
+
+
+def _run_probes(urls: list[str], options: ProbeOptions, *, quiet: bool) -> list[ProbeResult]:
+    """Probe each URL in turn, showing its progress on a terminal unless ``quiet``."""
+    from rich.console import Console  # noqa: PLC0415
+
+    from ._probe import probe as run_probe  # noqa: PLC0415
+
+    console = Console(stderr=True)
+
+    def run_one(url: str) -> ProbeResult:
+        if not console.is_terminal or quiet:
+            return run_probe(url, options)  # quiet: no progress display off a terminal
+        with console.status(f"{url}: connecting") as status:
+            return run_probe(url, options, lambda text: status.update(f"{url}: {text}"))
+
+    return [run_one(url) for url in urls]
 
 
 def main() -> None:

@@ -40,6 +40,9 @@ PROXIES: tuple[Proxy, ...] = get_args(Proxy)
 FIRST_ENDPOINT = "events"
 """The name of a new project's endpoint when none is given."""
 
+DESCRIPTION = "Streaming endpoints done right with Flask"
+"""copier.yml's default description, offered by the prompt and named in the help."""
+
 
 def default_path(endpoint_name: str) -> str:
     """The URL path an endpoint gets when none is given: ``/NAME`` with ``_`` as ``-``."""

@@ -9,7 +9,9 @@ events' arrival with the stream's own spacing:
 * ``live``: events arrive spread out as the server sends them;
 * ``buffered``: most events arrive in bursts after long silences, or all at the end, or
   nothing arrives within the time allowed while the connection stays open;
-* ``cut``: the connection closed before the body was complete (e.g. a proxy timeout).
+* ``cut``: the connection closed before the body was complete (e.g. a proxy timeout);
+* ``not-a-stream``: the answer is no stream at all: an error status (with the app's own
+  message, when it sends one), a body sent whole with a ``Content-Length``, or a page.
 
 No Copier, no project: this works on any URL.
 """
@@ -19,6 +21,7 @@ from __future__ import annotations
 import asyncio
 import codecs
 import itertools
+import json
 import statistics
 import threading
 import time
@@ -40,6 +43,19 @@ HELD_BACK = 0.5
 MIN_BURST = 3
 _COMPRESSED = ("gzip", "br", "deflate", "zstd", "compress")
 _NDJSON_TYPES = ("application/x-ndjson", "application/jsonl", "application/stream+json")
+# Documents, never streams: an answer of one of these types is a page, not a stream.
+_DOCUMENT_TYPES = (
+    "text/html",
+    "application/xhtml+xml",
+    "application/json",
+    "application/problem+json",
+    "application/xml",
+    "text/xml",
+)
+# How much of an error answer is read for its message.
+_ERROR_BODY_LIMIT = 64 * 1024
+# The fields an error body names its message in: this template's and common APIs' own.
+_ERROR_FIELDS = ("error", "message", "detail", "title")
 T = TypeVar("T")
 
 
@@ -47,10 +63,16 @@ class Verdict(StrEnum):
     LIVE = "live"
     BUFFERED = "buffered"
     CUT = "cut"
+    NOT_A_STREAM = "not-a-stream"
 
 
 # Exit status per verdict: 0 only for live; 2 is kept for "could not probe".
-EXIT_STATUS: Mapping[Verdict, int] = {Verdict.LIVE: 0, Verdict.BUFFERED: 1, Verdict.CUT: 3}
+EXIT_STATUS: Mapping[Verdict, int] = {
+    Verdict.LIVE: 0,
+    Verdict.BUFFERED: 1,
+    Verdict.CUT: 3,
+    Verdict.NOT_A_STREAM: 4,
+}
 
 
 @dataclass(frozen=True)
@@ -85,7 +107,8 @@ class ProbeResult:
     stream_format: str
     time_to_headers: float
     arrivals: list[Arrival]
-    ended: str  # "complete", "limit" (events or time) or "closed" (cut short)
+    # "complete", "limit" (events or time), "closed" (cut short) or "unread" (not a stream)
+    ended: str
     duration: float
     error: str | None = None
     verdict: Verdict = Verdict.LIVE
@@ -203,12 +226,17 @@ async def _probe(url: str, options: ProbeOptions, progress: Callable[[str], None
                 f"{url}: no response headers within {options.timeout:g} s"
             ) from None
         except httpx.HTTPError as error:
-            raise ScaffoldError(f"{url}: {_describe(error)}") from None
-        try:
-            if not 200 <= response.status_code < 300:
-                raise ScaffoldError(
-                    f"{url}: status {response.status_code} {response.reason_phrase}, not a stream"
+            hint = ""
+            if cleartext_h2 and not isinstance(error, httpx.ConnectError | httpx.ConnectTimeout):
+                hint = (
+                    ": --http2 on an http:// URL speaks HTTP/2 from the first byte (prior "
+                    "knowledge), which this server does not; leave --http2 out, or probe its "
+                    "https:// address, where HTTP/2 is negotiated"
                 )
+            raise ScaffoldError(f"{url}: {_describe(error)}{hint}") from None
+        try:
+            if (why := _not_a_stream(response)) is not None:
+                return await _document(url, response, why, started=started, deadline=deadline)
             return await _read(
                 url,
                 response,
@@ -227,6 +255,81 @@ def _loop_time(deadline: float) -> float:
     return loop.time() + (deadline - time.monotonic())
 
 
+def _new_result(url: str, response: httpx.Response, started: float) -> ProbeResult:
+    """The result of *response* as far as its headers tell, before its body is read."""
+    return ProbeResult(
+        url=url,
+        http_version=response.http_version,
+        status=response.status_code,
+        headers={k.lower(): v for k, v in response.headers.items()},
+        stream_format=stream_format(response.headers.get("content-type", "")),
+        time_to_headers=round(time.monotonic() - started, 4),
+        arrivals=[],
+        ended="complete",
+        duration=0.0,
+    )
+
+
+def _not_a_stream(response: httpx.Response) -> str | None:
+    """Why *response* is no stream at all (an error, a body sent whole, a page), or None."""
+    status = f"status {response.status_code} {response.reason_phrase}"
+    if not 200 <= response.status_code < 300:
+        return status
+    if response.status_code in (204, 205):
+        return f"{status}: no body (a 204 is how a server tells EventSource to stop)"
+    media = response.headers.get("content-type", "").partition(";")[0].strip().lower()
+    if (length := response.headers.get("content-length")) is not None:
+        return f"a {media or 'untyped'} body of {length} bytes, sent whole (Content-Length)"
+    if media in _DOCUMENT_TYPES:
+        return f"a {media} document, not a stream"
+    return None
+
+
+async def _document(
+    url: str, response: httpx.Response, why: str, *, started: float, deadline: float
+) -> ProbeResult:
+    """The verdict on an answer that is not a stream; an error's own message is part of it."""
+    result = _new_result(url, response, started)
+    result.stream_format = "none"
+    result.ended = "unread"
+    if response.is_error and (message := await _error_message(response, deadline)):
+        why = f"{why}: {message}"
+    result.verdict = Verdict.NOT_A_STREAM
+    result.reason = why
+    result.duration = round(time.monotonic() - started, 4)
+    return result
+
+
+async def _error_message(response: httpx.Response, deadline: float) -> str | None:
+    """The message of an error answer: a JSON body's ``error`` (or ``message``, ``detail``,
+    ``title``) field, or a plain-text body's first line; None when there is none to read."""
+    body = b""
+    try:
+        async with asyncio.timeout_at(_loop_time(deadline)):
+            async for chunk in response.aiter_bytes():
+                body += chunk
+                if len(body) >= _ERROR_BODY_LIMIT:
+                    break
+    except (TimeoutError, httpx.HTTPError):
+        pass
+    text = body[:_ERROR_BODY_LIMIT].decode("utf-8", errors="replace")
+    media = response.headers.get("content-type", "").partition(";")[0].strip().lower()
+    found: object = None
+    if media == "application/json" or media.endswith("+json"):
+        try:
+            data = json.loads(text)
+        except ValueError:
+            return None
+        if isinstance(data, dict):
+            found = next((data[k] for k in _ERROR_FIELDS if isinstance(data.get(k), str)), None)
+    elif media == "text/plain":
+        found = next((line for line in text.splitlines() if line.strip()), None)
+    if not isinstance(found, str) or not found.strip():
+        return None
+    line = " ".join(found.split())
+    return line if len(line) <= 200 else line[:199] + "…"
+
+
 async def _read(
     url: str,
     response: httpx.Response,
@@ -236,27 +339,20 @@ async def _read(
     deadline: float,
     progress: Callable[[str], None],
 ) -> ProbeResult:
-    result = ProbeResult(
-        url=url,
-        http_version=response.http_version,
-        status=response.status_code,
-        headers={k.lower(): v for k, v in response.headers.items()},
-        stream_format=stream_format(response.headers.get("content-type", "")),
-        time_to_headers=time.monotonic() - started,
-        arrivals=[],
-        ended="complete",
-        duration=0.0,
-    )
+    result = _new_result(url, response, started)
     framer = _Framer(result.stream_format)
     decoder = _text_decoder()
     chunks = response.aiter_bytes()
+    count = 0
     try:
         async with asyncio.timeout_at(_loop_time(deadline)):
             async for chunk in chunks:
                 now = time.monotonic() - started
                 for size, heartbeat in framer.feed(decoder(chunk)):
                     result.arrivals.append(Arrival(round(now, 4), size, heartbeat))
-                count = len(result.events)
+                    count += not heartbeat
+                    if count >= options.max_events:
+                        break
                 progress(f"{count} event(s) after {now:.1f} s")
                 if count >= options.max_events:
                     result.ended = "limit"
@@ -267,7 +363,6 @@ async def _read(
         result.ended = "closed"
         result.error = _describe(error)
     result.duration = round(time.monotonic() - started, 4)
-    result.time_to_headers = round(result.time_to_headers, 4)
     judge(result, options)
     return result
 
@@ -378,9 +473,8 @@ def _warnings(result: ProbeResult) -> list[str]:
     cache = headers.get("cache-control", "").lower()
     if "no-cache" not in cache and "no-store" not in cache:
         found.append("no Cache-Control: no-cache: a cache on the way may store or hold the stream")
-    if "content-length" in headers:
-        found.append("Content-Length on a stream: the body was not streamed but sent whole")
-    elif result.http_version.startswith("HTTP/1") and "chunked" not in headers.get(
+    # A Content-Length makes the answer no stream at all (see _not_a_stream).
+    if result.http_version.startswith("HTTP/1") and "chunked" not in headers.get(
         "transfer-encoding", ""
     ):
         found.append(
@@ -446,6 +540,9 @@ def describe(result: ProbeResult, *, max_rows: int = 50) -> list[str]:
         lines.append(f"  {name}: {result.headers.get(name, '-')}")
     lines.append(f"  format: {result.stream_format}")
     lines.append(f"  time to headers: {result.time_to_headers:.3f} s")
+    if result.ended == "unread":
+        lines.append(f"verdict: {result.verdict.value}: {result.reason}")
+        return lines
     first = result.time_to_first_event
     lines.append(f"  time to first event: {'-' if first is None else f'{first:.3f} s'}")
     beats = len(result.arrivals) - len(result.events)

@@ -222,7 +222,7 @@ def ask_new_project(
     description = questions.ask(
         "Description",
         given(options.description, "description"),
-        "Streaming endpoints done right with Flask",
+        _names.DESCRIPTION,
         questions.answer("description"),
     )
     server = questions.ask(

@@ -582,69 +582,42 @@ class Worker:
         hook keeps the result staged (`CommitRefused`): the user decides.
         """
 
-        rendered = _rendered_answers(answers)
-        by_hand = _hand_edits(answers, rendered)
-        base = {**answers.raw, **{key: (rendered or {})[key] for key in by_hand}}
-        if not by_hand:
-            base = {}
-        data = {**by_hand, **data}
+        base, data = _with_hand_edits(answers, data)
 
         def apply(project: Path) -> Changes:
-            start = _git.head(project)
-            if base and start is not None:
-                _write_answers(project, base)
-                _git.commit_paths(project, "Answers as last rendered (dropped again)", verify=False)
-            try:
-                return merge(project)
-            finally:
-                if base and start is not None and _git.head(project) != start:
-                    _git.git(["reset", "--quiet", "--soft", start], project)
-
-        def merge(project: Path) -> Changes:
-            # Copier's rej mode writes the *template's* version into the file and the user's
-            # hunks into the .rej, and rejects edits a 3-way merge resolves cleanly; merging
-            # inline and then moving only real conflicts aside does what users expect.
-            _copier.update(
-                project,
-                data,
-                vcs_ref,
-                "inline",
-                self.warn,
-                unsafe=self._unsafe(answers.src_path),
-                current=current,
-            )
-            if after is not None:
-                after(project)
-            if self.conflict == "rej":
-                _conflicts_to_rej(project)
-            return _collect(project, with_diff=self.pretend)
+            with _answers_as_rendered(project, base):
+                # Copier's rej mode writes the *template's* version into the file and the
+                # user's hunks into the .rej, and rejects edits a 3-way merge resolves
+                # cleanly; merging inline and then moving only real conflicts aside does what
+                # users expect.
+                _copier.update(
+                    project,
+                    data,
+                    vcs_ref,
+                    "inline",
+                    self.warn,
+                    unsafe=self._unsafe(answers.src_path),
+                    current=current,
+                )
+                if after is not None:
+                    after(project)
+                if self.conflict == "rej":
+                    _conflicts_to_rej(project)
+                changes = _collect(project, with_diff=self.pretend)
+            changes.subject = message
+            return changes
 
         project = self._project_dir()
         if self.pretend:
             with _scratch_clone(project) as clone:
-                changes = apply(clone)
-                changes.subject = message
-                return changes
+                return apply(clone)
 
         start = _git.head(project)
         try:
             changes = apply(project)
-            changes.subject = message
             if changes.conflicts or not self.commit or changes.empty:
                 return changes
-            try:
-                changes.commit, changes.fallback_identity = _git.commit_paths(
-                    project, f"{message}\n\n{RENDERED_TRAILER}"
-                )
-            except _git.GitError as error:
-                if error.command != "commit" or _git.head(project) != start:
-                    raise
-                raise CommitRefused(
-                    changes,
-                    f"{error}: the changes are staged but not committed; commit them yourself "
-                    "once the hook passes, or undo them with "
-                    f"'{UNDO_COMMAND}' in {project}",
-                ) from None
+            self._commit_rerendered(project, changes, start)
         except CommitRefused:
             raise
         except BaseException:
@@ -652,6 +625,23 @@ class Worker:
                 _restore(project)
             raise
         return changes
+
+    def _commit_rerendered(self, project: Path, changes: Changes, start: str | None) -> None:
+        """Commit a re-render's ``changes`` as their subject says; a commit refused by a git
+        hook raises `CommitRefused`, keeping them staged."""
+        try:
+            changes.commit, changes.fallback_identity = _git.commit_paths(
+                project, f"{changes.subject}\n\n{RENDERED_TRAILER}"
+            )
+        except _git.GitError as error:
+            if error.command != "commit" or _git.head(project) != start:
+                raise
+            raise CommitRefused(
+                changes,
+                f"{error}: the changes are staged but not committed; commit them yourself "
+                "once the hook passes, or undo them with "
+                f"'{UNDO_COMMAND}' in {project}",
+            ) from None
 
 
 RENDERED_TRAILER = "Rendered-by: flask-stream-scaffold"
@@ -771,6 +761,37 @@ def _hand_edits(answers: Answers, rendered: dict[str, Any] | None) -> dict[str, 
         for key, value in answers.raw.items()
         if not key.startswith("_") and key in rendered and rendered[key] != value
     }
+
+
+def _with_hand_edits(
+    answers: Answers, data: dict[str, Any]
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The answers to merge from (empty: those on file) and the ``data`` to render with, so
+    that answers edited by hand since the scaffolder last rendered are rendered too."""
+    rendered = _rendered_answers(answers)
+    by_hand = _hand_edits(answers, rendered)
+    if not by_hand:
+        return {}, data
+    base = {**answers.raw, **{key: (rendered or {})[key] for key in by_hand}}
+    return base, {**by_hand, **data}
+
+
+@contextmanager
+def _answers_as_rendered(project: Path, base: dict[str, Any]) -> Iterator[None]:
+    """Copier reads the answers the files were rendered with from the answers file: with
+    ``base`` given, it is committed there for the merge, and that commit dropped right after
+    (the merge result stays in the working tree)."""
+    start = _git.head(project)
+    if not base or start is None:
+        yield
+        return
+    _write_answers(project, base)
+    _git.commit_paths(project, "Answers as last rendered (dropped again)", verify=False)
+    try:
+        yield
+    finally:
+        if _git.head(project) != start:
+            _git.git(["reset", "--quiet", "--soft", start], project)
 
 
 def _write_answers(project: Path, values: dict[str, Any]) -> None:

@@ -16,18 +16,25 @@ ROOT = Path(__file__).resolve().parents[1]
 TOOLS = Path(sys.executable).parent
 
 
-def render(template: Path, destination: Path, data: Mapping[str, Any]) -> Path:
-    """Render *template* (a `template_snapshot`) into *destination* with Copier's API."""
+def render(template: Path, destination: Path, data: Mapping[str, Any], **options: Any) -> Path:
+    """Render *template* (a `template_snapshot`) into *destination* with Copier's API.
+
+    *options* go to ``run_copy`` as well (e.g. ``exclude``, or ``vcs_ref=None`` for a template
+    that is a plain folder).
+    """
     from copier import run_copy
 
     run_copy(
         str(template),
         destination,
-        data=dict(data),
-        defaults=True,
-        unsafe=True,
-        quiet=True,
-        vcs_ref="HEAD",
+        **{
+            "data": dict(data),
+            "defaults": True,
+            "unsafe": True,
+            "quiet": True,
+            "vcs_ref": "HEAD",
+            **options,
+        },
     )
     return destination
 

@@ -56,6 +56,17 @@ def test_cli_choices_are_the_templates_choices() -> None:
     assert tuple(QUESTIONS["channel_formats"]["default"]) == _names.CHANNEL_FORMATS
 
 
+def test_cli_defaults_are_the_templates_defaults() -> None:
+    """The defaults the prompts offer and the help names are copier.yml's."""
+    from scaffold_cli import _names
+
+    assert QUESTIONS["server"]["default"] == _names.SERVERS[0]
+    assert QUESTIONS["proxy"]["default"] == _names.PROXIES[0]
+    assert QUESTIONS["description"]["default"] == _names.DESCRIPTION
+    first = QUESTIONS["endpoints"]["default"][0]
+    assert first == _names.default_endpoint(_names.FIRST_ENDPOINT, []).to_record()
+
+
 def test_keywords_match_python() -> None:
     assert sorted(QUESTIONS["python_keywords"]["default"]) == sorted(keyword.kwlist)
 

@@ -21,6 +21,7 @@ import pytest
 import yaml
 
 from tests.conftest import TOOLS, render
+from tests.deploy.stack import proxy_binary
 
 STYLES = ("decorator", "wrapper")
 FORMATS = ("sse", "ndjson", "text")
@@ -60,7 +61,8 @@ def every_endpoint_kind(names: tuple[str, ...] | None = None) -> list[dict[str, 
 
 
 # Every style x format x session combination runs under both servers; each proxy config
-# (nginx, Apache, Caddy); a project with one session-less endpoint; and Copier's defaults.
+# (nginx, Apache, Caddy); a project of channels only; a project with one session-less
+# endpoint; and Copier's defaults.
 PROJECTS: dict[str, dict[str, Any]] = {
     "defaults": {},
     "gthread-every-kind": {
@@ -96,6 +98,30 @@ PROJECTS: dict[str, dict[str, Any]] = {
             }
         ],
     },
+    # Channels only, as `new --source channel` makes it: nothing may assume a ticks endpoint.
+    "channels-only": {
+        "project_name": "orders",
+        "server": "gthread",
+        "proxy": "caddy",
+        "endpoints": [
+            {
+                "name": "orders",
+                "path": "/orders",
+                "style": "decorator",
+                "format": "sse",
+                "session": True,
+                "source": "channel",
+            },
+            {
+                "name": "feed",
+                "path": "/api/feed",
+                "style": "wrapper",
+                "format": "ndjson",
+                "session": False,
+                "source": "channel",
+            },
+        ],
+    },
     "single-plain-endpoint": {
         "project_name": "tail",
         "package_name": "log_tail",
@@ -118,7 +144,18 @@ CHECKS: dict[str, list[str]] = {
     "ruff-check": [str(TOOLS / "ruff"), "check", "--no-cache", "."],
     "ruff-format": [str(TOOLS / "ruff"), "format", "--check", "--no-cache", "."],
     "mypy-strict": [str(TOOLS / "mypy"), "--strict", "--cache-dir", ".mypy_cache"],
-    "pytest": [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-p", "no:xdist"],
+    # -rs lists why each test was skipped (see below).
+    "pytest": [
+        sys.executable,
+        "-m",
+        "pytest",
+        "-q",
+        "-rs",
+        "-p",
+        "no:cacheprovider",
+        "-p",
+        "no:xdist",
+    ],
 }
 
 
@@ -144,6 +181,8 @@ def test_generated_project_passes_its_own_checks(
         check=False,
     )
     assert result.returncode == 0, f"{check} failed in {project}:\n{result.stdout}\n{result.stderr}"
+    # A test parametrized over endpoints the project lacks is left out, not reported skipped.
+    assert "got empty parameter set" not in result.stdout, result.stdout
 
 
 @pytest.mark.parametrize("project", PROJECTS)
@@ -159,7 +198,7 @@ def test_one_module_per_endpoint_and_one_test_module_for_all(
     )
     # No test file per endpoint: one parametrized module covers the ticks endpoints, so no
     # endpoint name can collide with another test module; channels share test_channels and
-    # test_channel_limits.
+    # test_channel_limits, and their brokers have a suite of their own.
     channels = [e for e in answers["endpoints"] if e.get("source") == "channel"]
     assert sorted(p.name for p in (root / "tests").glob("test_*.py")) == sorted(
         [
@@ -169,7 +208,11 @@ def test_one_module_per_endpoint_and_one_test_module_for_all(
             "test_proxy.py",
             "test_sse.py",
             "test_streaming.py",
-            *(["test_channels.py", "test_channel_limits.py"] if channels else []),
+            *(
+                ["test_brokers.py", "test_channels.py", "test_channel_limits.py"]
+                if channels
+                else []
+            ),
         ]
     )
     assert (package / "channels.py").exists() == bool(channels)
@@ -250,3 +293,17 @@ def test_generated_project_pins_the_linters_it_is_checked_with(
     pyproject = tomllib.loads((rendered["defaults"] / "pyproject.toml").read_text())
     pins = [d for d in pyproject["project"]["optional-dependencies"]["dev"] if d.startswith(tool)]
     assert pins == [f"{tool}=={importlib.metadata.version(tool)}"]
+
+
+def test_the_generated_caddyfile_is_formatted_as_caddy_fmt_writes_it(
+    rendered: dict[str, Path],
+) -> None:
+    # Caddy warns "Caddyfile input is not formatted" on every start otherwise.
+    caddy = proxy_binary("caddy")
+    if caddy is None:
+        pytest.skip("caddy is not installed (apt-get install caddy)")
+    caddyfile = rendered["channels-only"] / "deploy" / "Caddyfile"
+    formatted = subprocess.run(
+        [caddy, "fmt", str(caddyfile)], capture_output=True, text=True, check=True, timeout=60
+    )
+    assert formatted.stdout == caddyfile.read_text()

@@ -17,6 +17,7 @@ from pathlib import Path
 
 import pytest
 
+from .redis_stack import redis_binary
 from .stack import (
     PROXY_CONFIGS,
     Process,
@@ -42,6 +43,9 @@ requires_nginx = pytest.mark.skipif(
 )
 requires_chromium = pytest.mark.skipif(
     chromium_binary() is None, reason="chromium is not installed (apt-get install chromium)"
+)
+requires_redis = pytest.mark.skipif(
+    redis_binary() is None, reason="redis-server is not installed (apt-get install redis-server)"
 )
 
 

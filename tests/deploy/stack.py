@@ -147,10 +147,14 @@ def render_project(
     endpoints: Iterable[Mapping[str, Any]] = DEFAULT_ENDPOINTS,
     project_name: str = "stream-demo",
     proxy: str = "nginx",
+    template: Path = REPO_ROOT,
     vcs_ref: str = "HEAD",
 ) -> Project:
-    """Render the template of this checkout (uncommitted changes included) into *dest*, or
-    the template of the commit *vcs_ref* names (a benchmark's baseline)."""
+    """Render the template of this checkout (uncommitted changes included) into *dest*.
+
+    *template* is another checkout (or git ref exported with its history) to render instead;
+    *vcs_ref* names a commit of it to render (a benchmark's baseline).
+    """
     from copier import run_copy
     from copier.errors import DirtyLocalWarning
 
@@ -158,7 +162,7 @@ def render_project(
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", DirtyLocalWarning)
         worker = run_copy(
-            str(REPO_ROOT),
+            str(template),
             dest,
             data={
                 "project_name": project_name,

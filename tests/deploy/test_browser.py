@@ -6,10 +6,12 @@ is changed. Mid-stream, the gunicorn worker serving the page is killed: the mast
 new one, EventSource reconnects by itself with ``Last-Event-ID``, and the page must end with
 every event exactly once, in order.
 
-Then ten EventSource streams on one page, through the generated nginx: over HTTPS (HTTP/2)
-every record of every stream arrives live (lock-step, as in test_streaming.py); over plain
-HTTP/1.1, the control, the browser holds the seventh stream back until one of the first six
-ends.
+Then ten EventSource streams on one page, through the generated nginx, Caddy and Apache
+httpd: over HTTPS (HTTP/2) every record of every stream arrives live (lock-step, as in
+test_streaming.py); over plain HTTP/1.1, the control, the browser holds the seventh stream
+back until one of the first six ends. Through Apache over HTTP/2 six streams run at first,
+too: mod_http2 starts each connection with a limit of six requests processed at once, and
+raises it only as requests complete, which a stream never does.
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ from dataclasses import dataclass
 
 import pytest
 
-from .conftest import SERVERS, VIAS, Servers, requires_chromium, requires_nginx
+from .conftest import SERVERS, VIAS, Servers, require_proxy, requires_chromium, requires_nginx
 from .stack import HOST, Process
 
 pytestmark = [pytest.mark.deploy, requires_nginx, requires_chromium]
@@ -40,28 +42,58 @@ QUERIES = {
 class PageStack:
     app: Process
     proxy: Process
+    kind: str = "nginx"
 
     def port(self, via: str) -> int:
         return {"direct": self.app.port, "nginx": self.proxy.port}[via]
 
     @property
     def https(self) -> str:
-        """nginx's HTTPS (HTTP/2) origin; its certificate is the development one."""
+        """The proxy's HTTPS (HTTP/2) origin; its certificate is the development one."""
         return f"https://localhost:{self.proxy.tls_port}"
 
 
+@pytest.fixture(scope="module")
+def apps(servers: Servers) -> dict[str, Process]:
+    """One gunicorn per worker class for this module, started when first asked for."""
+    return {}
+
+
+def app_for(apps: dict[str, Process], servers: Servers, server: str) -> Process:
+    if server not in apps:
+        # One worker: killing it drops every stream of the page at once.
+        apps[server] = servers.gunicorn(
+            server,
+            f"gunicorn-{server}-browser",
+            env={"FLASK_STREAM_RETRY_MS": "300"},
+            extra_args=["--workers", "1"],
+        )
+    return apps[server]
+
+
 @pytest.fixture(scope="module", params=SERVERS)
-def page_stack(request: pytest.FixtureRequest, servers: Servers) -> PageStack:
+def page_stack(
+    request: pytest.FixtureRequest, servers: Servers, apps: dict[str, Process]
+) -> PageStack:
     server: str = request.param
-    # One worker: killing it drops every stream of the page at once.
-    app = servers.gunicorn(
-        server,
-        f"gunicorn-{server}-browser",
-        env={"FLASK_STREAM_RETRY_MS": "300"},
-        extra_args=["--workers", "1"],
-    )
+    app = app_for(apps, servers, server)
     proxy = servers.nginx(server, f"nginx-{server}-browser", app)
     return PageStack(app, proxy)
+
+
+# Every proxy in front of gthread, and nginx in front of gevent too (the worker class does not
+# change what a proxy does; nginx is the default).
+FRONTS = [("gthread", "nginx"), ("gevent", "nginx"), ("gthread", "caddy"), ("gthread", "apache")]
+
+
+@pytest.fixture(scope="module", params=FRONTS, ids=["-".join(front) for front in FRONTS])
+def front(request: pytest.FixtureRequest, servers: Servers, apps: dict[str, Process]) -> PageStack:
+    """gunicorn behind the generated config of one proxy."""
+    server, kind = request.param
+    require_proxy(kind)
+    app = app_for(apps, servers, server)
+    proxy = servers.proxy(kind, f"{kind}-{server}-ten-streams", app, server=server)
+    return PageStack(app, proxy, kind)
 
 
 def items(page: object, section: str) -> list[str]:
@@ -171,6 +203,12 @@ BROWSER_CONNECTIONS_PER_HOST = 6
 # stream can only finish if all ten are open at the same time.
 TEN_STREAMS = """<!doctype html><meta charset="utf-8"><title>ten streams</title><script>
 window.streams = {};
+// The protocol of this origin's connection, which the streams share (or not). Asked for only
+// once the streams have run: a request that completes on the connection can raise Apache's
+// limit of requests processed at once.
+window.protocol = () => fetch("/")
+  .then((response) => response.text())
+  .then(() => performance.getEntriesByName(new URL("/", location).href)[0].nextHopProtocol);
 for (let i = 0; i < %(streams)d; i++) {
   const token = "%(prefix)s" + i;
   const state = (window.streams[token] = { opened: false, seqs: [], status: null });
@@ -193,7 +231,7 @@ for (let i = 0; i < %(streams)d; i++) {
 
 
 def open_ten_streams(context: object, page_stack: PageStack, origin: str, prefix: str) -> object:
-    """A page at *origin* (served by the test) holding ten EventSource streams to nginx."""
+    """A page at *origin* (served by the test) holding ten EventSource streams to its proxy."""
     confirm_dir = page_stack.app.log_path.parent / "confirm"
     page = context.new_page()  # type: ignore[attr-defined]
     page.expose_function(
@@ -206,6 +244,14 @@ def open_ten_streams(context: object, page_stack: PageStack, origin: str, prefix
     )
     page.goto(f"{origin}/ten-streams", timeout=10_000)
     return page
+
+
+def confirm_every_record(stack: PageStack, prefix: str) -> None:
+    """Let every stream of *prefix* run to its end (after a failure: none is left waiting)."""
+    confirm_dir = stack.app.log_path.parent / "confirm"
+    for token in (f"{prefix}{i}" for i in range(STREAMS)):
+        for seq in range(3):
+            (confirm_dir / f"{token}.{seq}").touch()
 
 
 def wait_until_every_stream_ended(page: object) -> None:
@@ -232,38 +278,54 @@ def requests_logged(proxy: Process, prefix: str) -> list[str]:
     return found
 
 
+# Why Apache runs six streams of a connection at once, not ten (see deploy/apache.conf).
+APACHE_HTTP2 = (
+    "mod_http2 processes at most 6 requests of a connection at first and raises the limit only "
+    "when one completes (h2_mplx.c); no directive sets it, and a stream never completes"
+)
+
+
 def test_ten_eventsource_streams_over_http2_all_run_live(
-    browser: object, page_stack: PageStack
+    browser: object, front: PageStack, request: pytest.FixtureRequest
 ) -> None:
-    prefix = f"h2-{page_stack.app.port}-"
+    if front.kind == "apache":
+        request.applymarker(pytest.mark.xfail(reason=APACHE_HTTP2, strict=True))
+    prefix = f"h2-{front.kind}-{front.app.port}-"
     context = browser.new_context(ignore_https_errors=True)  # type: ignore[attr-defined]
     try:
-        page = open_ten_streams(context, page_stack, page_stack.https, prefix)
+        page = open_ten_streams(context, front, front.https, prefix)
+        # All ten open at once: each gets its first record before any can get its second.
+        page.wait_for_function(  # type: ignore[attr-defined]
+            "() => Object.values(window.streams).every((s) => s.seqs.length)", timeout=10_000
+        )
         wait_until_every_stream_ended(page)
         states = stream_states(page)
+        assert page.evaluate("() => window.protocol()") == "h2"  # type: ignore[attr-defined]
     finally:
+        confirm_every_record(front, prefix)
         context.close()
 
     assert [state["status"] for state in states] == ["confirmed"] * STREAMS
     assert [state["seqs"] for state in states] == [[0, 1, 2]] * STREAMS
-    # nginx saw every stream as an HTTP/2 request.
-    assert requests_logged(page_stack.proxy, prefix) == ["HTTP/2.0"] * STREAMS
+    if front.kind == "nginx":
+        # nginx saw every stream as an HTTP/2 request.
+        assert requests_logged(front.proxy, prefix) == ["HTTP/2.0"] * STREAMS
 
 
 def test_over_http1_the_seventh_eventsource_stream_waits_for_a_connection(
-    browser: object, page_stack: PageStack
+    browser: object, front: PageStack
 ) -> None:
     """The control: the same page over plain HTTP/1.1 gets six streams, the rest wait; the demo
     page, open in another tab, then says why its stream does not connect."""
-    prefix = f"h1-{page_stack.app.port}-"
-    origin = f"http://{HOST}:{page_stack.proxy.port}"
-    confirm_dir = page_stack.app.log_path.parent / "confirm"
+    prefix = f"h1-{front.kind}-{front.app.port}-"
+    origin = f"http://{HOST}:{front.proxy.port}"
+    confirm_dir = front.app.log_path.parent / "confirm"
     context = browser.new_context()  # type: ignore[attr-defined]
     try:
         demo = context.new_page()
         demo.goto(f"{origin}/", timeout=10_000)
         assert "HTTP/1.1" in demo.locator("#protocol").inner_text()
-        page = open_ten_streams(context, page_stack, origin, prefix)
+        page = open_ten_streams(context, front, origin, prefix)
         # Six streams open and get their first record; the other four never open, so the
         # record is never confirmed and the six stay open.
         page.wait_for_function(  # type: ignore[attr-defined]
@@ -289,6 +351,7 @@ def test_over_http1_the_seventh_eventsource_stream_waits_for_a_connection(
                     (confirm_dir / f"{token}.{seq}").touch()
         wait_until_every_stream_ended(page)
         final = stream_states(page)
+        assert page.evaluate("() => window.protocol()") == "http/1.1"  # type: ignore[attr-defined]
     finally:
         context.close()
 
@@ -298,4 +361,5 @@ def test_over_http1_the_seventh_eventsource_stream_waits_for_a_connection(
     assert len(waiting) == STREAMS - BROWSER_CONNECTIONS_PER_HOST
     # They were waiting, not failing: once connections were free, every stream ran.
     assert [state["status"] for state in final] == ["confirmed"] * STREAMS
-    assert set(requests_logged(page_stack.proxy, prefix)) == {"HTTP/1.1"}
+    if front.kind == "nginx":
+        assert set(requests_logged(front.proxy, prefix)) == {"HTTP/1.1"}

@@ -20,12 +20,20 @@ runs until the page ends, or until another server takes its port (the reader pre
 HTML comments right above a block steer it, invisible in the rendered page:
 
 ``<!-- docs-test: skip REASON -->``
-    The block is not run; the reason says why (it needs a real domain, say).
+    The block is not run; the reason says why, in a few words at least (it needs a real
+    domain, say).
 ``<!-- docs-test: before COMMAND -->``
     COMMAND runs first, unseen (several may be given); it must succeed.
 ``<!-- docs-test: terminal -->``
     Each command runs on a pseudo-terminal; a line of its output that holds a prompt
     (``Project name [live-progress]: ``) is answered with what follows the prompt on it.
+``<!-- docs-test: excerpt PATH -->``
+    Above a block that is not a console block (a config shown in part): its lines are lines
+    of the file PATH, one run of them, as the page has made it by then (``...`` stands for
+    any lines, as in output). ``before`` steps may come first.
+
+A block of another kind that holds ``$ `` commands would never run, and fails, as does a
+console block that does not start with one.
 
 `run_markdown` runs one page; `Page` runs several files in one shell, e.g. a generated
 project's README in the project.
@@ -68,6 +76,9 @@ SERVER_CONFIGS = (
     "deploy/apache.conf",
 )
 SHELL_LANGUAGES = frozenset({"sh", "bash", "shell", "shell-session", "zsh", "shellsession"})
+SKIP_REASON_WORDS = 4
+"""The fewest words a skip's reason has: enough to say what the block needs that a test
+cannot give it ("needs a real domain"), more than a label ("slow", "not runnable")."""
 COMMAND_TIMEOUT = 180.0
 SERVER_TIMEOUT = 30.0
 
@@ -101,6 +112,8 @@ class Block:
     skip: str | None = None
     before: list[str] = field(default_factory=list)
     terminal: bool = False
+    excerpt: str | None = None
+    """The file the block shows lines of, relative to the page's working directory."""
 
     @property
     def where(self) -> str:
@@ -178,18 +191,31 @@ def _block(
     block = Block(path, line, info, body)
     for kind, rest in directives:
         if kind == "skip":
-            if not rest:
-                raise DocsError(f"{block.where}: 'docs-test: skip' needs a reason")
+            if len(rest.split()) < SKIP_REASON_WORDS:
+                raise DocsError(
+                    f"{block.where}: 'docs-test: skip' needs a reason that says why the block "
+                    f"cannot run here (at least {SKIP_REASON_WORDS} words), not {rest!r}"
+                )
             block.skip = rest
         elif kind == "before" and rest:
             block.before.append(rest)
         elif kind == "terminal" and not rest:
             block.terminal = True
+        elif kind == "excerpt" and rest:
+            block.excerpt = rest
         else:
             raise DocsError(f"{block.where}: unknown docs-test comment {kind!r} {rest!r}")
     if block.info in SHELL_LANGUAGES:
         raise DocsError(f"{block.where}: write shell sessions as ```console blocks, not {info}")
-    if not block.console and (block.skip or block.before or block.terminal):
+    if not block.console and any(text.startswith("$ ") for text in body):
+        raise DocsError(
+            f"{block.where}: a {info or 'plain'} block with '$ ' commands, which never run: "
+            "write it as a ```console block (marked <!-- docs-test: skip REASON --> if it "
+            "cannot run here)"
+        )
+    if block.console and block.excerpt:
+        raise DocsError(f"{block.where}: 'docs-test: excerpt' shows a file, not a console")
+    if not block.console and (block.skip or block.terminal or (block.before and not block.excerpt)):
         raise DocsError(f"{block.where}: docs-test comments steer console blocks only")
     return block
 
@@ -491,10 +517,13 @@ class Page:
         try:
             for path in paths:
                 for block in blocks(path):
-                    if not block.console or block.skip:
+                    if not (block.console or block.excerpt) or block.skip:
                         continue
                     try:
-                        ran += self._run_block(shell, block)
+                        if block.excerpt:
+                            self._check_excerpt(shell, block)
+                        else:
+                            ran += self._run_block(shell, block)
                     except DocsError as error:
                         failures.append(str(error))
                         break  # later blocks of the page build on this one
@@ -504,13 +533,34 @@ class Page:
             raise DocsError("\n\n".join(failures))
         return ran
 
-    def _run_block(self, shell: Shell, block: Block) -> int:
+    def _run_before(self, shell: Shell, block: Block) -> None:
         for hidden in block.before:
             status, printed = self._execute(shell, hidden, terminal=False, shown=None)
             if status:
                 raise DocsError(
                     f"{block.where}: the hidden step {hidden!r} failed:\n" + "\n".join(printed)
                 )
+
+    def _check_excerpt(self, shell: Shell, block: Block) -> None:
+        """The block's lines are one run of lines of its file, as the page made it."""
+        self._run_before(shell, block)
+        assert block.excerpt is not None
+        status, printed = shell.run(f"cat -- {shlex.quote(block.excerpt)}")
+        if status:
+            raise DocsError(
+                f"{block.where}: no file {block.excerpt} to show:\n" + "\n".join(printed)
+            )
+        if not matches(["...", *block.body, "..."], printed):
+            raise DocsError(
+                f"{block.where}: the page shows lines that {block.excerpt} does not have in "
+                "this order:\n"
+                + "\n".join(block.body)
+                + f"\n{block.excerpt} reads:\n"
+                + "\n".join(printed)
+            )
+
+    def _run_block(self, shell: Shell, block: Block) -> int:
+        self._run_before(shell, block)
         commands = block.commands()
         for command in commands:
             shown = (

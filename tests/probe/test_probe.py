@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import os
 import pty
+import re
 import select
 import subprocess
 import sys
@@ -114,9 +115,41 @@ def test_last_event_id_resumes_the_stream(servers: Servers) -> None:
 def test_headers_are_sent_and_an_error_status_is_not_a_stream(servers: Servers) -> None:
     status, data, err = probe("-H", "Last-Event-ID: junk", servers.url("direct", EVENTS))
 
+    assert (status, data["verdict"], err) == (4, "not-a-stream", "")
+    # The app's own JSON message says what was wrong with the request.
+    assert data["reason"] == (
+        "status 400 BAD REQUEST: Last-Event-ID must be an event number from 0 to 999"
+    )
+    assert (data["status"], data["ended"], data["arrivals"]) == (400, "unread", [])
+
+
+@pytest.mark.parametrize(
+    ("via", "reason"),
+    [
+        # gunicorn sends the page whole, with its length; nginx gzips it, chunked.
+        ("direct", r"a text/html body of \d+ bytes, sent whole \(Content-Length\)"),
+        ("nginx", r"a text/html document, not a stream"),
+    ],
+)
+def test_a_page_is_not_a_stream(servers: Servers, via: str, reason: str) -> None:
+    result = runner.invoke(app, ["probe", "--timeout", "20", servers.url(via, "/")])
+
+    assert result.exit_code == 4
+    verdict = result.stdout.splitlines()[-1]
+    assert re.fullmatch(rf"verdict: not-a-stream: {reason}", verdict), verdict
+    # No event rows and no stream warnings: the lines of a page are not events.
+    assert "time to first event" not in result.stdout
+    assert "warning" not in result.stdout
+
+
+def test_http2_on_a_plain_http_listener_says_why_it_fails(servers: Servers) -> None:
+    # The project's nginx speaks HTTP/1.1 on its plain listener: prior knowledge fails there.
+    status, data, err = probe("--http2", servers.url("nginx", EVENTS))
+
     assert (status, data) == (2, None)
-    assert err.startswith("Error: ") and "status 400 BAD REQUEST, not a stream" in err
     assert len(err.splitlines()) == 1
+    assert "--http2 on an http:// URL speaks HTTP/2 from the first byte" in err
+    assert "probe its https:// address" in err
 
 
 def test_the_event_limit_and_the_time_limit_bound_the_probe(servers: Servers) -> None:

@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+import threading
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import httpx
 import pytest
 
 from scaffold_cli._probe import (
@@ -10,7 +15,9 @@ from scaffold_cli._probe import (
     ProbeResult,
     Verdict,
     _Framer,
+    _not_a_stream,
     judge,
+    probe,
     stream_format,
 )
 
@@ -103,3 +110,57 @@ def test_warnings_for_compression_missing_headers_and_unframed_bodies() -> None:
     framed.headers["transfer-encoding"] = "chunked"
     judge(framed, ProbeOptions(timeout=5))
     assert framed.warnings == []
+
+
+class _Burst(BaseHTTPRequestHandler):
+    """27 SSE events in one chunk: a client reads them all at once."""
+
+    protocol_version = "HTTP/1.1"
+
+    def do_GET(self) -> None:
+        body = "".join(f"id: {n}\ndata: {n}\n\n" for n in range(27)).encode()
+        self.send_response(200)
+        self.send_header("Content-Type", "text/event-stream")
+        self.send_header("Cache-Control", "no-cache")
+        self.send_header("Transfer-Encoding", "chunked")
+        self.end_headers()
+        self.wfile.write(b"%x\r\n%s\r\n0\r\n\r\n" % (len(body), body))
+
+    def log_message(self, *args: object) -> None:
+        """Quiet."""
+
+
+@pytest.fixture
+def burst_url() -> Iterator[str]:
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _Burst)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}/burst"
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+@pytest.mark.parametrize("limit", [20, 5])
+def test_the_event_limit_holds_when_many_events_come_in_one_read(
+    burst_url: str, limit: int
+) -> None:
+    result = probe(burst_url, ProbeOptions(timeout=10, max_events=limit))
+    assert (len(result.events), result.ended) == (limit, "limit")
+
+
+@pytest.mark.parametrize(
+    ("status", "headers", "why"),
+    [
+        (200, {"content-type": "text/event-stream"}, None),
+        (200, {"content-type": "application/x-ndjson"}, None),
+        (503, {"content-type": "text/event-stream"}, "status 503 Service Unavailable"),
+        (204, {}, "status 204 No Content: no body (a 204 is how a server tells EventSource"),
+        (200, {"content-type": "text/plain", "content-length": "12"}, "a text/plain body of 12"),
+        (200, {"content-type": "application/json"}, "a application/json document, not a stream"),
+    ],
+)
+def test_what_is_not_a_stream(status: int, headers: dict[str, str], why: str | None) -> None:
+    found = _not_a_stream(httpx.Response(status, headers=headers))
+    assert found == why if why is None else (found or "").startswith(why)

@@ -26,7 +26,7 @@ from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Literal, NoReturn
 
-from flask import Blueprint, Flask, Response, abort, current_app, request
+from flask import Blueprint, Flask, Response, abort, current_app, jsonify, request
 from werkzeug.exceptions import HTTPException, ServiceUnavailable
 
 from . import metrics, sse
@@ -515,6 +515,17 @@ def text_line(text: str) -> str:
     if "\n" in text or "\r" in text:
         raise ValueError(f"a text stream line cannot contain a line break: {text!r}")
     return text + "\n"
+
+
+def error_response(status: int, message: str) -> Response:
+    """``{"error": message}`` as JSON, with *status*: the one form of every error answer.
+
+    The app's error handler (see ``create_app``) answers every HTTP error with it, and so
+    does a view that builds an error answer of its own, so clients parse one form.
+    """
+    response = jsonify(error=message)
+    response.status_code = status
+    return response
 
 
 def reject(message: str) -> NoReturn:

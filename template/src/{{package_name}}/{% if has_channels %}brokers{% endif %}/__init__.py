@@ -18,7 +18,6 @@ from ._base import (
     Event,
     Item,
     Position,
-    PositionAhead,
     Reset,
     Subscription,
 )
@@ -33,7 +32,6 @@ __all__ = [
     "Item",
     "MemoryBroker",
     "Position",
-    "PositionAhead",
     "Reset",
     "Subscription",
     "open_broker",
@@ -48,19 +46,26 @@ def open_broker(  # noqa: PLR0913  (each a setting of its own)
     block_seconds: float,
     tick_seconds: float,
     retry_seconds: float,
+    replay_limit: int,
 ) -> Broker:
     """The broker *url* names; ``ValueError`` for a scheme no backend serves.
 
     *history* is how many events each topic keeps for replay, *queue_size* how many live
     events a subscriber may fall behind before its stream is ended, *block_seconds* how long
     the Redis reader blocks waiting for entries (keep it at or below the heartbeat
-    interval), *tick_seconds* how often every stream is woken to check on itself, and
+    interval), *tick_seconds* how often every stream is woken to check on itself,
     *retry_seconds* how long the Redis reader retries a broker that does not answer before
-    it ends the streams.
+    it ends the streams, and *replay_limit* the most events one stream replays before it
+    gets a reset instead.
     """
     scheme = url.partition("://")[0]
     if scheme == "memory" and url in ("memory://", "memory:"):
-        return MemoryBroker(history=history, queue_size=queue_size, tick_seconds=tick_seconds)
+        return MemoryBroker(
+            history=history,
+            queue_size=queue_size,
+            tick_seconds=tick_seconds,
+            replay_limit=replay_limit,
+        )
     if scheme in ("redis", "rediss"):
         # Imported here: the memory broker needs no Redis client installed.
         from ._redis import RedisBroker  # noqa: PLC0415
@@ -72,6 +77,7 @@ def open_broker(  # noqa: PLR0913  (each a setting of its own)
             block_seconds=block_seconds,
             tick_seconds=tick_seconds,
             retry_seconds=retry_seconds,
+            replay_limit=replay_limit,
         )
     # The scheme alone: the rest of a URL can hold a password.
     raise ValueError(

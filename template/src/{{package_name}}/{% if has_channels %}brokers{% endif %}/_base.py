@@ -1,15 +1,18 @@
-"""What every broker shares: positions, events, subscriptions and the local fan-out.
+"""What every broker shares: positions, events, replay, subscriptions and the local fan-out.
 
-A broker keeps one ordered log per topic. A *position* names an entry of that log: the log's
-epoch (which changes when the log is lost and recreated) and the entry's id. A subscriber
-starts from a position per topic; the broker replays what came after it, then delivers live
-entries from the worker's shared feed of the topic, each exactly once and in order.
+A broker keeps one ordered log per topic. A *position* names an entry of that log: the epoch
+of the broker's logs (which changes whenever they may have lost entries: Redis flushed,
+restarted or failed over, or a new process for the memory broker) and the entry's id. Entry
+ids order the events of every topic in publish order. A subscriber starts from a position
+per topic; the broker replays what came after it, a page at a time while the stream is sent,
+then delivers live entries from the worker's shared feed of the topic, each exactly once and
+in order. When the history after a position is gone, the subscriber gets a `Reset` first.
 """
 
 from __future__ import annotations
 
 import json
-import operator
+import logging
 import os
 import re
 import threading
@@ -17,16 +20,24 @@ from abc import ABC, abstractmethod
 from collections import deque
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
+from functools import cached_property
 
 from .. import sse
 from ..streaming import shutting_down
 
-# An epoch is 8 lowercase hex digits, or "0" for a topic that had no log yet when the
-# position was taken (nothing can have been missed before its first entry).
+logger = logging.getLogger(__name__)
+
+# An epoch is 8 lowercase hex digits. Older versions wrote "0" for a topic that had no log
+# yet; such an id is still read (and answered with a reset).
 NO_EPOCH = "0"
 _EPOCH = re.compile(r"0|[0-9a-f]{8}")
 # An entry id is two decimal numbers, as Redis Streams write them: "<ms>-<seq>".
 _ENTRY = re.compile(r"(0|[1-9][0-9]{0,19})-(0|[1-9][0-9]{0,19})")
+# The id before the first entry of every log.
+START = (0, 0)
+# Entries read from one topic's log per round trip while replaying: what a replay holds in
+# memory at once, whatever the length of the history.
+REPLAY_PAGE = 100
 
 
 class BrokerError(Exception):
@@ -35,10 +46,6 @@ class BrokerError(Exception):
 
 class BrokerUnavailable(BrokerError):
     """The broker cannot be reached right now; a retry later may succeed."""
-
-
-class PositionAhead(BrokerError):
-    """A position names an entry this topic never had: it is forged or from another system."""
 
 
 @dataclass(frozen=True, order=True)
@@ -57,11 +64,6 @@ class Position:
             raise ValueError(f"not a position: {text!r}")
         return cls(epoch, (int(match[1]), int(match[2])))
 
-    @classmethod
-    def start(cls) -> Position:
-        """The position before the first entry of a topic that has no log yet."""
-        return cls(NO_EPOCH, (0, 0))
-
     @property
     def entry_id(self) -> str:
         """The entry id as the broker writes it, e.g. ``1733045012345-0``."""
@@ -79,44 +81,182 @@ def parse_entry_id(entry_id: str) -> tuple[int, int]:
 
 @dataclass(frozen=True)
 class Event:
-    """One published event, encoded once per worker and shared by all its subscribers.
+    """One published event; a live one is shared by all of a worker's subscribers.
 
-    ``sse_body`` is the event without its ``id:`` line and ``ndjson_body`` the JSON record
-    without its ``"id"`` member: a stream of several topics adds its own combined id. The
-    ``*_alone`` forms are complete, for the (common) streams that follow this topic alone.
+    Its encodings are made when a stream first sends it, in that stream's format only, and
+    kept for the next subscriber. ``sse_body`` is the event without its ``id:`` line and
+    ``ndjson_body`` the JSON record without its ``"id"`` member: a stream of several topics
+    adds its own combined id. The ``*_alone`` forms are complete, for the (common) streams
+    that follow this topic alone.
     """
 
     topic: str
     position: Position
     data: str
     event: str | None
-    sse_body: str = field(init=False, repr=False)
-    ndjson_body: str = field(init=False, repr=False)
-    sse_alone: str = field(init=False, repr=False)
-    ndjson_alone: str = field(init=False, repr=False)
 
-    def __post_init__(self) -> None:
+    @cached_property
+    def sse_body(self) -> str:
+        return sse.format_event(self.data, event=self.event or None)
+
+    @cached_property
+    def ndjson_body(self) -> str:
+        return self._record()
+
+    # The complete forms are not built from the bodies above: that would keep both.
+    @cached_property
+    def sse_alone(self) -> str:
         body = sse.format_event(self.data, event=self.event or None)
-        record = json.dumps(
+        return f"id: {self.topic}:{self.position}\n{body}"
+
+    @cached_property
+    def ndjson_alone(self) -> str:
+        return f'{{"id":"{self.topic}:{self.position}",{self._record()[1:]}\n'
+
+    def _record(self) -> str:
+        return json.dumps(
             {"topic": self.topic, "event": self.event, "data": self.data},
             ensure_ascii=False,
             separators=(",", ":"),
         )
-        ident = f"{self.topic}:{self.position}"
-        object.__setattr__(self, "sse_body", body)
-        object.__setattr__(self, "ndjson_body", record)
-        object.__setattr__(self, "sse_alone", f"id: {ident}\n{body}")
-        object.__setattr__(self, "ndjson_alone", f'{{"id":"{ident}",{record[1:]}\n')
+
+    def fresh(self) -> Event:
+        """The same event without the encodings a stream made: a replay's own copy."""
+        return Event(self.topic, self.position, self.data, self.event)
 
 
 @dataclass(frozen=True)
 class Reset:
-    """The history of *topics* after the subscriber's position is gone: events were missed."""
+    """The history of *topics* after the subscriber's position is gone: events were missed.
+
+    *positions* says where each of them continues, when that moves (a replay skips what is
+    gone); a topic missing from it keeps its position, and the event that follows sets it.
+    """
 
     topics: tuple[str, ...]
+    positions: Mapping[str, Position] = field(default_factory=dict)
 
 
 Item = Event | Reset
+
+
+@dataclass(frozen=True)
+class LogRead:
+    """What one atomic read of a topic's log found, from a position on.
+
+    *entries* are the log's entries from the position's entry on (that entry itself first,
+    when the log still has it), at most a page and one. *trimmed* is the id of the last
+    entry trimmed from the front of the log (`START` when none was), *earlier* whether the
+    log holds an entry before the position, *last* the id of its newest entry (`START`
+    when it has none).
+    """
+
+    epoch: str
+    last: tuple[int, int]
+    trimmed: tuple[int, int]
+    earlier: bool
+    entries: list[Event]
+
+
+@dataclass(frozen=True)
+class Page:
+    """The next events after a position, or where to continue when history is gone."""
+
+    events: list[Event]
+    more: bool  # the log may hold more after the last of them
+    reset: Position | None = None
+
+
+def next_page(position: Position, log: LogRead, size: int) -> Page:
+    """The page of *log* right after *position*, or a reset to the log's end.
+
+    Every position a broker hands out names an entry that was in the log (or `START`), and
+    entries leave a log only from its front. So the history after *position* is complete
+    exactly when the log still holds that entry, or when that entry is the last one trimmed
+    and nothing before it is left. Anything else (another epoch, trimmed past it, or an id
+    the log never had: its tail was lost, or the id comes from elsewhere) is a reset.
+    """
+    end = Position(log.epoch, log.last)
+    if position.epoch != log.epoch:
+        return Page([], more=False, reset=end)
+    entries = log.entries
+    if entries and entries[0].position.entry == position.entry:
+        entries = entries[1:]
+    elif log.earlier or position.entry != log.trimmed:
+        return Page([], more=False, reset=end)
+    return Page(entries[:size], more=len(entries) >= size)
+
+
+ReadPages = Callable[[Mapping[str, Position], int], dict[str, Page]]
+
+
+class Replay:
+    """The history after a subscriber's positions, read while its stream is sent.
+
+    Each topic's log is read a page at a time (`REPLAY_PAGE` entries, each page checked for
+    a gap in the same atomic read), and the pages of several topics are merged by entry id,
+    which is publish order. Memory is therefore bounded by a page per topic, and the first
+    byte of the stream goes out before anything is read. A replay longer than *limit*
+    events ends with a `Reset` of the topics that still had history to send, which continue
+    from the log's end.
+    """
+
+    def __init__(
+        self,
+        read: ReadPages,
+        ends: Callable[[Iterable[str]], dict[str, Position]],
+        start: Mapping[str, Position],
+        limit: int,
+    ) -> None:
+        self._read = read
+        self._ends = ends
+        self._after = dict(start)
+        self._pages: dict[str, deque[Event]] = {topic: deque() for topic in start}
+        self._more = set(start)
+        self._left = limit
+        self._resets: deque[Reset] = deque()
+
+    def next(self) -> Item | None:
+        """The next replayed item, reading a page when one is due; None once all is sent."""
+        if wanted := [t for t, page in self._pages.items() if not page and t in self._more]:
+            self._fetch(wanted)
+        if self._resets:
+            return self._resets.popleft()
+        heads = [(page[0].position.entry, topic) for topic, page in self._pages.items() if page]
+        if not heads:
+            return None
+        if self._left == 0:
+            return self._cut()
+        self._left -= 1
+        return self._pages[min(heads)[1]].popleft()
+
+    def _fetch(self, topics: list[str]) -> None:
+        pages = self._read({topic: self._after[topic] for topic in topics}, REPLAY_PAGE)
+        moved: dict[str, Position] = {}
+        for topic in topics:
+            page = pages[topic]
+            if page.reset is not None:
+                moved[topic] = page.reset
+                self._drop(topic)
+                continue
+            self._pages[topic].extend(page.events)
+            if page.events:
+                self._after[topic] = page.events[-1].position
+            if not page.more:
+                self._more.discard(topic)
+        if moved:
+            self._resets.append(Reset(tuple(moved), moved))
+
+    def _cut(self) -> Reset:
+        """The bound is reached with history left: skip the rest, to each log's end."""
+        topics = [t for t, page in self._pages.items() if page or t in self._more]
+        for topic in topics:
+            self._drop(topic)
+        return Reset(tuple(topics), self._ends(topics))
+
+    def _drop(self, topic: str) -> None:
+        self._pages.pop(topic)
+        self._more.discard(topic)
 
 
 class Closed(Exception):
@@ -127,14 +267,11 @@ class Closed(Exception):
         self.reason = reason
 
 
-_EVENT_OF_ENTRY = operator.itemgetter(1)
-
-
 class _Feed:
     """One topic's recent live events in this worker, shared by all of its local subscribers.
 
     An event is stored once, whatever the number of subscribers: each of them keeps only a
-    cursor into the feed. Entries are numbered without gaps; at most *size* of them are
+    cursor into the feed. Events are numbered without gaps; at most *size* of them are
     readable, older ones are dropped in blocks. Only the fan-out writes, under its lock;
     subscribers read without it: ``window`` is replaced in one assignment and the list in
     it only ever grows, so a reader always sees a consistent pair.
@@ -149,8 +286,8 @@ class _Feed:
 
     def __init__(self, size: int) -> None:
         self.size = size
-        # (number of the first entry, entries): each entry is (arrival order, event).
-        self.window: tuple[int, list[tuple[int, Event]]] = (0, [])
+        # (number of the first event, events).
+        self.window: tuple[int, list[Event]] = (0, [])
         self.signal = threading.Event()
         self.followers: set[Subscription] = set()
         self.several: set[Subscription] = set()
@@ -162,17 +299,17 @@ class _Feed:
         first, entries = self.window
         return first + len(entries)
 
-    def append(self, order: int, event: Event) -> None:
+    def append(self, event: Event) -> None:
         first, entries = self.window
-        entries.append((order, event))
+        entries.append(event)
         if len(entries) > 2 * self.size:
             # Trimmed in blocks, so that appending costs O(1) on average; a reader still
             # holding the old list reads from it undisturbed.
             drop = len(entries) - self.size
             self.window = (first + drop, entries[drop:])
 
-    def since(self, cursor: int) -> list[tuple[int, Event]] | None:
-        """The entries from *cursor* on, or None when more than *size* came since."""
+    def since(self, cursor: int) -> list[Event] | None:
+        """The events from *cursor* on, or None when more than *size* came since."""
         first, entries = self.window
         if first + len(entries) - cursor > self.size:
             return None
@@ -189,14 +326,18 @@ class _Feed:
 class Subscription:
     """One subscriber's view of some topics: replayed items first, then live events.
 
-    Live events are read from the worker's shared feeds (see `Fanout`). A subscriber that
-    falls more than the feed size behind is closed rather than silently skipped: its client
-    reconnects with the last id it has and catches up from the history.
+    *positions* is where the subscriber stands in each topic; *replay*, when given, reads
+    the history after them (see `Replay`). Live events are read from the worker's shared
+    feeds (see `Fanout`). A subscriber that falls more than the feed size behind is closed
+    rather than silently skipped: its client reconnects with the last id it has and catches
+    up from the history.
     """
 
-    def __init__(self, positions: Mapping[str, Position]) -> None:
+    def __init__(self, positions: Mapping[str, Position], replay: Replay | None = None) -> None:
         self.positions: dict[str, Position] = dict(positions)
-        self._backlog: deque[Item] = deque()
+        self._replay = replay
+        # A live event held back while the `Reset` that must precede it goes out.
+        self._after_reset: Event | None = None
         self._live: deque[Event] = deque()
         # Set by `Fanout.add`: each followed feed, and the number of its next entry to read.
         self._feeds: list[_Feed] = []
@@ -212,11 +353,6 @@ class Subscription:
     def topics(self) -> tuple[str, ...]:
         return tuple(self.positions)
 
-    def prime(self, positions: Mapping[str, Position], backlog: Iterable[Item]) -> None:
-        """Set where the replay ended and what it found; called once, before iterating."""
-        self.positions.update(positions)
-        self._backlog = deque(backlog)
-
     def end(self, reason: str) -> None:
         """End the subscription: `get` raises `Closed` once what it has read is out.
 
@@ -231,7 +367,7 @@ class Subscription:
         The ticker wakes quiet streams once a tick, so that they can send a heartbeat, or
         stop at their lifetime cap or a shutdown. Each event is returned once: live events
         the replay already covered are skipped, and a change of epoch mid-stream (the log
-        was lost and recreated) yields a `Reset` first. Raises `Closed` once the
+        may have lost entries) yields a `Reset` first. Raises `Closed` once the
         subscription has ended and what it had read is out.
         """
         waited = False
@@ -255,25 +391,46 @@ class Subscription:
             waited = True
 
     def get_ready(self) -> Item | None:
-        """The next item already read from the feeds, else None; it never waits.
+        """The next replayed item, or live one already read from the feeds, else None.
 
-        A stream that has fallen behind sends what has piled up in one write; what arrives
-        meanwhile is for the next `get`.
+        It never waits for events (a replay reads its next page from the broker). A stream
+        that has fallen behind sends what has piled up in one write; what arrives meanwhile
+        is for the next `get`. When the broker fails mid-replay, the subscription ends.
         """
-        self.from_replay = bool(self._backlog)
-        if self._backlog:
-            item = self._backlog.popleft()
-            if isinstance(item, Event):
-                self.positions[item.topic] = item.position
-            return item
+        self.from_replay = False
+        if self._replay is not None:
+            try:
+                item = self._replay.next()
+            except BrokerUnavailable as error:
+                logger.warning("a replay failed: %s", error)
+                self._replay = None
+                self.end("the broker failed while replaying history; reconnect to resume")
+                return None
+            if item is None:
+                self._replay = None  # live events from here on
+            else:
+                self._moved(item)
+                self.from_replay = True
+                return item
+        if self._after_reset is not None:
+            event, self._after_reset = self._after_reset, None
+            self._moved(event)
+            return event
         while self._live:
             if (accepted := self._accept(self._live.popleft())) is not None:
                 return accepted
         return None
 
+    def _moved(self, item: Item) -> None:
+        """Advance this stream's positions past *item*, which is being sent."""
+        if isinstance(item, Event):
+            self.positions[item.topic] = item.position
+        else:
+            self.positions.update(item.positions)
+
     def _read(self) -> None:
         """Move what the feeds hold past this subscription's cursors to its own live list."""
-        found: list[tuple[int, Event]] = []
+        found: list[Event] = []
         for index, feed in enumerate(self._feeds):
             entries = feed.since(self._cursors[index])
             if entries is None:
@@ -282,19 +439,21 @@ class Subscription:
             self._cursors[index] += len(entries)
             found += entries
         if len(self._feeds) > 1:
-            # Several topics: in the order their events reached this worker.
-            found.sort(key=lambda entry: entry[0])
-        self._live.extend(map(_EVENT_OF_ENTRY, found))
+            # Several topics: entry ids order their events as they were published.
+            found.sort(key=_entry_order)
+        self._live.extend(found)
 
     def _accept(self, event: Event) -> Item | None:
         """*event* if this stream has not passed it yet; a `Reset` first on a new epoch."""
         current = self.positions[event.topic]
-        if event.position.epoch == current.epoch:
-            if event.position.entry <= current.entry:
-                return None  # already replayed
-        elif current.epoch != NO_EPOCH:
-            self._backlog.append(event)
-            self.positions[event.topic] = event.position
+        if event.position.entry <= current.entry:
+            # Sent already (by the replay), or older than where a reset moved this stream.
+            return None
+        if event.position.epoch != current.epoch:
+            # The log may have lost entries between the two (a restart, a failover): the
+            # reset goes first, still with the old position, so that a client that drops
+            # before the event comes back to a reset again rather than past the event.
+            self._after_reset = event
             return Reset((event.topic,))
         self.positions[event.topic] = event.position
         return event
@@ -322,9 +481,6 @@ class Fanout:
         self._feeds: dict[str, _Feed] = {}
         self._feed_size = feed_size
         self._tick = tick
-        # Orders the events of all topics, so that a stream of several topics sends them
-        # in the order they arrived here.
-        self._order = 0
         self._ticker_pid: int | None = None
         self._stopped = threading.Event()
 
@@ -369,7 +525,7 @@ class Fanout:
             feed = self._feeds.get(topic)
             if feed is None or not feed.window[1]:
                 return None
-            return feed.window[1][-1][1].position
+            return feed.window[1][-1].position
 
     def deliver(self, topic: str, events: Iterable[Event]) -> None:
         """Append *events* (of *topic*, in order) to its feed and wake its subscribers once."""
@@ -378,10 +534,19 @@ class Fanout:
             if feed is None:
                 return
             for event in events:
-                self._order += 1
-                feed.append(self._order, event)
+                feed.append(event)
             feed.fresh = True
             # Setting an event never switches threads or greenlets: safe under the lock.
+            feed.wake()
+
+    def end_topic(self, topic: str, reason: str) -> None:
+        """End the subscriptions of *topic*: this worker missed some of its events."""
+        with self._lock:
+            feed = self._feeds.pop(topic, None)
+            if feed is None:
+                return
+            for subscription in feed.followers:
+                subscription.end(reason)
             feed.wake()
 
     def end_all(self, reason: str) -> None:
@@ -424,16 +589,18 @@ class Fanout:
                         feed.wake()
 
 
-def merge_replay(events: Iterable[Event]) -> list[Event]:
-    """Order replayed events of several topics by entry id, i.e. roughly by publish time."""
-    return sorted(events, key=lambda e: e.position.entry)
-
-
 class Broker(ABC):
-    """A backend: publishes to a topic's log and subscribes from positions in logs."""
+    """A backend: publishes to a topic's log and subscribes from positions in logs.
+
+    A backend implements `publish`, `positions`, `subscribe`, `check` and `close`, and
+    `_read` for the replay: an atomic read of each log from a position on, whose verdict
+    (`next_page`) is the same for every backend.
+    """
 
     #: True when every worker and host sees every event (False for the in-process broker).
     shared: bool = True
+    #: The most events one stream replays; a longer replay ends with a reset.
+    replay_limit: int
     _fanout: Fanout
 
     def lag(self) -> float:
@@ -462,11 +629,16 @@ class Broker(ABC):
     def subscribe(self, start: Mapping[str, Position | None]) -> Subscription:
         """Follow the topics of *start*, from each position given (None: from now on).
 
-        The returned subscription first yields what was published after each position
-        (or a `Reset` when that history is gone), then live events. Raises
-        `BrokerUnavailable` when the broker cannot be reached, `PositionAhead` for a
-        position the topic never reached.
+        It registers the subscriber for live events and reads nothing of the history: the
+        returned subscription replays it (or yields a `Reset` where it is gone) while it
+        is iterated, then yields live events. Raises `BrokerUnavailable` when the broker
+        cannot be reached.
         """
+
+    @abstractmethod
+    def _read(self, start: Mapping[str, Position], size: int) -> dict[str, LogRead]:
+        """Read each topic's log from its position in *start* on: up to *size* + 1 entries,
+        each topic in one atomic step."""
 
     @abstractmethod
     def check(self) -> None:
@@ -474,3 +646,18 @@ class Broker(ABC):
 
     def close(self) -> None:  # noqa: B027  (optional for backends that hold nothing)
         """Release connections and background readers."""
+
+    def _replay(self, start: Mapping[str, Position | None]) -> Replay | None:
+        """The replay of a subscriber starting at *start*, for the topics it gave a position."""
+        given = {topic: p for topic, p in start.items() if p is not None}
+        if not given:
+            return None
+        return Replay(self._pages, self.positions, given, self.replay_limit)
+
+    def _pages(self, start: Mapping[str, Position], size: int) -> dict[str, Page]:
+        logs = self._read(start, size)
+        return {topic: next_page(position, logs[topic], size) for topic, position in start.items()}
+
+
+def _entry_order(event: Event) -> tuple[int, int]:
+    return event.position.entry

@@ -7,35 +7,34 @@ gunicorn.conf.py refuses to start more than one worker with it.
 
 from __future__ import annotations
 
+import bisect
 import secrets
 import threading
-from collections import deque
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
 from ._base import (
-    NO_EPOCH,
+    START,
     Broker,
     Event,
     Fanout,
-    Item,
+    LogRead,
     Position,
-    PositionAhead,
-    Reset,
     Subscription,
-    merge_replay,
 )
 
 
 @dataclass
 class _Log:
-    """One topic's history: entry ids ``0-1``, ``0-2``, ... with no gaps, the oldest dropped."""
+    """One topic's history: its readable events are ``events[first:]``, oldest first."""
 
-    epoch: str
-    history: deque[Event]
-    last: int = 0
-    # The entries are numbered without gaps, so what was trimmed is exactly known.
-    first_kept: int = field(default=1)
+    events: list[Event] = field(default_factory=list)
+    first: int = 0
+    # The id of the last event trimmed from the front (START: none yet).
+    trimmed: tuple[int, int] = START
+
+    def last(self) -> tuple[int, int]:
+        return self.events[-1].position.entry if self.events else START
 
 
 class MemoryBroker(Broker):
@@ -43,25 +42,35 @@ class MemoryBroker(Broker):
 
     shared = False
 
-    def __init__(self, *, history: int, queue_size: int, tick_seconds: float) -> None:
+    def __init__(
+        self, *, history: int, queue_size: int, tick_seconds: float, replay_limit: int
+    ) -> None:
         self._history = history
+        self.replay_limit = replay_limit
         self._lock = threading.Lock()
         self._logs: dict[str, _Log] = {}
+        # One epoch for every log of this process: ids from before a restart get a reset,
+        # not a wrong resume.
+        self._epoch = secrets.token_hex(4)
+        # Entry ids are "0-<n>", n counting the events of every topic: ids order them all
+        # in publish order, as Redis's do.
+        self._count = 0
         self._fanout = Fanout(feed_size=queue_size, tick=tick_seconds)
 
     def publish(self, topic: str, data: str, event: str | None = None) -> Position:
         # One lock orders publishing, replay and registration: a subscriber is either
         # registered before an event (and gets it live) or replays it, never both or neither.
         with self._lock:
-            log = self._logs.get(topic)
-            if log is None:
-                # A fresh epoch per process: ids from before a restart get a reset, not a
-                # wrong resume.
-                log = self._logs[topic] = _Log(secrets.token_hex(4), deque(maxlen=self._history))
-            log.last += 1
-            item = Event(topic, Position(log.epoch, (0, log.last)), data, event)
-            log.history.append(item)
-            log.first_kept = log.history[0].position.entry[1]
+            log = self._logs.setdefault(topic, _Log())
+            self._count += 1
+            item = Event(topic, Position(self._epoch, (0, self._count)), data, event)
+            log.events.append(item)
+            if len(log.events) - log.first > self._history:
+                log.trimmed = log.events[log.first].position.entry
+                log.first += 1
+                if log.first >= self._history:
+                    # Dropped in blocks, so that publishing costs O(1) on average.
+                    log.events, log.first = log.events[log.first :], 0
             self._fanout.deliver(topic, [item])
         return item.position
 
@@ -71,46 +80,35 @@ class MemoryBroker(Broker):
 
     def _end(self, topic: str) -> Position:
         log = self._logs.get(topic)
-        return Position.start() if log is None else Position(log.epoch, (0, log.last))
+        return Position(self._epoch, START if log is None else log.last())
 
     def subscribe(self, start: Mapping[str, Position | None]) -> Subscription:
         with self._lock:
-            subscription = Subscription({topic: self._end(topic) for topic in start})
-            replay: list[Event] = []
-            reset: list[str] = []
-            positions: dict[str, Position] = {}
-            for topic, position in start.items():
-                if position is None:
-                    continue
-                found = self._replay(topic, position)
-                if found is None:
-                    reset.append(topic)
-                else:
-                    positions[topic] = position
-                    replay += found
-            backlog: list[Item] = [Reset(tuple(reset))] if reset else []
-            subscription.prime(positions, [*backlog, *merge_replay(replay)])
+            subscription = Subscription(
+                {topic: position or self._end(topic) for topic, position in start.items()},
+                self._replay(start),
+            )
             self._fanout.add(subscription)
         return subscription
 
-    def _replay(self, topic: str, position: Position) -> list[Event] | None:
-        """Events after *position*, or None when some of them are gone (a reset is due)."""
-        log = self._logs.get(topic)
-        if log is None:
-            # Nothing was ever published here (in this process): only a position taken
-            # before the first entry is still valid.
-            return [] if position.epoch == NO_EPOCH else None
-        if position.epoch == NO_EPOCH:
-            after = 0
-        elif position.epoch != log.epoch:
-            return None
-        else:
-            after = position.entry[1]
-            if position.entry[0] != 0 or after > log.last:
-                raise PositionAhead(f"{topic} has no entry {position.entry_id}")
-        if after + 1 < log.first_kept:
-            return None
-        return [e for e in log.history if e.position.entry[1] > after]
+    def _read(self, start: Mapping[str, Position], size: int) -> dict[str, LogRead]:
+        with self._lock:
+            return {topic: self._read_log(topic, p, size) for topic, p in start.items()}
+
+    def _read_log(self, topic: str, position: Position, size: int) -> LogRead:
+        log = self._logs.get(topic, _Log())
+        at = bisect.bisect_left(
+            log.events, position.entry, lo=log.first, key=lambda e: e.position.entry
+        )
+        return LogRead(
+            epoch=self._epoch,
+            last=log.last(),
+            trimmed=log.trimmed,
+            earlier=at > log.first,
+            # Copies: the encodings a replaying stream makes are its own, dropped once sent,
+            # not kept with the history.
+            entries=[event.fresh() for event in log.events[at : at + size + 1]],
+        )
 
     def check(self) -> None:
         """Always reachable: it lives in this process."""

@@ -1,15 +1,19 @@
 """The Redis Streams broker: every worker on every host sees every event, with history.
 
-One Redis stream per topic (key ``channel:<topic>``). Publishing is ``XADD`` with
-approximate ``MAXLEN`` trimming, so each topic keeps at least *history* entries (Redis
-trims whole blocks of about 100, so a little more). The entry id is the event's position:
-resuming with ``Last-Event-ID`` reads the entries after it, on any host.
+One Redis stream per topic (key ``channel:<topic>``), trimmed to exactly *history*
+entries, and a record of the last entry trimmed (``channel:<topic>:meta``). The entry id is
+the event's position: resuming with ``Last-Event-ID`` reads the entries after it, on any
+host. Ids come from one clock for all topics (``channel:state:clock``), so they order the
+events of several topics as they were published. Every script below runs atomically:
+reading a page of history and checking that nothing after the position is missing is one
+step.
 
 Each worker process runs ONE reader, a thread (a greenlet under gevent, whose monkey
-patching turns threads into greenlets), which blocks in ``XREAD`` on the topics its local
-subscribers follow and appends each entry, encoded once, to the topic's feed that all of
-them read (see ``_base.Fanout``). Redis connections therefore grow with workers, not with
-open streams: one blocked reader plus a small pool for commands.
+patching turns threads into greenlets), which waits in ``XREAD`` on the topics its local
+subscribers follow, reads their new entries with the same atomic check as a replay, and
+appends each entry to the topic's feed that all of them read (see ``_base.Fanout``), where
+it is encoded once. Redis connections therefore grow with workers, not with open streams:
+one blocked reader plus a small pool for commands.
 Redis pub/sub could not do this job: it keeps no history, so a reconnecting client's
 missed events are gone and ``Last-Event-ID`` cannot be honoured.
 """
@@ -28,6 +32,7 @@ from typing import Any, cast
 from urllib.parse import unquote, urlsplit
 
 import redis
+from redis.commands.core import Script
 from redis.exceptions import RedisError
 
 from .. import metrics
@@ -37,12 +42,10 @@ from ._base import (
     BrokerUnavailable,
     Event,
     Fanout,
-    Item,
+    LogRead,
     Position,
-    PositionAhead,
-    Reset,
     Subscription,
-    merge_replay,
+    next_page,
     parse_entry_id,
 )
 
@@ -50,35 +53,130 @@ logger = logging.getLogger(__name__)
 
 KEY_PREFIX = "channel:"
 
-# Appends an event and records the log's epoch in one atomic step. A stream that does not
-# exist (first publish, or Redis was flushed or restarted without persistence) gets a new
-# epoch, so ids from the lost log are recognised as such instead of resuming at a wrong place.
-# The meta key holds "<epoch> <first entry id ever>": a subscriber that started before the
-# first entry can then tell whether anything was trimmed since.
-_PUBLISH = """
-local epoch = false
-local meta = redis.call('GET', KEYS[2])
-if meta and redis.call('EXISTS', KEYS[1]) == 1 then
-  epoch = string.match(meta, '^(%S+) ')
+# Keys of the broker's own, which no topic can take (a topic name has no ':').
+_GENERATION_KEY = "channel:state:generation"
+_CLOCK_KEY = "channel:state:clock"
+
+# What every script starts with. KEYS[1] is the generation key, KEYS[2] the clock.
+_PRELUDE = """
+-- The epoch of every log: a token stored with the server's run id. A restart or a failover
+-- changes the run id, and Redis cannot tell whether it lost acknowledged entries then (a
+-- snapshot, appendfsync everysec, an asynchronous replica): the logs start a new epoch, and
+-- a client of the old one gets a reset rather than a silent gap. FLUSHALL loses the key:
+-- the same.
+local function generation(candidate)
+  local server = string.match(redis.call('INFO', 'server'), 'run_id:(%x+)')
+  local stored = redis.call('GET', KEYS[1])
+  if stored then
+    local epoch, run = string.match(stored, '^(%x+) (%x+)$')
+    if run == server then
+      return epoch
+    end
+  end
+  redis.call('SET', KEYS[1], candidate .. ' ' .. server)
+  return candidate
 end
-if not epoch then
-  epoch = ARGV[2]
+
+-- The id of the last entry trimmed from the front of a log ('0-0': none yet), and whether
+-- the record must be written.
+local function trimmed(stream, record_key)
+  local record = redis.call('GET', record_key)
+  if record and not string.match(record, '^%d+%-%d+$') then
+    record = false  -- written by an older version: no trim record
+  end
+  if redis.call('EXISTS', stream) == 0 then
+    if record then
+      -- The log was deleted: every id handed out so far went with it.
+      return redis.call('GET', KEYS[2]) or '0-0', true
+    end
+    return '0-0', true
+  end
+  if record then
+    return record, false
+  end
+  -- A log with no record: its oldest entry stands for an unknown boundary, so that no
+  -- position before it can resume without a reset.
+  return redis.call('XRANGE', stream, '-', '+', 'COUNT', 1)[1][1], true
 end
-local id = redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[1], '*',
-  'epoch', epoch, 'event', ARGV[3], 'data', ARGV[4])
-if not meta or not string.match(meta, '^' .. epoch .. ' ') then
-  redis.call('SET', KEYS[2], epoch .. ' ' .. id)
-end
-return {id, epoch}
 """
 
+# Appends an event and trims its log in one atomic step. KEYS: generation, clock, stream,
+# trim record. ARGV: history, a fresh epoch token, event name, data.
+_PUBLISH = (
+    _PRELUDE
+    + """
+local epoch = generation(ARGV[2])
+local boundary, changed = trimmed(KEYS[3], KEYS[4])
+-- After every id handed out on any topic: ids order all topics' events.
+local now = redis.call('TIME')
+local ms = tonumber(now[1]) * 1000 + math.floor(tonumber(now[2]) / 1000)
+local seq = 0
+local clock = redis.call('GET', KEYS[2])
+if clock then
+  local clock_ms, clock_seq = string.match(clock, '^(%d+)-(%d+)$')
+  if tonumber(clock_ms) >= ms then
+    ms, seq = tonumber(clock_ms), tonumber(clock_seq) + 1
+  end
+end
+local fields = {'epoch', epoch, 'event', ARGV[3], 'data', ARGV[4]}
+local id = redis.pcall('XADD', KEYS[3], string.format('%.0f-%.0f', ms, seq), unpack(fields))
+if type(id) == 'table' then
+  -- The stream has a later id than the clock (the clock key was lost): Redis picks one.
+  id = redis.call('XADD', KEYS[3], '*', unpack(fields))
+end
+local excess = redis.call('XLEN', KEYS[3]) - tonumber(ARGV[1])
+if excess > 0 then
+  local gone = redis.call('XRANGE', KEYS[3], '-', '+', 'COUNT', excess)
+  boundary, changed = gone[#gone][1], true
+  redis.call('XTRIM', KEYS[3], 'MAXLEN', ARGV[1])
+end
+if changed then
+  redis.call('SET', KEYS[4], boundary)
+end
+redis.call('SET', KEYS[2], id)
+return {id, epoch}
+"""
+)
+
+# The end of each log. KEYS: generation, clock, then one stream per topic. ARGV: a fresh
+# epoch token. Returns the epoch, then each stream's newest id ('0-0': none).
+_ENDS = (
+    _PRELUDE
+    + """
+local ends = {generation(ARGV[1])}
+for index = 3, #KEYS do
+  local newest = redis.call('XREVRANGE', KEYS[index], '+', '-', 'COUNT', 1)
+  ends[#ends + 1] = newest[1] and newest[1][1] or '0-0'
+end
+return ends
+"""
+)
+
+# A page of one log from a position on, with what `next_page` needs to check it. KEYS:
+# generation, clock, stream, trim record. ARGV: a fresh epoch token, the position's entry
+# id, how many entries.
+_READ = (
+    _PRELUDE
+    + """
+local epoch = generation(ARGV[1])
+local boundary = trimmed(KEYS[3], KEYS[4])
+local entries = redis.call('XRANGE', KEYS[3], ARGV[2], '+', 'COUNT', ARGV[3])
+local earlier = 0
+if ARGV[2] ~= '0-0' and (not entries[1] or entries[1][1] ~= ARGV[2]) then
+  earlier = #redis.call('XREVRANGE', KEYS[3], '(' .. ARGV[2], '-', 'COUNT', 1)
+end
+local newest = redis.call('XREVRANGE', KEYS[3], '+', '-', 'COUNT', 1)
+return {epoch, newest[1] and newest[1][1] or '0-0', boundary, earlier, entries}
+"""
+)
+
+# Entries the reader reads from a topic at a time.
+_READ_COUNT = 1000
 # Backoff between reconnection attempts of the reader, in seconds.
 _BACKOFF_FIRST = 0.1
 _BACKOFF_MAX = 5.0
 # How long a worker's wake-up stream outlives the worker (seconds).
 _WAKE_TTL = 3600
-# Entries the reader takes per stream and read: a full read means more are waiting.
-_READ_COUNT = 1000
 
 
 # Query parameters that carry a secret (redis-py reads ``password``; other clients name
@@ -126,11 +224,13 @@ class RedisBroker(Broker):
         queue_size: int,
         tick_seconds: float,
         retry_seconds: float,
+        replay_limit: int,
         pool_size: int = 4,
     ) -> None:
         self.url = url
         self._history = history
         self._retry_seconds = retry_seconds
+        self.replay_limit = replay_limit
         # The reader's XREAD BLOCK must end before the socket times out, or every quiet
         # period would look like a dead connection (redis-py 8 defaults socket_timeout to 5 s).
         self._block_ms = max(1, int(block_seconds * 1000))
@@ -146,6 +246,8 @@ class RedisBroker(Broker):
         )
         self._client = redis.Redis(connection_pool=pool)
         self._publish = self._client.register_script(_PUBLISH)
+        self._ends = self._client.register_script(_ENDS)
+        self._read_log = self._client.register_script(_READ)
         self._fanout = Fanout(feed_size=queue_size, tick=tick_seconds)
         self._hub: _Reader | None = None
         self._hub_lock = threading.Lock()
@@ -154,7 +256,7 @@ class RedisBroker(Broker):
     def publish(self, topic: str, data: str, event: str | None = None) -> Position:
         try:
             entry_id, epoch = self._publish(
-                keys=[KEY_PREFIX + topic, KEY_PREFIX + topic + ":meta"],
+                keys=_log_keys(topic),
                 args=[self._history, secrets.token_hex(4), event or "", data],
             )
         except RedisError as error:
@@ -163,58 +265,37 @@ class RedisBroker(Broker):
 
     # ----------------------------------------------------------------- subscribing
     def positions(self, topics: Iterable[str]) -> dict[str, Position]:
-        return {topic: state.end for topic, state in self._states(list(topics)).items()}
-
-    def _states(self, topics: list[str]) -> dict[str, _LogState]:
-        """Epoch, first entry ever, oldest and newest retained entry of each topic."""
+        topics = list(topics)
         try:
-            with self._client.pipeline(transaction=False) as pipe:
-                for topic in topics:
-                    key = KEY_PREFIX + topic
-                    pipe.get(key + ":meta")
-                    pipe.xrange(key, count=1)
-                    pipe.xrevrange(key, count=1)
-                replies = pipe.execute()
+            epoch, *ends = self._ends(
+                keys=[_GENERATION_KEY, _CLOCK_KEY, *(KEY_PREFIX + t for t in topics)],
+                args=[secrets.token_hex(4)],
+            )
         except RedisError as error:
             raise BrokerUnavailable(self._unreachable(error)) from error
-        states = {}
-        for index, topic in enumerate(topics):
-            meta, first, last = replies[3 * index : 3 * index + 3]
-            states[topic] = _LogState.of(meta, first, last)
-        return states
+        return {
+            topic: Position(str(epoch), parse_entry_id(str(end)))
+            for topic, end in zip(topics, ends, strict=True)
+        }
 
     def subscribe(self, start: Mapping[str, Position | None]) -> Subscription:
-        topics = list(start)
-        states = self._states(topics)
-        begin: dict[str, Position] = {}
-        reset: list[str] = []
-        for topic in topics:
-            position, lost = states[topic].resume(topic, start[topic])
-            begin[topic] = position
-            if lost:
-                reset.append(topic)
-        subscription = Subscription(begin)
-        # Register first, replay second: whatever the reader delivers from now on lands in
-        # the feed past the subscription's cursor, and the replay below covers everything
-        # up to this moment. Events found by both are delivered once (the subscription
-        # drops what it has already passed).
-        self._reader().add(subscription, {t: states[t].end.entry_id for t in topics})
-        try:
-            with self._client.pipeline(transaction=False) as pipe:
-                for topic in topics:
-                    pipe.xrange(KEY_PREFIX + topic, min="(" + begin[topic].entry_id)
-                replies = pipe.execute()
-        except RedisError as error:
-            subscription.close()
-            raise BrokerUnavailable(self._unreachable(error)) from error
-        replay = [
-            _event(topic, entry_id, fields)
-            for topic, entries in zip(topics, replies, strict=True)
-            for entry_id, fields in entries
-        ]
-        backlog: list[Item] = [Reset(tuple(reset))] if reset else []
-        subscription.prime(begin, [*backlog, *merge_replay(replay)])
+        ends = self.positions(start)
+        subscription = Subscription(
+            {topic: position or ends[topic] for topic, position in start.items()},
+            self._replay(start),
+        )
+        # Registered now, replayed later (while the stream is sent): whatever the reader
+        # delivers from now on lands in the feed past the subscription's cursor, and the
+        # replay reads up to a moment after this one. Events found by both are sent once
+        # (the subscription drops what it has already passed).
+        self._reader().add(subscription, {topic: end.entry_id for topic, end in ends.items()})
         return subscription
+
+    def _read(self, start: Mapping[str, Position], size: int) -> dict[str, LogRead]:
+        try:
+            return _read_logs(self._read_log, self._client, start, size)
+        except RedisError as error:
+            raise BrokerUnavailable(self._unreachable(error)) from error
 
     def _reader(self) -> _Reader:
         """This process's reader, started on first use (after gunicorn has forked)."""
@@ -222,7 +303,9 @@ class RedisBroker(Broker):
             if self._hub is None or self._hub.pid != os.getpid():
                 # A dedicated connection: the reader's blocking XREAD never holds a pool slot.
                 client = redis.Redis.from_url(self.url, **self._options)
-                self._hub = _Reader(client, self._fanout, self._block_ms, self._retry_seconds)
+                self._hub = _Reader(
+                    client, self._read_log, self._fanout, self._block_ms, self._retry_seconds
+                )
                 self._hub.start()
             return self._hub
 
@@ -250,60 +333,41 @@ class RedisBroker(Broker):
         return f"cannot reach Redis at {redacted(self.url)}: {error}"
 
 
-class _LogState:
-    """What a subscriber needs to know about one topic's log to start following it."""
+def _read_logs(
+    script: Script, client: redis.Redis, start: Mapping[str, Position], size: int
+) -> dict[str, LogRead]:
+    """Each topic's log from its position in *start* on, in one round trip (the `_READ`
+    script, atomic per topic)."""
+    with client.pipeline(transaction=False) as pipe:
+        for topic, position in start.items():
+            script(
+                keys=_log_keys(topic),
+                args=[secrets.token_hex(4), position.entry_id, size + 1],
+                client=pipe,
+            )
+        replies = pipe.execute()
+    return {topic: _log_read(topic, reply) for topic, reply in zip(start, replies, strict=True)}
 
-    def __init__(
-        self,
-        epoch: str,
-        first_ever: tuple[int, int],
-        first: tuple[int, int] | None,
-        last: tuple[int, int] | None,
-    ) -> None:
-        self.epoch = epoch
-        self.first_ever = first_ever
-        self.first = first
-        self.last = last
 
-    @classmethod
-    def of(cls, meta: str | None, first: list[Any], last: list[Any]) -> _LogState:
-        if not last or meta is None:
-            return cls(NO_EPOCH, (0, 0), None, None)
-        epoch, _, first_ever = meta.partition(" ")
-        return cls(
-            epoch,
-            parse_entry_id(first_ever),
-            parse_entry_id(first[0][0]),
-            parse_entry_id(last[0][0]),
-        )
+def _log_keys(topic: str) -> list[str]:
+    """The keys of the publish and read scripts: the broker's own, the stream, its record."""
+    return [_GENERATION_KEY, _CLOCK_KEY, KEY_PREFIX + topic, KEY_PREFIX + topic + ":meta"]
 
-    @property
-    def end(self) -> Position:
-        return Position.start() if self.last is None else Position(self.epoch, self.last)
 
-    def resume(  # noqa: PLR0911  (one return per case, each explained)
-        self, topic: str, given: Position | None
-    ) -> tuple[Position, bool]:
-        """Where to start for a subscriber at *given*, and whether events were lost."""
-        if given is None:
-            return self.end, False
-        if self.last is None or self.first is None:
-            # No log: fine for a position taken before the first entry; any other was in a
-            # log that has been lost (flushed, or Redis restarted without persistence).
-            return self.end, given.epoch != NO_EPOCH
-        if given.epoch == NO_EPOCH:
-            # Subscribed before the first entry: replay all, unless some were trimmed since.
-            if self.first == self.first_ever:
-                return Position(self.epoch, (0, 0)), False
-            return self.end, True
-        if given.epoch != self.epoch:
-            return self.end, True
-        if given.entry > self.last:
-            raise PositionAhead(f"{topic} has no entry {given.entry_id}")
-        if given.entry < self.first:
-            # Trimmed: the history after this position is no longer complete.
-            return self.end, True
-        return given, False
+def _log_read(topic: str, reply: list[Any]) -> LogRead:
+    epoch, last, trimmed, earlier, entries = reply
+    return LogRead(
+        epoch=str(epoch),
+        last=parse_entry_id(str(last)),
+        trimmed=parse_entry_id(str(trimmed)),
+        earlier=bool(earlier),
+        entries=[_event(topic, entry_id, _fields(values)) for entry_id, values in entries],
+    )
+
+
+def _fields(values: list[str]) -> dict[str, str]:
+    """A script's reply lists an entry's fields and values flat: pair them."""
+    return dict(zip(values[::2], values[1::2], strict=True))
 
 
 def _event(topic: str, entry_id: str, fields: Mapping[str, str]) -> Event:
@@ -315,7 +379,9 @@ class _Reader:
     """The worker's one reader: ``XREAD BLOCK`` on every followed topic, fanned out locally.
 
     New topics wake it through a stream of its own, so a first subscriber does not wait for
-    the current block to end. When a read fails, the reader retries with backoff and keeps
+    the current block to end. When a topic's log was trimmed past its cursor (the reader
+    fell behind), or lost entries it had read, that topic's local streams are ended.
+    When a read fails, the reader retries with backoff and keeps
     its streams open (with heartbeats) for up to *retry_seconds* of silence from Redis:
     one slow read, or a short outage, ends no stream and loses no event, and does not send
     every client of every worker back at the same moment. Only when Redis stays out of
@@ -324,10 +390,16 @@ class _Reader:
     """
 
     def __init__(
-        self, client: redis.Redis, fanout: Fanout, block_ms: int, retry_seconds: float
+        self,
+        client: redis.Redis,
+        read_log: Script,
+        fanout: Fanout,
+        block_ms: int,
+        retry_seconds: float,
     ) -> None:
         self.pid = os.getpid()
         self._client = client
+        self._read_log = read_log
         self._fanout = fanout
         self._block_ms = block_ms
         self._retry_seconds = retry_seconds
@@ -390,8 +462,6 @@ class _Reader:
         backoff = _BACKOFF_FIRST
         # When Redis last answered the reader, or the reader last had nothing to ask it.
         answered = time.monotonic()
-        # After a failed read, Redis may be back without what the reader read last.
-        check_cursors = False
         while not self._stopped:
             with self._lock:
                 # Read under the lock that add() holds while it registers a subscription:
@@ -411,21 +481,16 @@ class _Reader:
                 continue
             streams[self._wake_key] = self._wake_cursor
             try:
-                if check_cursors:
-                    check_cursors = False
-                    if self._lost_cursors(streams):
-                        self._fail_all()
-                        continue
                 reply = cast(
                     "list[tuple[str, list[tuple[str, dict[str, str]]]]] | None",
-                    self._client.xread(dict(streams), block=self._block_ms, count=_READ_COUNT),
+                    self._client.xread(dict(streams), block=self._block_ms, count=1),
                 )
+                caught_up = self._deliver(reply or [])
             except RedisError as error:
                 if self._stopped:
                     return
                 metrics.reader_reconnecting()
                 self._note(caught_up=False)
-                check_cursors = True
                 silent = time.monotonic() - answered
                 if silent < self._retry_seconds:
                     logger.warning(
@@ -449,41 +514,46 @@ class _Reader:
                 continue
             backoff = _BACKOFF_FIRST
             answered = time.monotonic()
-            self._note(caught_up=all(len(entries) < _READ_COUNT for _, entries in reply or []))
-            for key, entries in reply or []:
-                if key == self._wake_key:
-                    self._wake_cursor = entries[-1][0]
-                    continue
-                topic = key.removeprefix(KEY_PREFIX)
-                # Encoded once here, shared by every local subscriber of the topic.
-                self._fanout.deliver(topic, [_event(topic, i, fields) for i, fields in entries])
-                with self._lock:
-                    if topic in self._cursors:
-                        self._cursors[topic] = entries[-1][0]
+            self._note(caught_up=caught_up)
 
-    def _lost_cursors(self, streams: Mapping[str, str]) -> bool:
-        """Whether Redis came back without an entry the reader had read (or `RedisError`).
+    def _deliver(self, reply: list[tuple[str, list[tuple[str, dict[str, str]]]]]) -> bool:
+        """Read what the topics that woke the XREAD hold past their cursors, and fan it out;
+        True when that was all they held (a full page means more are waiting).
 
-        A restart from an older snapshot, or a failover to a replica that lagged, can bring
-        back a log without its last entries: reading on after a position the log no longer
-        has would skip, without a word, what is published up to that position again. An
-        entry that is still there proves that everything after it is (logs are trimmed
-        from the front). Otherwise the streams are ended and their clients resume from
-        their own ids, which the subscription checks against the log as it is now.
+        The XREAD only waits. The entries are read by the same atomic step as a replay's,
+        because a reader that lags behind a log's trimming would otherwise read on past
+        entries trimmed before it got to them. When some are gone, the topic's streams here
+        are ended: their clients resume from their own ids (a replay, or a reset).
         """
-        keys = [k for k, cursor in streams.items() if k != self._wake_key and cursor != "0-0"]
-        with self._client.pipeline(transaction=False) as pipe:
-            for key in keys:
-                pipe.xrange(key, min=streams[key], max=streams[key], count=1)
-            replies = pipe.execute()
-        lost = [key for key, reply in zip(keys, replies, strict=True) if not reply]
-        if lost:
-            logger.warning(
-                "channel reader: Redis came back without the last entry read of %s; "
-                "streams ended, to resume from their ids",
-                ", ".join(key.removeprefix(KEY_PREFIX) for key in lost),
-            )
-        return bool(lost)
+        woken = []
+        for key, entries in reply:
+            if key == self._wake_key:
+                self._wake_cursor = entries[-1][0]
+            else:
+                woken.append(key.removeprefix(KEY_PREFIX))
+        with self._lock:
+            cursors = {topic: self._cursors[topic] for topic in woken if topic in self._cursors}
+        start = {topic: Position(NO_EPOCH, parse_entry_id(c)) for topic, c in cursors.items()}
+        if not start:
+            return True
+        caught_up = True
+        for topic, log in _read_logs(self._read_log, self._client, start, _READ_COUNT).items():
+            # Epochs are the subscribers' business: the reader only follows entries.
+            page = next_page(Position(log.epoch, start[topic].entry), log, _READ_COUNT)
+            if page.reset is not None:
+                self._fanout.end_topic(topic, "this server fell behind the history; reconnect")
+                last = page.reset.entry_id
+            elif page.events:
+                # Encoded once (when first sent), shared by every local subscriber.
+                self._fanout.deliver(topic, page.events)
+                last = page.events[-1].position.entry_id
+                caught_up = caught_up and not page.more
+            else:
+                continue
+            with self._lock:
+                if topic in self._cursors:
+                    self._cursors[topic] = last
+        return caught_up
 
     def _fail_all(self) -> None:
         """End every local stream: they reconnect, and resume from their ids, once Redis is back."""
