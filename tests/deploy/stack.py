@@ -7,7 +7,7 @@ A small, stable API for tests and benchmarks::
     proxy = start_proxy(project, tmp / "caddy", upstream_port=app.port)
     try:
         ...  # talk to http://127.0.0.1:{app.port} and http://127.0.0.1:{proxy.port}
-        app.wait_for_log(r"/events closed after \\d+ of 10 events")
+        app.wait_for_log(r"stream ended: endpoint=events reason=complete")
     finally:
         stop(proxy)
         stop(app)
