@@ -41,12 +41,12 @@ from .stack import (
     Process,
     Project,
     free_port,
-    render_project,
     restart_gracefully,
     start_gunicorn,
     wait_until_answers,
 )
 from .test_channels import ENDPOINTS, TOKEN, flask_publish, job_publishing
+from .test_resilience import channel_projects  # noqa: F401  (a fixture)
 
 pytestmark = [
     pytest.mark.deploy,
@@ -316,16 +316,6 @@ def metrics_redis(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisSer
         yield server
 
 
-@pytest.fixture(scope="module")
-def metrics_projects(servers: Servers) -> dict[str, Project]:
-    return {
-        server: render_project(
-            servers.root / f"metrics-{server}", server=server, endpoints=ENDPOINTS
-        )
-        for server in SERVERS
-    }
-
-
 def start(
     servers: Servers,
     project: Project,
@@ -567,7 +557,7 @@ def assert_ready(stack: MetricsStack, *, ready: bool) -> None:
 @pytest.mark.parametrize("server", SERVERS)
 def test_every_number_adds_up_across_workers_and_processes(
     servers: Servers,
-    metrics_projects: dict[str, Project],
+    channel_projects: dict[str, Project],  # noqa: F811  (the fixture imported above)
     metrics_redis: RedisServer,
     server: str,
     record_property: pytest.RecordProperty,
@@ -575,7 +565,7 @@ def test_every_number_adds_up_across_workers_and_processes(
     # gevent's app writes JSON log lines, gthread's text: the checker reads both.
     extra_env = {"LOG_FORMAT": "json"} if server == "gevent" else {}
     stack = start(
-        servers, metrics_projects[server], metrics_redis, f"metrics-{server}", extra_env=extra_env
+        servers, channel_projects[server], metrics_redis, f"metrics-{server}", extra_env=extra_env
     )
     started = time.monotonic()
     scenario(stack)
@@ -616,9 +606,11 @@ def post_fork(server, worker):
 
 
 def test_the_checker_fails_when_the_metrics_directory_is_not_shared(
-    servers: Servers, metrics_projects: dict[str, Project], metrics_redis: RedisServer
+    servers: Servers,
+    channel_projects: dict[str, Project],  # noqa: F811  (the fixture imported above)
+    metrics_redis: RedisServer,
 ) -> None:
-    project = metrics_projects["gthread"]
+    project = channel_projects["gthread"]
     conf = project.gunicorn_conf.with_name("gunicorn-not-shared.conf.py")
     conf.write_text(project.gunicorn_conf.read_text() + NOT_SHARED)
     stack = start(

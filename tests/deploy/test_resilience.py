@@ -34,9 +34,10 @@ pytestmark = pytest.mark.deploy
 WAIT = 30.0
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def channel_projects(servers: Servers) -> dict[str, Project]:
-    """The channel endpoints' project, rendered once per worker class."""
+    """The channel endpoints' project, rendered once per worker class (test_metrics.py runs
+    it too)."""
     return {
         server: render_project(
             servers.root / f"resilience-{server}", server=server, endpoints=ENDPOINTS
