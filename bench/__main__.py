@@ -61,6 +61,14 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     )
     p.add_argument("--rounds", type=int, default=3, help="one-stream: rounds (median)")
     p.add_argument(
+        "--baseline",
+        action="append",
+        default=[],
+        metavar="REF",
+        help="one-stream: also measure the generated app (gevent) rendered from git REF, e.g. "
+        "the commit before a change, to see what the change costs per event (repeatable)",
+    )
+    p.add_argument(
         "--sizes",
         default="100,1000,5000",
         help="concurrency: numbers of concurrent streams (10000 is optional)",
@@ -143,8 +151,12 @@ def main(argv: list[str] | None = None) -> int:
             if "one-stream" in parts:
                 log("one stream: 1000 events per request, keep-alive, one worker each")
                 chosen = projects if not args.quick else {"gevent": projects["gevent"]}
+                baselines = {
+                    ref: servers.render(tmp / f"app-gevent-{n}", "gevent", vcs_ref=ref)
+                    for n, ref in enumerate(args.baseline)
+                }
                 results["one_stream"] = streams.one_stream(
-                    chosen, logs, args.requests, args.rounds, log
+                    chosen, logs, args.requests, args.rounds, log, baselines
                 )
             if "proxies" in parts:
                 log("proxies: first event and events/s, direct and through each proxy")

@@ -137,6 +137,11 @@ def goals(results: dict[str, Any]) -> list[dict[str, Any]]:
         if gen and bare:
             r = _ratio(gen["server CPU us/event"], bare["server CPU us/event"])
             add("CPU per event: generated / bare Flask", r, "<= 1.15x", r is not None and r <= 1.15)
+        for row in one:
+            if gen and row["server"].startswith("generated/gevent @"):
+                # --baseline: the same app before a change; the ratio is what the change costs.
+                r = _ratio(gen["server CPU us/event"], row["server CPU us/event"])
+                add(f"CPU per event: generated / {row['server']}", r, "(a change's cost)", None)
         if gen and star:
             r = _ratio(gen["server CPU us/event"], star["server CPU us/event"])
             add("CPU per event: generated / sse-starlette", r, "(information)", None)

@@ -29,11 +29,13 @@ class Server:
     path: str = "/events"
 
 
-def render(dest: Path, server: str, proxy: str = "nginx") -> stack.Project:
+def render(dest: Path, server: str, proxy: str = "nginx", vcs_ref: str = "HEAD") -> stack.Project:
+    """The one-endpoint project of the benchmarks, from the work tree or from *vcs_ref*."""
     return stack.render_project(
         dest,
         server=server,
         proxy=proxy,
+        vcs_ref=vcs_ref,
         endpoints=[
             {
                 "name": "events",

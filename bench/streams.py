@@ -111,11 +111,18 @@ def _throughput_pinned(server: servers.Server, requests: int) -> dict[str, Any]:
 
 
 def one_stream(
-    projects: dict[str, Any], logs: Path, requests: int, rounds: int, log: Log
+    projects: dict[str, Any],
+    logs: Path,
+    requests: int,
+    rounds: int,
+    log: Log,
+    baselines: dict[str, Any] | None = None,
 ) -> list[dict[str, Any]]:
     """Events/s on one stream, one worker process each, 1000 events per request, keep-alive.
 
     The rounds alternate between the servers, and each figure is the median over rounds.
+    *baselines* maps a git ref to the gevent project rendered from it: the same app before a
+    change, measured in the same rounds (``--baseline REF``).
     """
     gevent = projects["gevent"]
     makers: dict[str, Callable[[], Any]] = {
@@ -126,6 +133,10 @@ def one_stream(
         ),
         "sse-starlette/uvicorn": lambda: servers.starlette(logs, stamp=False),
     }
+    for ref, project in (baselines or {}).items():
+        makers[f"generated/gevent @{ref}"] = partial(
+            servers.generated, project, logs, stamp=False, workers=1
+        )
     if "gthread" in projects:
         gthread = projects["gthread"]
         makers["generated/gthread"] = lambda: servers.generated(

@@ -95,6 +95,14 @@ def test_keywords_match_python() -> None:
             'endpoint path "x" must start with "/"',
         ),
         (
+            "endpoints=[{name: a, path: /readyz, style: decorator, format: sse, session: true}]",
+            'endpoint path "/readyz" is served by the app itself',
+        ),
+        (
+            "endpoints=[{name: metrics, path: /m, style: decorator, format: sse, session: true}]",
+            'endpoint name "metrics" is reserved by the template',
+        ),
+        (
             "endpoints=[{name: Bad, path: /x, style: decorator, format: sse, session: true}]",
             'endpoint name "Bad" is not a snake_case identifier',
         ),

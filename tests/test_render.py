@@ -204,6 +204,7 @@ def test_one_module_per_endpoint_and_one_test_module_for_all(
         [
             "test_app.py",
             "test_endpoints.py",
+            "test_metrics.py",
             "test_proxy.py",
             "test_sse.py",
             "test_streaming.py",
@@ -226,7 +227,12 @@ def test_one_module_per_endpoint_and_one_test_module_for_all(
         assert listed == (endpoint not in channels)
     configs = {"nginx": "nginx.conf", "caddy": "Caddyfile", "apache": "apache.conf"}
     deploy = {p.name for p in (root / "deploy").iterdir()}
-    assert deploy == {"gunicorn.conf.py", "dev-cert.sh", configs[answers["proxy"]]}
+    assert deploy == {
+        "gunicorn.conf.py",
+        "dev-cert.sh",
+        "grafana-dashboard.json",
+        configs[answers["proxy"]],
+    }
     assert os.access(root / "deploy" / "dev-cert.sh", os.X_OK)
     assert answers["endpoints"] == PROJECTS[project].get("endpoints", answers["endpoints"])
 

@@ -306,7 +306,8 @@ def test_endpoints_named_like_template_modules_give_a_sound_project(
         check=False,
     )
     assert proc.returncode == 0, proc.stderr
-    assert proc.stdout.split() == sorted([*names, "demo"])
+    # (and the probes'; the metrics route exists in debug mode only).
+    assert proc.stdout.split() == sorted([*names, "demo", "health"])
     run_tool(project, "python", "-m", "pytest", "-q", "-p", "no:cacheprovider", "--collect-only")
 
 

@@ -129,7 +129,7 @@ def test_new_with_each_proxy(tmp_path: Path, options: list[str], proxy: str, con
     assert result.exit_code == 0, result
     assert answers(destination)["proxy"] == proxy
     assert sorted(p.name for p in (destination / "deploy").iterdir()) == sorted(
-        ["gunicorn.conf.py", "dev-cert.sh", config]
+        ["gunicorn.conf.py", "grafana-dashboard.json", "dev-cert.sh", config]
     )
 
 

@@ -498,7 +498,10 @@ def test_update_turns_a_declined_nginx_into_no_proxy(tmp_path: Path) -> None:
     recorded = answers(project)
     assert recorded["proxy"] == "none"
     assert "nginx" not in recorded
-    assert sorted(p.name for p in (project / "deploy").iterdir()) == ["gunicorn.conf.py"]
+    assert sorted(p.name for p in (project / "deploy").iterdir()) == [
+        "grafana-dashboard.json",
+        "gunicorn.conf.py",
+    ]
 
 
 # ------------------------------------------------------ the real user flow

@@ -180,11 +180,6 @@ class Stack:
         """A confirmation token no other probe stream uses."""
         return f"t{next(self._tokens)}-{uuid.uuid4().hex[:8]}"
 
-    def fresh_count(self) -> int:
-        """An event count (500 to 999) no other request in this session asks for: it tells
-        this stream's "closed after N of M events" line apart in the shared log."""
-        return 500 + next(self._tokens) % 500
-
 
 class Servers:
     """Starts processes and stops every one of them, by pid, at the end of the session."""

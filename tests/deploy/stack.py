@@ -7,7 +7,7 @@ A small, stable API for tests and benchmarks::
     proxy = start_proxy(project, tmp / "caddy", upstream_port=app.port)
     try:
         ...  # talk to http://127.0.0.1:{app.port} and http://127.0.0.1:{proxy.port}
-        app.wait_for_log(r"/events closed after \\d+ of 10 events")
+        app.wait_for_log(r"stream ended: endpoint=events reason=complete")
     finally:
         stop(proxy)
         stop(app)
@@ -148,10 +148,12 @@ def render_project(
     project_name: str = "stream-demo",
     proxy: str = "nginx",
     template: Path = REPO_ROOT,
+    vcs_ref: str = "HEAD",
 ) -> Project:
     """Render the template of this checkout (uncommitted changes included) into *dest*.
 
-    *template* is another checkout (or git ref exported with its history) to render instead.
+    *template* is another checkout (or git ref exported with its history) to render instead;
+    *vcs_ref* names a commit of it to render (a benchmark's baseline).
     """
     from copier import run_copy
     from copier.errors import DirtyLocalWarning
@@ -171,7 +173,7 @@ def render_project(
             defaults=True,
             unsafe=True,
             quiet=True,
-            vcs_ref="HEAD",
+            vcs_ref=vcs_ref,
         )
     package = str(worker.answers.combined["package_name"])
     return Project(dest, package, server, tuple(endpoint_list), proxy)
@@ -279,6 +281,9 @@ def start_gunicorn(
     """
     port = free_port() if port is None else port
     full_env = {**os.environ, "FLASK_SECRET_KEY": "test-only-secret-key-" + "x" * 32}
+    # No metrics listener unless asked for: servers started in parallel would all claim the
+    # one address of the generated config (127.0.0.1:9464).
+    full_env["METRICS_BIND"] = ""
     full_env.update(env or {})
     if pythonpath:
         extra = os.pathsep.join(str(p) for p in pythonpath)

@@ -109,18 +109,10 @@ class ChannelStack:
 
     def publish_function(self, topic: str, data: Sequence[str]) -> list[str]:
         """``publish()`` from a separate process, as a background job would call it."""
-        package = self.project.package
-        code = (
-            f"import sys\nfrom {package} import create_app\n"
-            f"from {package}.channels import publish\n"
-            "app = create_app()\nwith app.app_context():\n"
-            "    for data in sys.argv[2:]:\n        print(publish(sys.argv[1], data))\n"
-        )
-        return self.run([sys.executable, "-c", code, topic, *data]).split()
+        return self.run(job_publishing(self.project, topic, data)).split()
 
     def publish_cli(self, topic: str, data: str) -> str:
-        flask = Path(sys.executable).with_name("flask")
-        return self.run([str(flask), "--app", self.project.package, "publish", topic, data])
+        return self.run(flask_publish(self.project, topic, data))
 
     def run(self, args: list[str]) -> str:
         """Run *args* in the project with its Redis settings; its stdout, stripped."""
@@ -134,6 +126,25 @@ class ChannelStack:
             check=True,
         )
         return out.stdout.strip()
+
+
+def job_publishing(project: Project, topic: str, data: Sequence[str]) -> list[str]:
+    """The command of a job that calls ``publish()`` on *topic* for each of *data*, printing
+    each id; run it in the project's root with ``src`` on ``PYTHONPATH``."""
+    package = project.package
+    code = (
+        f"import sys\nfrom {package} import create_app\n"
+        f"from {package}.channels import publish\n"
+        "app = create_app()\nwith app.app_context():\n"
+        "    for data in sys.argv[2:]:\n        print(publish(sys.argv[1], data))\n"
+    )
+    return [sys.executable, "-c", code, topic, *data]
+
+
+def flask_publish(project: Project, topic: str, data: str) -> list[str]:
+    """The ``flask publish`` command line, for the project's root."""
+    flask = Path(sys.executable).with_name("flask")
+    return [str(flask), "--app", project.package, "publish", topic, data]
 
 
 def post(port: int, path: str, data: str) -> tuple[int, str]:

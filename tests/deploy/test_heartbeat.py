@@ -73,7 +73,9 @@ def test_a_client_that_leaves_an_idle_stream_frees_its_worker_within_two_heartbe
         while next(lines) != "id: 0":
             pass
         left = time.monotonic()
-    app.wait_for_log(r"/events closed after 1 of 2 events", since=since, timeout=10)
+    app.wait_for_log(
+        r"stream ended: endpoint=events reason=client_gone \S+ events=1 ", since=since, timeout=10
+    )
     freed_after = time.monotonic() - left
     record_property("freed_after_seconds", round(freed_after, 3))
     # Not before one heartbeat: nothing is written, so nothing can fail, before then.

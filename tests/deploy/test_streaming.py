@@ -16,6 +16,7 @@ import pytest
 
 from .client import Stream, run_probe
 from .conftest import FRONTS, PROXIES, VIAS, Stack, require_proxy, requires_nginx
+from .stack import DEFAULT_ENDPOINTS
 
 pytestmark = [pytest.mark.deploy, requires_nginx]
 
@@ -163,18 +164,27 @@ def test_generated_endpoints_stream_line_by_line_through_nginx(
 
 
 @pytest.mark.parametrize("via", FRONTS)
-@pytest.mark.parametrize("path", ["/events", "/lines", "/log"])
+@pytest.mark.parametrize(
+    ("name", "path"),
+    [(e["name"], e["path"]) for e in DEFAULT_ENDPOINTS],
+    ids=[e["name"] for e in DEFAULT_ENDPOINTS],
+)
 def test_a_client_that_leaves_ends_the_generator_and_its_cleanup_runs(
-    stack: Stack, via: str, path: str
+    stack: Stack, via: str, name: str, path: str
 ) -> None:
-    # A count no other test uses identifies this stream's line in the shared log.
-    count = stack.fresh_count()
+    count = 1000  # 50 s of events: the stream ends only because the client leaves
+    since = len(stack.app.log())
     with Stream(stack.port(via), f"{path}?count={count}&interval=0.05") as stream:
-        # Past the first byte (a retry hint, or a blank line) to three lines of content.
-        received = [line for line in itertools.islice(filter(None, stream.lines()), 4)]
-    assert len(received) == 4
+        # Eight lines: for SSE the retry hint and at least three whole events (two lines
+        # each), otherwise eight events; the server came back for more after each of them.
+        received = [line for line in itertools.islice(filter(None, stream.lines()), 8)]
+    assert len(received) == 8
 
+    # This stream's end. A stream of /events another test left (it asked for 2 events) may
+    # end meanwhile: lines of fewer than 3 events are passed over.
     match = stack.app.wait_for_log(
-        rf"\[INFO\] {path} closed after (\d+) of {count} events", timeout=10
+        rf"\[INFO\] stream ended: endpoint={name} reason=client_gone \S+ events=(?![0-2] )(\d+) ",
+        since=since,
+        timeout=10,
     )
-    assert 1 <= int(match.group(1)) < count
+    assert 3 <= int(match.group(1)) < count

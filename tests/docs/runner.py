@@ -10,8 +10,8 @@ succeed unless the block shows what it prints.
 All the blocks of a page run in order, in one shell, in a working directory of their own: a
 ``cd`` or an ``export`` carries over to the next block, as it does for a reader who follows
 the page. The ports the pages use (5000 for ``flask run``, 8000 for gunicorn, 8080 and 8443
-for a proxy) are rewritten to free ones, in the commands, in their output and in the configs
-of ``deploy/`` while a server starts from them.
+for a proxy, 9464 for gunicorn's metrics) are rewritten to free ones, in the commands, in
+their output and in the configs of ``deploy/`` while a server starts from them.
 
 A command that serves (``flask run``, gunicorn, nginx, Caddy, Apache httpd) runs in the
 background, as if in a second terminal: the next command runs once the server listens. It
@@ -55,8 +55,9 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-DOC_PORTS = (5000, 8000, 8080, 8443)
-"""Ports the pages use: flask run, gunicorn, a proxy's HTTP and HTTPS listeners."""
+DOC_PORTS = (5000, 8000, 8080, 8443, 9464)
+"""Ports the pages use: flask run, gunicorn, a proxy's HTTP and HTTPS listeners, and the
+metrics listener of gunicorn's master."""
 
 # Commands that serve until stopped, and the port each one's readiness is judged by.
 _COMMAND_WORD = r"(?:^|[\s;&|(])"

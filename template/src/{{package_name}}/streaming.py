@@ -8,7 +8,8 @@ easy path.
 An endpoint describes *what* to send as an iterator of `Event` and `Pause` items;
 `event_stream` decides *how*: the first byte at once, heartbeats while the source is quiet,
 a lifetime cap, an end with a reconnection hint on shutdown, a cap on the streams one
-worker holds open, and a bound on how long a client that stops reading can hold one.
+worker holds open, and a bound on how long a client that stops reading can hold one. Each
+stream is counted for the metrics, and its end logged, by its `metrics.StreamAccount`.
 """
 
 from __future__ import annotations
@@ -28,7 +29,8 @@ from typing import Literal, NoReturn
 from flask import Blueprint, Flask, Response, abort, current_app, jsonify, request
 from werkzeug.exceptions import HTTPException, ServiceUnavailable
 
-from . import sse
+from . import metrics, sse
+from .metrics import Ended, Refused, StreamAccount
 
 StreamFormat = Literal["sse", "ndjson", "text"]
 
@@ -117,7 +119,8 @@ class Encoded:
     """A chunk already encoded for the stream's format, sent as it is.
 
     For events encoded once and written to many streams (see channels.py): the stream adds
-    nothing, not even an id.
+    nothing, not even an id, and counts no event in it: its maker does (see
+    `metrics.StreamAccount.framed`).
     """
 
     text: str
@@ -194,18 +197,30 @@ class OpenStreams:
 
 
 class _Place:
-    """One request's place among the worker's open streams, given back exactly once."""
+    """One request's place among the worker's open streams, given back exactly once.
 
-    def __init__(self, open_streams: OpenStreams) -> None:
+    It holds the account of the stream (see `metrics.StreamAccount`), which counts from the
+    moment a response streams with the place to the moment the place is given back.
+    """
+
+    def __init__(self, open_streams: OpenStreams, account: StreamAccount) -> None:
         self._open_streams = open_streams
         self._held = True
+        self.account = account
         # Set once a response streams with it: from then on the response gives it back.
         self.streaming = False
+
+    def stream(self) -> None:
+        """A response streams with this place: its account starts counting."""
+        self.streaming = True
+        self.account.start()
 
     def release(self) -> None:
         if self._held:
             self._held = False
             self._open_streams.close()
+            if self.streaming:
+                self.account.end()
 
 
 def init_app(app: Flask) -> None:
@@ -228,11 +243,19 @@ def admit(stream_format: StreamFormat) -> None:
     if _PLACE in request.environ:
         return
     if shutting_down.is_set():
+        metrics.stream_refused(Refused.SHUTDOWN)
         refuse(stream_format, "server restarting")
     open_streams: OpenStreams = current_app.extensions["open_streams"]
     if not open_streams.try_open():
+        metrics.stream_refused(Refused.CAP)
         refuse(stream_format, f"this server holds {open_streams.limit} open streams, its limit")
-    request.environ[_PLACE] = _Place(open_streams)
+    request.environ[_PLACE] = _Place(open_streams, StreamAccount(metrics.endpoint_label()))
+
+
+def current_stream() -> StreamAccount:
+    """The account of the stream the current request sends (after `admit`)."""
+    place: _Place = request.environ[_PLACE]
+    return place.account
 
 
 def _release_unused_place(_error: BaseException | None) -> None:
@@ -278,7 +301,8 @@ def event_stream(
     """
     settings = StreamSettings.from_config(current_app.config)
     _admit_or_close(source, stream_format)
-    return stream_response(_pump(iter(source), stream_format, settings, end), stream_format)
+    chunks = _pump(iter(source), stream_format, settings, end, current_stream())
+    return stream_response(chunks, stream_format)
 
 
 def _admit_or_close(unstarted: object, stream_format: StreamFormat) -> None:
@@ -292,19 +316,26 @@ def _admit_or_close(unstarted: object, stream_format: StreamFormat) -> None:
         raise
 
 
-def _pump(
+def _pump(  # noqa: PLR0912, PLR0915  (one loop, not two generators: a hop costs each event)
     source: Iterator[Event | Encoded | Pause],
     stream_format: StreamFormat,
     settings: StreamSettings,
     end: Event | None,
+    account: StreamAccount,
 ) -> Iterator[str]:
-    """The chunks of the response: what *source* says, plus everything that keeps it alive."""
+    """The chunks of the response: what *source* says, plus everything that keeps it alive.
+
+    Each chunk is counted in *account* once the server has taken it, and *account* is told
+    why the stream ends, when this knows: a client that leaves is noticed by the server.
+    """
     heartbeat = HEARTBEATS[stream_format]
     try:
         # Several proxies and platforms forward nothing, not even the headers, until the first
         # body byte: send one at once. For SSE it is the reconnection time.
-        yield sse.format_retry(settings.retry_ms) if stream_format == "sse" else heartbeat
+        first = sse.format_retry(settings.retry_ms) if stream_format == "sse" else heartbeat
+        yield first
         started = last_write = scheduled = time.monotonic()
+        account.wrote(first, started)
         deadline = started + settings.max_seconds
         while True:
             # Checked before asking the source for more, so that no event is taken and dropped.
@@ -314,12 +345,18 @@ def _pump(
                 break
             item = next(source, None)
             if item is None:
+                # A channel's source has said why it ended, if it was cut short: that stands.
+                account.ending(Ended.COMPLETE)
                 if end is not None:
-                    yield frame(end, stream_format)
+                    chunk = frame(end, stream_format)
+                    yield chunk
+                    account.wrote(chunk, time.monotonic())
                 return
             if isinstance(item, Event | Encoded):
-                yield frame(item, stream_format)
+                chunk = frame(item, stream_format)
+                yield chunk
                 last_write = time.monotonic()
+                account.wrote(chunk, last_write, isinstance(item, Event))
                 continue
             # A pause ends at its place in the schedule, or at the deadline, whichever is first.
             scheduled = max(scheduled + item.seconds, time.monotonic())
@@ -334,6 +371,7 @@ def _pump(
                     # when nothing came gets its heartbeats too.
                     yield heartbeat
                     last_write = time.monotonic()
+                    account.heartbeat(heartbeat, last_write)
                     continue
                 left = until - time.monotonic()
                 if left <= 0 or shutting_down.wait(min(left, settings.heartbeat - silent_for)):
@@ -343,11 +381,18 @@ def _pump(
         # Cut short by a shutdown or by the lifetime cap: tell the client to come back. An
         # EventSource reconnects by itself, with Last-Event-ID; the random part spreads the
         # reconnections of many clients after a restart.
+        stopping = shutting_down.is_set()
+        account.ending(Ended.SHUTDOWN if stopping else Ended.LIFETIME)
         if stream_format == "sse":
-            reason = "server restarting" if shutting_down.is_set() else "stream lifetime reached"
-            yield sse.format_comment(f"{reason}: reconnect") + sse.format_retry(
+            reason = "server restarting" if stopping else "stream lifetime reached"
+            hint = sse.format_comment(f"{reason}: reconnect") + sse.format_retry(
                 jittered(settings.retry_ms)
             )
+            yield hint
+            account.wrote(hint, time.monotonic())
+    except Exception:
+        account.ending(Ended.ERROR)
+        raise
     finally:
         # Ends the endpoint's generator too, so its finally block runs.
         close = getattr(source, "close", None)
@@ -382,9 +427,9 @@ def stream_response(chunks: Iterable[str], stream_format: StreamFormat) -> Respo
     # Only gunicorn hands its socket to the app; under other servers writes are unbounded.
     sock = request.environ.get("gunicorn.socket")
     if sock is not None:
-        chunks = _bounded_writes(chunks, sock, settings.send_timeout)
+        chunks = _bounded_writes(chunks, sock, settings.send_timeout, place.account)
     response = _stream_headers(Response(chunks, mimetype=MEDIA_TYPES[stream_format]))
-    place.streaming = True
+    place.stream()
     response.call_on_close(place.release)
     return response
 
@@ -402,7 +447,9 @@ def _stream_headers(response: Response) -> Response:
     return response
 
 
-def _bounded_writes(chunks: Iterable[str], sock: socket.socket, seconds: float) -> Iterator[str]:
+def _bounded_writes(
+    chunks: Iterable[str], sock: socket.socket, seconds: float, account: StreamAccount
+) -> Iterator[str]:
     """*chunks*, each written within *seconds* or not at all: a client that reads nothing
     is dropped, and its thread and place come back.
 
@@ -414,13 +461,24 @@ def _bounded_writes(chunks: Iterable[str], sock: socket.socket, seconds: float) 
     gives its place back. The timeout is the socket's only while the stream lasts, so the
     server's keep-alive waits keep their own.
     """
+    iterator = iter(chunks)
     previous = sock.gettimeout()
     sock.settimeout(seconds)
     finished = False
+    handed = time.monotonic()
     try:
-        yield from chunks
+        for chunk in iterator:
+            handed = time.monotonic()
+            yield chunk
         finished = True
     finally:
+        # The server closes the response when a write fails; one that failed after waiting
+        # the whole timeout was to a client that read nothing.
+        if not finished and time.monotonic() - handed >= seconds:
+            account.ending(Ended.SEND_TIMEOUT)
+        close = getattr(iterator, "close", None)
+        if close is not None:
+            close()
         with contextlib.suppress(OSError):  # the connection is gone already
             if finished:
                 sock.settimeout(previous)

@@ -197,9 +197,10 @@ def next_page(position: Position, log: LogRead, size: int) -> Page:
 
 def hand_over(
     fanout: Fanout, start: Mapping[str, Position], logs: Mapping[str, LogRead], size: int
-) -> dict[str, str]:
+) -> tuple[dict[str, str], bool]:
     """Hand what a worker's reader read of each log past its cursor (*start*) to the local
-    subscribers; return the entry id each topic's cursor moves to.
+    subscribers; return the entry id each topic's cursor moves to, and whether that was all
+    the logs held (a full page means more are waiting: the reader lags).
 
     The reader reads with the same atomic check as a replay, because a reader that lags
     behind a log's trimming would otherwise read on past entries trimmed before it got to
@@ -207,6 +208,7 @@ def hand_over(
     from their own ids (a replay, or a reset).
     """
     moved = {}
+    caught_up = True
     for topic, log in logs.items():
         # Epochs are the subscribers' business: the reader only follows entries.
         page = next_page(Position(log.epoch, start[topic].entry), log, size)
@@ -217,7 +219,8 @@ def hand_over(
             # Encoded once (when first sent), shared by every local subscriber.
             fanout.deliver(topic, page.events)
             moved[topic] = page.events[-1].position.entry_id
-    return moved
+            caught_up = caught_up and not page.more
+    return moved, caught_up
 
 
 ReadPages = Callable[[Mapping[str, Position], int], dict[str, Page]]
@@ -379,6 +382,8 @@ class Subscription:
         self._wake = threading.Event()
         self._closed: Closed | None = None
         self._on_close: list[Callable[[], None]] = []
+        # Whether the item `get` or `get_ready` returned last came from the replay.
+        self.from_replay = False
 
     @property
     def topics(self) -> tuple[str, ...]:
@@ -428,6 +433,7 @@ class Subscription:
         that has fallen behind sends what has piled up in one write; what arrives meanwhile
         is for the next `get`. When the broker fails mid-replay, the subscription ends.
         """
+        self.from_replay = False
         if self._replay is not None:
             try:
                 item = self._replay.next()
@@ -440,6 +446,7 @@ class Subscription:
                 self._replay = None  # live events from here on
             else:
                 self._moved(item)
+                self.from_replay = True
                 return item
         if self._after_reset is not None:
             event, self._after_reset = self._after_reset, None
@@ -631,6 +638,11 @@ class Broker(ABC):
     #: The most events one stream replays; a longer replay ends with a reset.
     replay_limit: int
     _fanout: Fanout
+
+    def lag(self) -> float:
+        """How far this worker's reader is behind the broker's newest entry, in seconds:
+        0 while it has read everything (and for brokers without a reader)."""
+        return 0.0
 
     def delivered(self, topic: str) -> Position | None:
         """The last event of *topic* this worker has handed to its local subscribers.

@@ -32,6 +32,7 @@ from redis.client import PubSub
 from redis.cluster import RedisCluster
 from redis.exceptions import RedisClusterException, RedisError
 
+from .. import metrics
 from ._base import NO_EPOCH, Fanout, LogRead, Position, Subscription, hand_over, parse_entry_id
 from ._topology import node_of, refresh
 
@@ -84,6 +85,12 @@ class ClusterReader:
         """Ask every shard reader to stop (each within a poll)."""
         self.stopped.set()
 
+    def lag(self) -> float:
+        """Seconds the furthest-behind shard reader has not had every entry its shard held."""
+        with self._lock:
+            shards = list(self._shards.values())
+        return max((shard.lag() for shard in shards if shard.alive), default=0.0)
+
     def add(self, subscription: Subscription, ends: Mapping[str, str]) -> None:
         """Follow *subscription*'s topics; a topic new here is read from its *ends* entry."""
         with self._lock:
@@ -125,8 +132,9 @@ class ClusterReader:
             shard.wanted &= current
             return set(shard.wanted)
 
-    def catch_up(self, topics: set[str]) -> None:
-        """Read *topics*' logs past their cursors and hand what is new to the feeds."""
+    def catch_up(self, topics: set[str]) -> bool:
+        """Read *topics*' logs past their cursors and hand what is new to the feeds; True
+        when that was all they held."""
         with self._lock:
             start = {
                 topic: Position(NO_EPOCH, parse_entry_id(self._cursors[topic]))
@@ -134,12 +142,13 @@ class ClusterReader:
                 if topic in self._cursors
             }
         if not start:
-            return
-        moved = hand_over(self.fanout, start, self._read(start), self.read_count)
+            return True
+        moved, caught_up = hand_over(self.fanout, start, self._read(start), self.read_count)
         with self._lock:
             for topic, last in moved.items():
                 if topic in self._cursors:
                     self._cursors[topic] = last
+        return caught_up
 
     def give_up(self, shard: _Shard) -> None:
         """End the local streams of *shard*'s topics: it stayed out of reach too long."""
@@ -160,12 +169,25 @@ class _Shard:
         # The topics to follow here; changed under the reader's lock only.
         self.wanted: set[str] = set()
         self.alive = True
+        # Whether the last round left nothing unread on the shard, and when one last did.
+        self._caught_up = True
+        self._caught_up_at = time.monotonic()
         self._thread = threading.Thread(
             target=self._run, name=f"channels-reader-{host}:{port}", daemon=True
         )
 
     def start(self) -> None:
         self._thread.start()
+
+    def lag(self) -> float:
+        """Seconds since this reader last had every entry its shard held; 0 while it has."""
+        return 0.0 if self._caught_up else time.monotonic() - self._caught_up_at
+
+    def _note(self, *, caught_up: bool) -> None:
+        if caught_up:
+            self._caught_up_at = time.monotonic()
+        self._caught_up = caught_up
+        metrics.reader_read(self.reader.lag())
 
     def _run(self) -> None:
         reader = self.reader
@@ -182,8 +204,10 @@ class _Shard:
                             ignore_subscribe_messages=True
                         )
                         subscribed = set()
-                    self._follow(pubsub, subscribed)
+                    caught_up = self._follow(pubsub, subscribed)
                 except (RedisError, RedisClusterException) as error:
+                    metrics.reader_reconnecting()
+                    self._note(caught_up=False)
                     if pubsub is not None:
                         pubsub.close()
                         pubsub = None
@@ -214,14 +238,16 @@ class _Shard:
                     continue
                 backoff = _BACKOFF_FIRST
                 answered = time.monotonic()
+                self._note(caught_up=caught_up)
         finally:
             self.alive = False
             if pubsub is not None:
                 pubsub.close()
             client.close()
 
-    def _follow(self, pubsub: PubSub, subscribed: set[str]) -> None:
-        """One round: (un)subscribe, wait for announcements (a poll at most), read the logs."""
+    def _follow(self, pubsub: PubSub, subscribed: set[str]) -> bool:
+        """One round: (un)subscribe, wait for announcements (a poll at most), read the logs;
+        True when nothing is left unread."""
         reader = self.reader
         wanted = reader.followed(self)
         woken = set()
@@ -239,7 +265,8 @@ class _Shard:
                 woken.add(reader.keys.topic_of_bell(message["channel"]))
             message = pubsub.get_message(timeout=0)
         if woken & subscribed:
-            reader.catch_up(woken & subscribed)
+            return reader.catch_up(woken & subscribed)
+        return True
 
     def _relocate(self) -> None:
         """Ask the cluster where this shard's topics are now; move those that left."""

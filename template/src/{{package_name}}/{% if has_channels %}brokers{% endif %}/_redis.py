@@ -37,6 +37,7 @@ from redis.cluster import RedisCluster
 from redis.commands.core import Script
 from redis.exceptions import AskError, MovedError, NoScriptError, RedisError
 
+from .. import metrics
 from . import _topology
 from ._base import (
     NO_EPOCH,
@@ -449,6 +450,10 @@ class RedisBroker(Broker):
         except RedisError as error:
             raise BrokerUnavailable(self._unreachable(error)) from error
 
+    def lag(self) -> float:
+        hub = self._hub
+        return hub.lag() if hub is not None and hub.pid == os.getpid() else 0.0
+
     def close(self) -> None:
         with self._hub_lock:
             if self._hub is not None:
@@ -600,6 +605,9 @@ class _Reader:
         self._stopping = threading.Event()
         self._wake_key = f"{KEY_PREFIX}wake:{uuid.uuid4().hex}"
         self._wake_cursor = "0-0"
+        # Whether the last read got every entry Redis had, and when one last did.
+        self._caught_up = True
+        self._caught_up_at = time.monotonic()
         self._thread = threading.Thread(target=self._run, name="channels-reader", daemon=True)
 
     def start(self) -> None:
@@ -610,6 +618,20 @@ class _Reader:
         self._stopped = True
         self._stopping.set()
         self._wanted.set()
+
+    def lag(self) -> float:
+        """Seconds since the reader last had read every entry Redis had; 0 while it has.
+
+        A Redis that stalls shows once the blocked read times out (the block + 5 s).
+        """
+        return 0.0 if self._caught_up else time.monotonic() - self._caught_up_at
+
+    def _note(self, *, caught_up: bool) -> None:
+        """Whether the last read (or wait) left nothing unread, for `lag` and the metrics."""
+        if caught_up:
+            self._caught_up_at = time.monotonic()
+        self._caught_up = caught_up
+        metrics.reader_read(self.lag())
 
     def add(self, subscription: Subscription, ends: Mapping[str, str]) -> None:
         """Follow *subscription*'s topics; a topic new here is read from its *ends* entry."""
@@ -652,6 +674,7 @@ class _Reader:
                 self._wanted.wait(timeout=self._block_ms / 1000)
                 self._wanted.clear()
                 answered = time.monotonic()
+                self._note(caught_up=True)  # nothing to read
                 continue
             streams[self._wake_key] = self._wake_cursor
             try:
@@ -659,10 +682,12 @@ class _Reader:
                     "list[tuple[str, list[tuple[str, dict[str, str]]]]] | None",
                     self._client.xread(dict(streams), block=self._block_ms, count=1),
                 )
-                self._deliver(reply or [])
+                caught_up = self._deliver(reply or [])
             except RedisError as error:
                 if self._stopped:
                     return
+                metrics.reader_reconnecting()
+                self._note(caught_up=False)
                 silent = time.monotonic() - answered
                 if silent < self._retry_seconds:
                     logger.warning(
@@ -686,9 +711,11 @@ class _Reader:
                 continue
             backoff = _BACKOFF_FIRST
             answered = time.monotonic()
+            self._note(caught_up=caught_up)
 
-    def _deliver(self, reply: list[tuple[str, list[tuple[str, dict[str, str]]]]]) -> None:
-        """Read what the topics that woke the XREAD hold past their cursors, and fan it out.
+    def _deliver(self, reply: list[tuple[str, list[tuple[str, dict[str, str]]]]]) -> bool:
+        """Read what the topics that woke the XREAD hold past their cursors, and fan it out;
+        True when that was all they held (a full page means more are waiting).
 
         The XREAD only waits: the entries are read with the atomic check of a replay (see
         `hand_over`).
@@ -703,13 +730,14 @@ class _Reader:
             cursors = {topic: self._cursors[topic] for topic in woken if topic in self._cursors}
         start = {topic: Position(NO_EPOCH, parse_entry_id(c)) for topic, c in cursors.items()}
         if not start:
-            return
+            return True
         logs = _read_logs(self._read_log, self._client, self._keys, start, _READ_COUNT)
-        moved = hand_over(self._fanout, start, logs, _READ_COUNT)
+        moved, caught_up = hand_over(self._fanout, start, logs, _READ_COUNT)
         with self._lock:
             for topic, last in moved.items():
                 if topic in self._cursors:
                     self._cursors[topic] = last
+        return caught_up
 
     def _fail_all(self) -> None:
         """End every local stream: they reconnect, and resume from their ids, once Redis is back."""
