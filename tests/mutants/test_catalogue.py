@@ -14,7 +14,6 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-import yaml
 
 from tests.conftest import render
 
@@ -59,18 +58,6 @@ def forkserver() -> Iterator[ForkServer]:
     server.close()
 
 
-def apply(mutant: Mutant, project: Path) -> None:
-    """Make *mutant*'s changes to the rendered *project*."""
-    answers = yaml.safe_load((project / ".copier-answers.yml").read_text())
-    for change in mutant.changes:
-        path = project / change.path.format(package=answers["package_name"])
-        text = original = path.read_text()
-        for edit in change.edits:
-            text = edit.apply(text)
-        assert text != original, f"{mutant.name}: its edits leave {change.path} unchanged"
-        path.write_text(text)
-
-
 def named_tests(kind: str) -> list[list[str]]:
     """The pytest arguments that run every test the mutants of *kind* name, as they run them.
 
@@ -105,7 +92,7 @@ def test_the_projects_own_tests_kill_the_mutant(
     mutant: Mutant, projects: Projects, forkserver: ForkServer, tmp_path: Path
 ) -> None:
     project = projects.copy(mutant.project, tmp_path / "project")
-    apply(mutant, project)
+    mutant.apply(project)
     tests = [*mutant.tests, *(["-k", mutant.keyword] if mutant.keyword else [])]
     outcome = forkserver.pytest(project, tuple(tests), tmp_path / "pytest.log", LIMIT)
     where = f"mutant {mutant.name} ({mutant.broken}), tests {' '.join(tests)}"
@@ -122,7 +109,7 @@ def test_the_projects_own_tests_kill_the_mutant(
 def test_an_equivalent_mutant_still_points_at_real_code(
     mutant: Mutant, projects: Projects, tmp_path: Path
 ) -> None:
-    apply(mutant, projects.copy(mutant.project, tmp_path / "project"))
+    mutant.apply(projects.copy(mutant.project, tmp_path / "project"))
 
 
 def test_the_catalogue_covers_every_project_kind_with_80_mutants_or_more() -> None:

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import textwrap
+from pathlib import Path
 
 import pytest
 
+from .catalogue import Mutant, at
 from .edits import (
     AnchorLost,
     Code,
@@ -72,6 +74,16 @@ def test_a_pattern_must_match_exactly_once() -> None:
         Replace(Code("....encode()"), "b''").apply(SOURCE)
     with pytest.raises(AnchorLost, match="defined 0 times"):
         Delete(Code("close(...)", "nowhere")).apply(SOURCE)
+
+
+def test_a_lost_anchor_names_its_mutant_and_file(tmp_path: Path) -> None:
+    (tmp_path / ".copier-answers.yml").write_text("package_name: live\n")
+    (tmp_path / "src" / "live").mkdir(parents=True)
+    (tmp_path / "src" / "live" / "check.py").write_text(SOURCE)
+    moved = Replace(Code("hmac.compare_digest(...)", "stream"), "True")
+    mutant = Mutant("token-moved", "defaults", "", (at("src/{package}/check.py", moved),))
+    with pytest.raises(AnchorLost, match=r"^mutant token-moved: src/live/check.py: .* 0 places"):
+        mutant.apply(tmp_path)
 
 
 def test_a_scope_may_name_a_function_inside_another() -> None:
