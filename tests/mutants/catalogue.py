@@ -8,8 +8,8 @@ mutant) says why instead of naming tests; its edit is still applied, so that it 
 pointing at real code.
 
 The edits find their place by meaning (see edits.py). When the code moves on and an edit
-no longer finds its place, its mutant fails with "matches 0 places": bring the pattern up
-to date, do not drop the mutant.
+no longer finds its place, its mutant fails naming itself, the file and the pattern
+("matches 0 places"): bring the pattern up to date, do not drop the mutant.
 """
 
 from __future__ import annotations
