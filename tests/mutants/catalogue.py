@@ -1432,6 +1432,30 @@ mutant(
     at(BROKER_BASE, Replace(Code("event.position.epoch != current.epoch", "_accept"), "False")),
 )
 mutant(
+    "replay-past-its-limit",
+    "channels",
+    "a replay goes on past the limit: a client far behind gets the whole history in one stream",
+    f"{T_BROKERS}::test_a_replay_longer_than_the_limit_ends_with_a_reset",
+    at(BROKER_BASE, Replace(Code("self._left == 0", "Replay.next"), "False")),
+    keyword=MEMORY,
+)
+mutant(
+    "history-trimmed-mid-replay-unannounced",
+    "channels",
+    "history trimmed between two pages of a replay ends the replay without a reset",
+    f"{T_BROKERS}::test_history_trimmed_in_the_middle_of_a_replay_gets_a_reset",
+    at(BROKER_BASE, Replace(Code("page.reset is not None", "Replay._fetch"), "False")),
+    keyword=f"atomic and {MEMORY}",
+)
+mutant(
+    "subscriber-fallen-behind-skips-silently",
+    "channels",
+    "a stream more than the feed's size behind reads on past the events it lost",
+    f"{T_CHANNELS}::test_a_subscriber_that_falls_behind_is_ended_and_catches_up",
+    at(BROKER_BASE, Replace(Code("first + len(entries) - cursor > self.size", "since"), "False")),
+    keyword=MEMORY,
+)
+mutant(
     "replay-of-several-topics-unordered",
     "channels",
     "a replay of several topics comes topic by topic, not in publish order",
