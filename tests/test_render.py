@@ -11,6 +11,7 @@ import importlib.metadata
 import itertools
 import os
 import re
+import shutil
 import subprocess
 import sys
 import tomllib
@@ -197,8 +198,9 @@ def test_one_module_per_endpoint_and_one_test_module_for_all(
         [*names, "__init__"]
     )
     # No test file per endpoint: one parametrized module covers the ticks endpoints, so no
-    # endpoint name can collide with another test module; channels share test_channels and
-    # test_channel_limits, and their brokers have a suite of their own (and one of URLs).
+    # endpoint name can collide with another test module; channels share test_channels,
+    # test_channel_limits and test_channel_promises, and their brokers have a suite of their
+    # own (and one of URLs).
     channels = [e for e in answers["endpoints"] if e.get("source") == "channel"]
     assert sorted(p.name for p in (root / "tests").glob("test_*.py")) == sorted(
         [
@@ -214,6 +216,7 @@ def test_one_module_per_endpoint_and_one_test_module_for_all(
                     "test_brokers.py",
                     "test_channels.py",
                     "test_channel_limits.py",
+                    "test_channel_promises.py",
                 ]
                 if channels
                 else []
@@ -312,3 +315,30 @@ def test_the_generated_caddyfile_is_formatted_as_caddy_fmt_writes_it(
         [caddy, "fmt", str(caddyfile)], capture_output=True, text=True, check=True, timeout=60
     )
     assert formatted.stdout == caddyfile.read_text()
+
+
+def test_a_test_that_hangs_fails_instead_of_holding_ci(
+    rendered: dict[str, Path], tmp_path: Path
+) -> None:
+    project = Path(shutil.copytree(rendered["defaults"], tmp_path / "project"))
+    pyproject = project / "pyproject.toml"
+    options = tomllib.loads(pyproject.read_text())["tool"]["pytest"]["ini_options"]
+    dev = tomllib.loads(pyproject.read_text())["project"]["optional-dependencies"]["dev"]
+    assert [d for d in dev if d.startswith("pytest-timeout")]
+    assert 0 < options["timeout"] <= 300
+    # The same setting at 1 s, against a test that hangs: pytest-timeout reads it.
+    setting = f"timeout = {options['timeout']}\n"
+    pyproject.write_text(pyproject.read_text().replace(setting, "timeout = 1\n"))
+    (project / "tests" / "test_hang.py").write_text(
+        "import time\n\n\ndef test_hangs() -> None:\n    time.sleep(60)\n"
+    )
+    result = subprocess.run(
+        [*CHECKS["pytest"], "tests/test_hang.py"],
+        cwd=project,
+        capture_output=True,
+        text=True,
+        timeout=50,
+        check=False,
+    )
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert "Timeout" in result.stdout

@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import redis
 
 from .client import EventSourceClient, Stream, parse_sse
 from .conftest import SERVERS, Servers, requires_chromium, requires_nginx
@@ -475,6 +476,57 @@ def test_gunicorn_refuses_two_workers_with_the_memory_broker(
     )
     assert result.returncode != 0
     assert "events would not cross workers" in result.stdout + result.stderr
+
+
+def topics_read(url: str, topics: Sequence[str], seconds: float) -> set[str]:
+    """Those of *topics* that a worker's reader asks Redis for (XREAD) within *seconds*,
+    returned as soon as all of them are.
+
+    Redis's MONITOR shows every command with its keys; each worker's reader issues an XREAD
+    of the topics its subscribers follow at least once a heartbeat interval (1 s here). A
+    second and a half without a command of any kind: no reader has a topic to read.
+    """
+    client = redis.Redis.from_url(url, socket_timeout=1.5, decode_responses=True)
+    found: set[str] = set()
+    deadline = time.monotonic() + seconds
+    try:
+        with client.monitor() as monitor:
+            while time.monotonic() < deadline and found != set(topics):
+                command = monitor.next_command()["command"]
+                if command.upper().startswith("XREAD"):
+                    found |= {topic for topic in topics if topic in command}
+    except redis.TimeoutError:
+        pass
+    finally:
+        client.close()
+    return found
+
+
+def test_a_worker_reads_no_topic_for_subscribers_that_have_left(
+    channel_stack: ChannelStack,
+) -> None:
+    topics = [channel_stack.topic() for _ in range(4)]
+    subscribers = [
+        Subscriber(host.port, [topic]) for host in channel_stack.hosts for topic in topics
+    ]
+    try:
+        # The control: while their subscribers listen, the workers read every topic.
+        assert topics_read(channel_stack.redis.url, topics, WAIT) == set(topics)
+    finally:
+        # All connections at once; each reading thread ends at its stream's next line.
+        for subscriber in subscribers:
+            subscriber.stream.close()
+        for subscriber in subscribers:
+            subscriber.close()
+    # Each worker notices a departed client at its next heartbeat and unsubscribes it; from
+    # then on its reader leaves the topic alone. A subscription left behind would be read
+    # for nobody, one more for every client that ever left.
+    deadline = time.monotonic() + WAIT
+    while (still := topics_read(channel_stack.redis.url, topics, 1.5)) and (
+        time.monotonic() < deadline
+    ):
+        pass
+    assert not still, f"still read after their subscribers left: {sorted(still)}"
 
 
 def test_redis_going_away_ends_streams_cleanly_and_delivery_resumes(
