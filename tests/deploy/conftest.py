@@ -318,3 +318,17 @@ def browser() -> Iterator[object]:
 def chaos_projects(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Project]:
     """The channel project of the fault-injection runs, rendered once per worker class."""
     return render(ChaosConfig(seconds=0), tmp_path_factory.mktemp("chaos-projects"))
+
+
+@pytest.fixture(scope="session")
+def channel_projects(servers: Servers) -> dict[str, Project]:
+    """The deploy tests' channel project (test_channels.ENDPOINTS), rendered once per worker
+    class for the whole session: test_channels, test_resilience and test_metrics run it."""
+    from .test_channels import ENDPOINTS  # a test module that imports this one
+
+    return {
+        server: render_project(
+            servers.root / f"channels-{server}", server=server, endpoints=ENDPOINTS
+        )
+        for server in SERVERS
+    }

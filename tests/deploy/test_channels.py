@@ -36,7 +36,6 @@ from .stack import (
     HOST,
     Process,
     Project,
-    render_project,
     restart_gracefully,
     start_gunicorn,
     start_nginx,
@@ -160,12 +159,13 @@ def post(port: int, path: str, data: str) -> tuple[int, str]:
 
 @pytest.fixture(scope="session", params=SERVERS)
 def channel_stack(
-    request: pytest.FixtureRequest, servers: Servers, redis_server: RedisServer
+    request: pytest.FixtureRequest,
+    servers: Servers,
+    redis_server: RedisServer,
+    channel_projects: dict[str, Project],
 ) -> ChannelStack:
     server: str = request.param
-    project = render_project(
-        servers.root / f"channels-{server}", server=server, endpoints=ENDPOINTS
-    )
+    project = channel_projects[server]
     env = {
         "CHANNEL_APP_PACKAGE": project.package,
         "FLASK_STREAM_BROKER_URL": redis_server.url,

@@ -46,7 +46,6 @@ from .stack import (
     wait_until_answers,
 )
 from .test_channels import ENDPOINTS, TOKEN, flask_publish, job_publishing
-from .test_resilience import channel_projects  # noqa: F401  (a fixture)
 
 pytestmark = [
     pytest.mark.deploy,
@@ -557,7 +556,7 @@ def assert_ready(stack: MetricsStack, *, ready: bool) -> None:
 @pytest.mark.parametrize("server", SERVERS)
 def test_every_number_adds_up_across_workers_and_processes(
     servers: Servers,
-    channel_projects: dict[str, Project],  # noqa: F811  (the fixture imported above)
+    channel_projects: dict[str, Project],
     metrics_redis: RedisServer,
     server: str,
     record_property: pytest.RecordProperty,
@@ -607,7 +606,7 @@ def post_fork(server, worker):
 
 def test_the_checker_fails_when_the_metrics_directory_is_not_shared(
     servers: Servers,
-    channel_projects: dict[str, Project],  # noqa: F811  (the fixture imported above)
+    channel_projects: dict[str, Project],
     metrics_redis: RedisServer,
 ) -> None:
     project = channel_projects["gthread"]

@@ -26,24 +26,12 @@ import pytest
 from .client import Stream
 from .conftest import SERVERS, Servers
 from .redis_stack import RedisServer, redis_binary
-from .stack import HOST, Process, Project, render_project, restart_gracefully, start_gunicorn
-from .test_channels import ENDPOINTS, TOKEN, Subscriber, post
+from .stack import HOST, Process, Project, restart_gracefully, start_gunicorn
+from .test_channels import TOKEN, Subscriber, post
 
 pytestmark = pytest.mark.deploy
 
 WAIT = 30.0
-
-
-@pytest.fixture(scope="session")
-def channel_projects(servers: Servers) -> dict[str, Project]:
-    """The channel endpoints' project, rendered once per worker class (test_metrics.py runs
-    it too)."""
-    return {
-        server: render_project(
-            servers.root / f"resilience-{server}", server=server, endpoints=ENDPOINTS
-        )
-        for server in SERVERS
-    }
 
 
 def serve(
