@@ -1,6 +1,6 @@
 """``python -m bench.chaos --minutes N [--seed S]``: channels under faults, every delivery checked.
 
-A seeded, time-bounded run of ``tests/deploy/chaos.py`` against real redis-server processes
+A seeded, time-bounded run of ``harness/chaos.py`` against real redis-server processes
 (a primary and its replica) and real gunicorn (gthread and gevent, two workers each) serving
 a rendered channel project: publishers at full speed on several topics with a small history,
 subscribers on 1 to 3 topics that drop at random moments and resume by ``Last-Event-ID``
@@ -22,7 +22,7 @@ import sys
 import time
 from pathlib import Path
 
-from tests.deploy.chaos import FAULTS, ChaosConfig, run
+from harness.chaos import FAULTS, ChaosConfig, run
 
 from .common import raise_open_files, scratch, snapshot_template
 

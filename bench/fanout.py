@@ -40,8 +40,8 @@ from typing import Any
 
 import psutil
 
-from tests.deploy import stack
-from tests.deploy.redis_stack import RedisServer
+from harness import stack
+from harness.redis_stack import RedisServer
 
 from .common import REPO, raise_open_files
 

@@ -17,8 +17,8 @@ from pathlib import Path
 
 import pytest
 
-from .redis_stack import redis_binary
-from .stack import (
+from harness.redis_stack import redis_binary
+from harness.stack import (
     PROXY_CONFIGS,
     Process,
     Project,

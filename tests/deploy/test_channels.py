@@ -28,10 +28,9 @@ from typing import Any
 
 import pytest
 
-from .client import EventSourceClient, Stream, parse_sse
-from .conftest import SERVERS, Servers, requires_chromium, requires_nginx
-from .redis_stack import RedisServer, redis_binary
-from .stack import (
+from harness.client import EventSourceClient, Stream, parse_sse
+from harness.redis_stack import RedisServer, redis_binary
+from harness.stack import (
     HOST,
     Process,
     Project,
@@ -41,6 +40,8 @@ from .stack import (
     start_nginx,
     stop,
 )
+
+from .conftest import SERVERS, Servers, requires_chromium, requires_nginx
 
 pytestmark = [
     pytest.mark.deploy,

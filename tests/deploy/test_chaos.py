@@ -14,9 +14,9 @@ from pathlib import Path
 
 import pytest
 
-from .chaos import FAULTS, ChaosConfig, render, run
-from .redis_stack import redis_binary
-from .stack import Project
+from harness.chaos import FAULTS, ChaosConfig, render, run
+from harness.redis_stack import redis_binary
+from harness.stack import Project
 
 pytestmark = [
     pytest.mark.deploy,

@@ -14,7 +14,8 @@ import time
 
 import pytest
 
-from .client import Stream, run_probe
+from harness.client import Stream, run_probe
+
 from .conftest import FRONTS, PROXIES, VIAS, Stack, require_proxy, requires_nginx
 
 pytestmark = [pytest.mark.deploy, requires_nginx]

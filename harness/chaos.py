@@ -47,7 +47,6 @@ from .client import run_async
 from .redis_stack import RedisPair
 from .stack import HOST, REPO_ROOT, Process, Project, render_project, start_gunicorn, stop
 
-HERE = Path(__file__).resolve().parent
 PATH = "/live"
 ENDPOINT = {
     "name": "live",
@@ -233,7 +232,7 @@ def start_publisher(
     seed: int,
 ) -> Publisher:
     """Publisher *number* of the run, on *topics*; its reports go into *truth*."""
-    code = "import sys; from tests.deploy.chaos import publisher_main; publisher_main(sys.argv[1:])"
+    code = "import sys; from harness.chaos import publisher_main; publisher_main(sys.argv[1:])"
     popen = subprocess.Popen(
         [sys.executable, "-c", code, project.package, str(number), str(seed), *topics],
         cwd=REPO_ROOT,
@@ -744,8 +743,8 @@ def run(
                 start_gunicorn(
                     project,
                     log_path=workdir / f"gunicorn-{server}.log",
-                    app="chaos_app:create_app()",
-                    pythonpath=[HERE],
+                    app="harness.chaos_app:create_app()",
+                    pythonpath=[REPO_ROOT],
                     env=app_env(config, project, pair.primary.url),
                     extra_args=["--workers", "2"],
                 )
