@@ -102,6 +102,9 @@ class ChaosConfig:
     faults: tuple[str, ...] = FAULTS
     # The negative control: each page of history checked and read in two steps.
     two_step_read: bool = False
+    # Streams resuming from the same place share reads, and recent events are served from
+    # the workers' memory (FLASK_STREAM_MERGE_READS). Off, every resume reads the log.
+    merge_reads: bool = True
     # The template to render (a checkout or an exported git ref).
     template: Path = REPO_ROOT
 
@@ -713,6 +716,7 @@ def app_env(config: ChaosConfig, project: Project, redis_url: str) -> dict[str, 
     return {
         "CHANNEL_APP_PACKAGE": project.package,
         "CHAOS_TWO_STEP_READ": "1" if config.two_step_read else "0",
+        "FLASK_STREAM_MERGE_READS": "true" if config.merge_reads else "false",
         "FLASK_SECRET_KEY": "chaos-only-secret-key-" + "x" * 32,
         "FLASK_STREAM_BROKER_URL": redis_url,
         "FLASK_STREAM_HISTORY": str(config.history),

@@ -47,6 +47,7 @@ def open_broker(  # noqa: PLR0913  (each a setting of its own)
     tick_seconds: float,
     retry_seconds: float,
     replay_limit: int,
+    merge_reads: bool = True,
 ) -> Broker:
     """The broker *url* names; ``ValueError`` for a scheme no backend serves.
 
@@ -56,7 +57,8 @@ def open_broker(  # noqa: PLR0913  (each a setting of its own)
     interval), *tick_seconds* how often every stream is woken to check on itself,
     *retry_seconds* how long the Redis reader retries a broker that does not answer before
     it ends the streams, and *replay_limit* the most events one stream replays before it
-    gets a reset instead.
+    gets a reset instead. *merge_reads* off makes every stream read its history from the
+    log itself (see `MergedReads`): only to measure what merging saves.
     """
     scheme = url.partition("://")[0]
     if scheme == "memory" and url in ("memory://", "memory:"):
@@ -65,6 +67,7 @@ def open_broker(  # noqa: PLR0913  (each a setting of its own)
             queue_size=queue_size,
             tick_seconds=tick_seconds,
             replay_limit=replay_limit,
+            merge_reads=merge_reads,
         )
     if scheme in ("redis", "rediss"):
         # Imported here: the memory broker needs no Redis client installed.
@@ -78,6 +81,7 @@ def open_broker(  # noqa: PLR0913  (each a setting of its own)
             tick_seconds=tick_seconds,
             retry_seconds=retry_seconds,
             replay_limit=replay_limit,
+            merge_reads=merge_reads,
         )
     # The scheme alone: the rest of a URL can hold a password.
     raise ValueError(

@@ -19,6 +19,7 @@ from ._base import (
     Event,
     Fanout,
     LogRead,
+    MergedReads,
     Position,
     Subscription,
 )
@@ -43,10 +44,18 @@ class MemoryBroker(Broker):
     shared = False
 
     def __init__(
-        self, *, history: int, queue_size: int, tick_seconds: float, replay_limit: int
+        self,
+        *,
+        history: int,
+        queue_size: int,
+        tick_seconds: float,
+        replay_limit: int,
+        merge_reads: bool = True,
     ) -> None:
         self._history = history
         self.replay_limit = replay_limit
+        self.merge_reads = merge_reads
+        self._merged = MergedReads()
         self._lock = threading.Lock()
         self._logs: dict[str, _Log] = {}
         # One epoch for every log of this process: ids from before a restart get a reset,
@@ -62,6 +71,7 @@ class MemoryBroker(Broker):
         # registered before an event (and gets it live) or replays it, never both or neither.
         with self._lock:
             log = self._logs.setdefault(topic, _Log())
+            after = log.last()
             self._count += 1
             item = Event(topic, Position(self._epoch, (0, self._count)), data, event)
             log.events.append(item)
@@ -71,7 +81,7 @@ class MemoryBroker(Broker):
                 if log.first >= self._history:
                     # Dropped in blocks, so that publishing costs O(1) on average.
                     log.events, log.first = log.events[log.first :], 0
-            self._fanout.deliver(topic, [item])
+            self._fanout.deliver(topic, [item], after)
         return item.position
 
     def positions(self, topics: Iterable[str]) -> dict[str, Position]:
@@ -84,11 +94,13 @@ class MemoryBroker(Broker):
 
     def subscribe(self, start: Mapping[str, Position | None]) -> Subscription:
         with self._lock:
+            ends = {topic: self._end(topic) for topic in start}
             subscription = Subscription(
-                {topic: position or self._end(topic) for topic, position in start.items()},
+                {topic: position or ends[topic] for topic, position in start.items()},
                 self._replay(start),
             )
-            self._fanout.add(subscription)
+            # A new feed gets every event published after the log's current end.
+            self._fanout.add(subscription, ends)
         return subscription
 
     def _read(self, start: Mapping[str, Position], size: int) -> dict[str, LogRead]:

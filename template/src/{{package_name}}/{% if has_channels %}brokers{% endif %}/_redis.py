@@ -42,6 +42,7 @@ from ._base import (
     Event,
     Fanout,
     LogRead,
+    MergedReads,
     Position,
     Subscription,
     next_page,
@@ -224,12 +225,15 @@ class RedisBroker(Broker):
         tick_seconds: float,
         retry_seconds: float,
         replay_limit: int,
+        merge_reads: bool = True,
         pool_size: int = 4,
     ) -> None:
         self.url = url
         self._history = history
         self._retry_seconds = retry_seconds
         self.replay_limit = replay_limit
+        self.merge_reads = merge_reads
+        self._merged = MergedReads()
         # The reader's XREAD BLOCK must end before the socket times out, or every quiet
         # period would look like a dead connection (redis-py 8 defaults socket_timeout to 5 s).
         self._block_ms = max(1, int(block_seconds * 1000))
@@ -265,6 +269,8 @@ class RedisBroker(Broker):
     # ----------------------------------------------------------------- subscribing
     def positions(self, topics: Iterable[str]) -> dict[str, Position]:
         topics = list(topics)
+        if not topics:
+            return {}
         try:
             epoch, *ends = self._ends(
                 keys=[_GENERATION_KEY, _CLOCK_KEY, *(KEY_PREFIX + t for t in topics)],
@@ -278,17 +284,29 @@ class RedisBroker(Broker):
         }
 
     def subscribe(self, start: Mapping[str, Position | None]) -> Subscription:
-        ends = self.positions(start)
-        subscription = Subscription(
-            {topic: position or ends[topic] for topic, position in start.items()},
-            self._replay(start),
+        reader = self._reader()
+        # The end of a log is needed for a topic without a position, and for one this
+        # worker's reader does not follow yet (it reads on from there). A reconnecting
+        # client of a followed topic costs no round trip here.
+        ends = self.positions(
+            t
+            for t, position in start.items()
+            if position is None or not self.merge_reads or not reader.follows(t)
         )
-        # Registered now, replayed later (while the stream is sent): whatever the reader
-        # delivers from now on lands in the feed past the subscription's cursor, and the
-        # replay reads up to a moment after this one. Events found by both are sent once
-        # (the subscription drops what it has already passed).
-        self._reader().add(subscription, {topic: end.entry_id for topic, end in ends.items()})
-        return subscription
+        while True:
+            subscription = Subscription(
+                {topic: position or ends[topic] for topic, position in start.items()},
+                self._replay(start),
+            )
+            # Registered now, replayed later (while the stream is sent): whatever the reader
+            # delivers from now on lands in the feed past the subscription's cursor, and the
+            # replay reads up to a moment after this one. Events found by both are sent once
+            # (the subscription drops what it has already passed).
+            missing = reader.add(subscription, ends)
+            if not missing:
+                return subscription
+            # The reader stopped following a topic meanwhile (its last stream ended).
+            ends.update(self.positions(missing))
 
     def _read(self, start: Mapping[str, Position], size: int) -> dict[str, LogRead]:
         try:
@@ -414,12 +432,26 @@ class _Reader:
         self._stopped = True
         self._wanted.set()
 
-    def add(self, subscription: Subscription, ends: Mapping[str, str]) -> None:
-        """Follow *subscription*'s topics; a topic new here is read from its *ends* entry."""
+    def follows(self, topic: str) -> bool:
+        """Whether the reader reads *topic* now (it may stop when its last stream ends)."""
+        return topic in self._cursors
+
+    def add(self, subscription: Subscription, ends: Mapping[str, Position]) -> list[str]:
+        """Follow *subscription*'s topics; a topic new here is read from its end in *ends*.
+
+        Returns the topics new here that *ends* lacks, and then registers nothing.
+        """
         with self._lock:
+            if missing := [
+                t for t in subscription.topics if t not in self._cursors and t not in ends
+            ]:
+                return missing
+            bases = {}
             for topic in subscription.topics:
-                self._cursors.setdefault(topic, ends[topic])
-            new = self._fanout.add(subscription)
+                if topic not in self._cursors:
+                    self._cursors[topic] = ends[topic].entry_id
+                    bases[topic] = ends[topic]
+            new = self._fanout.add(subscription, bases)
         self._wanted.set()
         if new:
             try:
@@ -429,6 +461,7 @@ class _Reader:
                     pipe.execute()
             except RedisError:
                 pass  # the reader notices the failure itself and ends the streams
+        return []
 
     def _run(self) -> None:
         try:
@@ -517,7 +550,7 @@ class _Reader:
                 last = page.reset.entry_id
             elif page.events:
                 # Encoded once (when first sent), shared by every local subscriber.
-                self._fanout.deliver(topic, page.events)
+                self._fanout.deliver(topic, page.events, start[topic].entry)
                 last = page.events[-1].position.entry_id
             else:
                 continue
