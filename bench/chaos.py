@@ -39,7 +39,16 @@ def main(argv: list[str] | None = None) -> int:
         "--fault-every", type=float, default=ChaosConfig.fault_every, help="seconds, on average"
     )
     parser.add_argument("--faults", default=",".join(FAULTS), help="a comma-separated subset")
-    parser.add_argument("--two-step-read", action="store_true", help="the non-atomic control")
+    parser.add_argument(
+        "--two-step-read",
+        action="store_true",
+        help="the non-atomic control (with --no-merge-reads, so that every resume reads the log)",
+    )
+    parser.add_argument(
+        "--no-merge-reads",
+        action="store_true",
+        help="every stream reads its own history (FLASK_STREAM_MERGE_READS=false)",
+    )
     parser.add_argument("--template", metavar="REF", help="render this git ref's template")
     args = parser.parse_args(argv)
     faults = tuple(name.strip() for name in args.faults.split(",") if name.strip())
@@ -58,6 +67,7 @@ def main(argv: list[str] | None = None) -> int:
             fault_every=args.fault_every,
             faults=faults,
             two_step_read=args.two_step_read,
+            merge_reads=not args.no_merge_reads,
             template=snapshot_template(Path(tmp) / "template", source=args.template)
             if args.template
             else ChaosConfig.template,
