@@ -1,8 +1,9 @@
 """Channels on the real stack: two gunicorn instances ("hosts") of two workers, one Redis.
 
 Subscribers are spread over all four workers (each response names its worker's pid), and
-events published through every door (the ``publish()`` function in a job process,
-``flask publish``, the HTTP route on either host) must reach each of them exactly once, in
+events published through every door (the ``publish()`` and ``publish_many()`` functions in
+a job process, ``flask publish`` with an argument or lines of standard input, the HTTP route
+on either host, one event or an NDJSON batch) must reach each of them exactly once, in
 order, and live: the next event is published only after every subscriber has the previous
 one. Then: resuming on the other host, a browser whose worker is killed, Redis going away
 and coming back. The generated project's own tests (run by test_render) cover the memory
@@ -108,6 +109,13 @@ class ChannelStack:
         assert status == 201, body
         return str(json.loads(body)["id"])
 
+    def publish_ndjson(self, port: int, topic: str, data: Sequence[str]) -> list[str]:
+        """A batch through the HTTP route: one ``{"data": ...}`` line per event."""
+        lines = "".join(json.dumps({"data": each}) + "\n" for each in data)
+        status, body = post(port, f"/publish/{topic}", lines, "application/x-ndjson")
+        assert status == 201, body
+        return [str(event_id) for event_id in json.loads(body)["ids"]]
+
     def publish_function(self, topic: str, data: Sequence[str]) -> list[str]:
         """``publish()`` from a separate process, as a background job would call it."""
         package = self.project.package
@@ -119,16 +127,34 @@ class ChannelStack:
         )
         return self.run([sys.executable, "-c", code, topic, *data]).split()
 
+    def publish_many_function(self, topic: str, data: Sequence[str]) -> list[str]:
+        """``publish_many()`` from a separate process: one batch."""
+        package = self.project.package
+        code = (
+            f"import sys\nfrom {package} import create_app\n"
+            f"from {package}.channels import publish_many\n"
+            "app = create_app()\nwith app.app_context():\n"
+            "    print(*publish_many(sys.argv[1], sys.argv[2:]))\n"
+        )
+        return self.run([sys.executable, "-c", code, topic, *data]).split()
+
     def publish_cli(self, topic: str, data: str) -> str:
         flask = Path(sys.executable).with_name("flask")
         return self.run([str(flask), "--app", self.project.package, "publish", topic, data])
 
-    def run(self, args: list[str]) -> str:
+    def publish_cli_lines(self, topic: str, data: Sequence[str]) -> list[str]:
+        """``flask publish TOPIC -`` with one event per line of its standard input."""
+        flask = Path(sys.executable).with_name("flask")
+        args = [str(flask), "--app", self.project.package, "publish", topic, "-"]
+        return self.run(args, stdin="".join(f"{line}\n" for line in data)).split()
+
+    def run(self, args: list[str], stdin: str = "") -> str:
         """Run *args* in the project with its Redis settings; its stdout, stripped."""
         out = subprocess.run(
             args,
             cwd=self.project.root,
             env=self.env(),
+            input=stdin,
             capture_output=True,
             text=True,
             timeout=60,
@@ -137,10 +163,11 @@ class ChannelStack:
         return out.stdout.strip()
 
 
-def post(port: int, path: str, data: str) -> tuple[int, str]:
+def post(port: int, path: str, data: str, media_type: str = "text/plain") -> tuple[int, str]:
     conn = http.client.HTTPConnection(HOST, port, timeout=WAIT)
+    headers = {"Authorization": f"Bearer {TOKEN}", "Content-Type": media_type}
     try:
-        conn.request("POST", path, body=data.encode(), headers={"Authorization": f"Bearer {TOKEN}"})
+        conn.request("POST", path, body=data.encode(), headers=headers)
         response = conn.getresponse()
         return response.status, response.read().decode()
     finally:
@@ -263,6 +290,15 @@ def test_every_door_reaches_every_subscriber_on_every_worker_once_in_order_live(
             ("http on host b", lambda d: [channel_stack.publish_http(b, topic, d)]),
             ("publish() in a job", lambda d: channel_stack.publish_function(topic, [d, d + "+"])),
             ("flask publish", lambda d: [channel_stack.publish_cli(topic, d)]),
+            (
+                "an NDJSON batch on host b",
+                lambda d: channel_stack.publish_ndjson(b, topic, [d, d + "+"]),
+            ),
+            (
+                "publish_many() in a job",
+                lambda d: channel_stack.publish_many_function(topic, [d, d + "+"]),
+            ),
+            ("flask publish -", lambda d: channel_stack.publish_cli_lines(topic, [d, d + "+"])),
         ]
         expected: list[str] = []
         ids: list[str] = []

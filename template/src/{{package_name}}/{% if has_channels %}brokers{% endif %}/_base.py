@@ -24,7 +24,7 @@ import re
 import threading
 from abc import ABC, abstractmethod
 from collections import deque
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from functools import cached_property
 
@@ -802,9 +802,14 @@ class Broker(ABC):
         """
         return self._fanout.last_delivered(topic)
 
-    @abstractmethod
     def publish(self, topic: str, data: str, event: str | None = None) -> Position:
         """Append an event to *topic*'s log and return its position."""
+        return self.publish_many(topic, [(data, event)])[0]
+
+    @abstractmethod
+    def publish_many(self, topic: str, events: Sequence[tuple[str, str | None]]) -> list[Position]:
+        """Append *events* (each its data and event name) to *topic*'s log, in order, all
+        or none, and return their positions."""
 
     @abstractmethod
     def positions(self, topics: Iterable[str]) -> dict[str, Position]:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import bisect
 import secrets
 import threading
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from ._base import (
@@ -66,23 +66,26 @@ class MemoryBroker(Broker):
         self._count = 0
         self._fanout = Fanout(feed_size=queue_size, tick=tick_seconds)
 
-    def publish(self, topic: str, data: str, event: str | None = None) -> Position:
+    def publish_many(self, topic: str, events: Sequence[tuple[str, str | None]]) -> list[Position]:
         # One lock orders publishing, replay and registration: a subscriber is either
         # registered before an event (and gets it live) or replays it, never both or neither.
         with self._lock:
             log = self._logs.setdefault(topic, _Log())
             after = log.last()
-            self._count += 1
-            item = Event(topic, Position(self._epoch, (0, self._count)), data, event)
-            log.events.append(item)
+            items = []
+            for data, event in events:
+                self._count += 1
+                items.append(Event(topic, Position(self._epoch, (0, self._count)), data, event))
+            log.events += items
             if len(log.events) - log.first > self._history:
-                log.trimmed = log.events[log.first].position.entry
-                log.first += 1
+                trimmed = len(log.events) - log.first - self._history
+                log.trimmed = log.events[log.first + trimmed - 1].position.entry
+                log.first += trimmed
                 if log.first >= self._history:
                     # Dropped in blocks, so that publishing costs O(1) on average.
                     log.events, log.first = log.events[log.first :], 0
-            self._fanout.deliver(topic, [item], after)
-        return item.position
+            self._fanout.deliver(topic, items, after)
+        return [item.position for item in items]
 
     def positions(self, topics: Iterable[str]) -> dict[str, Position]:
         with self._lock:

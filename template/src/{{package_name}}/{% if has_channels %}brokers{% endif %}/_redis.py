@@ -27,7 +27,7 @@ import secrets
 import threading
 import time
 import uuid
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, cast
 from urllib.parse import unquote, urlsplit
 
@@ -100,8 +100,9 @@ local function trimmed(stream, record_key)
 end
 """
 
-# Appends an event and trims its log in one atomic step. KEYS: generation, clock, stream,
-# trim record. ARGV: history, a fresh epoch token, event name, data.
+# Appends events to a log and trims it in one atomic step. KEYS: generation, clock, stream,
+# trim record. ARGV: history, a fresh epoch token, then each event's name and data. Returns
+# the epoch, then each event's id.
 _PUBLISH = (
     _PRELUDE
     + """
@@ -118,11 +119,19 @@ if clock then
     ms, seq = tonumber(clock_ms), tonumber(clock_seq) + 1
   end
 end
-local fields = {'epoch', epoch, 'event', ARGV[3], 'data', ARGV[4]}
-local id = redis.pcall('XADD', KEYS[3], string.format('%.0f-%.0f', ms, seq), unpack(fields))
-if type(id) == 'table' then
-  -- The stream has a later id than the clock (the clock key was lost): Redis picks one.
-  id = redis.call('XADD', KEYS[3], '*', unpack(fields))
+local published = {epoch}
+for index = 3, #ARGV, 2 do
+  local fields = {'epoch', epoch, 'event', ARGV[index], 'data', ARGV[index + 1]}
+  local id = redis.pcall('XADD', KEYS[3], string.format('%.0f-%.0f', ms, seq), unpack(fields))
+  if type(id) == 'table' then
+    -- The stream has a later id than the clock (the clock key was lost): Redis picks one,
+    -- and the next events follow it.
+    id = redis.call('XADD', KEYS[3], '*', unpack(fields))
+    local id_ms, id_seq = string.match(id, '^(%d+)-(%d+)$')
+    ms, seq = tonumber(id_ms), tonumber(id_seq)
+  end
+  published[#published + 1] = id
+  seq = seq + 1
 end
 local excess = redis.call('XLEN', KEYS[3]) - tonumber(ARGV[1])
 if excess > 0 then
@@ -133,8 +142,8 @@ end
 if changed then
   redis.call('SET', KEYS[4], boundary)
 end
-redis.call('SET', KEYS[2], id)
-return {id, epoch}
+redis.call('SET', KEYS[2], published[#published])
+return published
 """
 )
 
@@ -172,6 +181,9 @@ return {epoch, newest[1] and newest[1][1] or '0-0', boundary, earlier, entries}
 
 # Entries the reader reads from a topic at a time.
 _READ_COUNT = 1000
+# Events published by one script call, at most: a longer batch takes several calls, in one
+# transaction, so that no call holds Redis for long.
+_PUBLISH_COUNT = 1000
 # Backoff between reconnection attempts of the reader, in seconds.
 _BACKOFF_FIRST = 0.1
 _BACKOFF_MAX = 5.0
@@ -256,15 +268,30 @@ class RedisBroker(Broker):
         self._hub_lock = threading.Lock()
 
     # ------------------------------------------------------------------ publishing
-    def publish(self, topic: str, data: str, event: str | None = None) -> Position:
+    def publish_many(self, topic: str, events: Sequence[tuple[str, str | None]]) -> list[Position]:
+        keys = _log_keys(topic)
+        calls: list[list[str | int]] = []
+        for at in range(0, len(events), _PUBLISH_COUNT):
+            args: list[str | int] = [self._history, secrets.token_hex(4)]
+            for data, event in events[at : at + _PUBLISH_COUNT]:
+                args += (event or "", data)
+            calls.append(args)
         try:
-            entry_id, epoch = self._publish(
-                keys=_log_keys(topic),
-                args=[self._history, secrets.token_hex(4), event or "", data],
-            )
+            if len(calls) == 1:
+                replies = [self._publish(keys=keys, args=calls[0])]
+            else:
+                # All or nothing: the calls of one batch run in one transaction.
+                with self._client.pipeline(transaction=True) as pipe:
+                    for args in calls:
+                        self._publish(keys=keys, args=args, client=pipe)
+                    replies = pipe.execute()
         except RedisError as error:
             raise BrokerUnavailable(self._unreachable(error)) from error
-        return Position(str(epoch), parse_entry_id(str(entry_id)))
+        return [
+            Position(str(epoch), parse_entry_id(str(entry_id)))
+            for epoch, *ids in replies
+            for entry_id in ids
+        ]
 
     # ----------------------------------------------------------------- subscribing
     def positions(self, topics: Iterable[str]) -> dict[str, Position]:
