@@ -16,12 +16,14 @@ from __future__ import annotations
 import contextlib
 import json
 import math
+import os
 import re
 import secrets
 import socket
+import struct
 import threading
 import time
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Literal, NoReturn
 
@@ -63,6 +65,9 @@ shutting_down = threading.Event()
 # Pauses are added up in floating point: a schedule that ends within a millisecond of the
 # lifetime cap is taken to end on it.
 _SLACK = 0.001
+
+# A C struct timeval (seconds, microseconds), as SO_SNDTIMEO takes it.
+_TIMEVAL = struct.Struct("ll")
 
 # Where a request keeps its place among the worker's open streams (see `admit`): the WSGI
 # environ is the request's own, where flask.g may be shared by requests of one thread.
@@ -414,8 +419,7 @@ def _bounded_writes(chunks: Iterable[str], sock: socket.socket, seconds: float) 
     gives its place back. The timeout is the socket's only while the stream lasts, so the
     server's keep-alive waits keep their own.
     """
-    previous = sock.gettimeout()
-    sock.settimeout(seconds)
+    restore = _send_timeout(sock, seconds)
     finished = False
     try:
         yield from chunks
@@ -423,13 +427,32 @@ def _bounded_writes(chunks: Iterable[str], sock: socket.socket, seconds: float) 
     finally:
         with contextlib.suppress(OSError):  # the connection is gone already
             if finished:
-                sock.settimeout(previous)
+                restore()
             else:
                 # Cut short: a write failed (it timed out, or the client left), and the
                 # connection is done for. Shut now, it spares the server waiting for the
                 # client to close its end (gthread waits up to 2 s, in the thread that
                 # accepts connections), which a client that reads nothing never does.
                 sock.shutdown(socket.SHUT_RDWR)
+
+
+def _send_timeout(sock: socket.socket, seconds: float) -> Callable[[], None]:
+    """Bound each write to *sock* by *seconds*; return what puts the socket back as it was.
+
+    A blocking socket (gthread) gets the kernel's own send timeout: Python's settimeout()
+    would make every write wait in poll() before it sends, a system call per event. A
+    write that times out fails with ``BlockingIOError``. gevent's sockets never block in
+    the kernel (gevent waits in its loop), so there the socket's timeout bounds that wait.
+    """
+    if os.get_blocking(sock.fileno()):
+        previous = sock.getsockopt(socket.SOL_SOCKET, socket.SO_SNDTIMEO, _TIMEVAL.size)
+        whole = int(seconds)
+        timeval = _TIMEVAL.pack(whole, int((seconds - whole) * 1_000_000))
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDTIMEO, timeval)
+        return lambda: sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDTIMEO, previous)
+    before = sock.gettimeout()
+    sock.settimeout(seconds)
+    return lambda: sock.settimeout(before)
 
 
 def end_of_stream() -> Response:
