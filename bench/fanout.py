@@ -43,7 +43,7 @@ import psutil
 from harness import stack
 from harness.redis_stack import RedisServer
 
-from .common import REPO, raise_open_files
+from .common import REPO, number, raise_open_files
 
 SECRET = "bench-only-secret-key-" + "x" * 32
 TOKEN = "bench-publish-token"
@@ -501,9 +501,6 @@ def medians(results: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 def table(rows: list[dict[str, Any]]) -> str:
     """*rows* as the Markdown tables of docs/benchmarks.md."""
-
-    def number(value: float | None, digits: int = 0) -> str:
-        return "-" if value is None else f"{value:,.{digits}f}"
 
     lines = [
         "| peer | subscribers | delivered (of) | lost | duplicates | publishes/s | p50 ms "

@@ -41,7 +41,7 @@ from harness import stack
 from harness.redis_stack import RedisServer
 
 from . import fanout
-from .common import usage
+from .common import report, usage
 
 PAYLOAD = json.dumps({"order": 12345, "status": "shipped", "items": ["book", "pen"], "pad": ""})
 PAYLOAD = PAYLOAD.replace('""', '"' + "x" * (100 - len(PAYLOAD)) + '"')
@@ -243,12 +243,9 @@ def main(argv: list[str] | None = None) -> int:
             rows += functions(project, server.url, args.events, args.batch)
             rows += http_doors(project, server.url, args.events, args.batch, Path(tmp))
             rows.append(command_line(project, server.url, args.events))
-    print(f"load average at the end: {os.getloadavg()}", flush=True)
     for r in rows:
         print(json.dumps(r), flush=True)
-    if args.json:
-        args.json.write_text(json.dumps(rows, indent=2) + "\n")
-    print(table(rows))
+    report(rows, table, args.json)
     return 0
 
 

@@ -51,7 +51,7 @@ import psutil
 import redis
 
 from . import fanout
-from .common import percentile, raise_open_files
+from .common import number, percentile, raise_open_files, report
 
 # Redis commands reported, by their INFO commandstats name.
 COMMANDS = ("xrange", "xrevrange", "evalsha", "xread", "publish", "subscribe")
@@ -247,9 +247,6 @@ def summarize(
 def table(rows: list[dict[str, Any]]) -> str:
     """*rows* as the Markdown table of docs/benchmarks.md."""
 
-    def number(value: float | None, digits: int = 0) -> str:
-        return "-" if value is None else f"{value:,.{digits}f}"
-
     lines = [
         "| peer | subscribers | all back after s (p50) | storm p50 ms | storm p99 ms "
         "| lost | duplicates | published in storm | scripts | XREAD | XRANGE "
@@ -294,10 +291,7 @@ def main(argv: list[str] | None = None) -> int:
                 row = measure(peer, args.subscribers, args.events, args.hup_at)
             print(json.dumps(row), flush=True)
             rows.append(row)
-    print(f"load average at the end: {os.getloadavg()}", flush=True)
-    if args.json:
-        args.json.write_text(json.dumps(rows, indent=2) + "\n")
-    print(table(rows))
+    report(rows, table, args.json)
     return 0
 
 
