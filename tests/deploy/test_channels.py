@@ -118,23 +118,22 @@ class ChannelStack:
 
     def publish_function(self, topic: str, data: Sequence[str]) -> list[str]:
         """``publish()`` from a separate process, as a background job would call it."""
-        package = self.project.package
-        code = (
-            f"import sys\nfrom {package} import create_app\n"
-            f"from {package}.channels import publish\n"
-            "app = create_app()\nwith app.app_context():\n"
-            "    for data in sys.argv[2:]:\n        print(publish(sys.argv[1], data))\n"
-        )
-        return self.run([sys.executable, "-c", code, topic, *data]).split()
+        loop = "for data in sys.argv[2:]:\n        print(publish(sys.argv[1], data))"
+        return self._in_a_job("publish", loop, topic, data)
 
     def publish_many_function(self, topic: str, data: Sequence[str]) -> list[str]:
         """``publish_many()`` from a separate process: one batch."""
+        batch = "print(*publish_many(sys.argv[1], sys.argv[2:]))"
+        return self._in_a_job("publish_many", batch, topic, data)
+
+    def _in_a_job(self, function: str, body: str, topic: str, data: Sequence[str]) -> list[str]:
+        """Run *body*, which calls channels.*function* with *topic* and *data* from
+        ``sys.argv``, in an app context in a process of its own; the ids it prints."""
         package = self.project.package
         code = (
             f"import sys\nfrom {package} import create_app\n"
-            f"from {package}.channels import publish_many\n"
-            "app = create_app()\nwith app.app_context():\n"
-            "    print(*publish_many(sys.argv[1], sys.argv[2:]))\n"
+            f"from {package}.channels import {function}\n"
+            f"app = create_app()\nwith app.app_context():\n    {body}\n"
         )
         return self.run([sys.executable, "-c", code, topic, *data]).split()
 
