@@ -98,12 +98,12 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse(argv)
-    # The repository root must be importable: bench/ and tests/deploy/stack.py live there.
+    # The repository root must be importable: bench/ and harness/ live there.
     from .common import REPO, machine, raise_open_files, versions
 
     if str(REPO) not in sys.path:
         sys.path.insert(0, str(REPO))
-    from tests.deploy.stack import proxy_binary as stack_binary
+    from harness.stack import proxy_binary as stack_binary
 
     from . import report, scaffold, servers, streams
 

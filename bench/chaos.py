@@ -1,6 +1,6 @@
 """``python -m bench.chaos --minutes N [--seed S]``: channels under faults, every delivery checked.
 
-A seeded, time-bounded run of ``tests/deploy/chaos.py`` against real redis-server processes
+A seeded, time-bounded run of ``harness/chaos.py`` against real redis-server processes
 (a primary and its replica) and real gunicorn (gthread and gevent, two workers each) serving
 a rendered channel project: publishers at full speed on several topics with a small history,
 subscribers on 1 to 3 topics that drop at random moments and resume by ``Last-Event-ID``
@@ -25,7 +25,7 @@ import sys
 import time
 from pathlib import Path
 
-from tests.deploy.chaos import TOPOLOGY_FAULTS, ChaosConfig, run
+from harness.chaos import TOPOLOGY_FAULTS, ChaosConfig, run
 
 from .common import raise_open_files, scratch, snapshot_template
 
@@ -53,7 +53,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--publish-replicas", type=int, default=0, help="durable publishing: WAIT for this many"
     )
-    parser.add_argument("--two-step-read", action="store_true", help="the non-atomic control")
+    parser.add_argument(
+        "--two-step-read",
+        action="store_true",
+        help="the non-atomic control (with --no-merge-reads, so that every resume reads the log)",
+    )
+    parser.add_argument(
+        "--no-merge-reads",
+        action="store_true",
+        help="every stream reads its own history (FLASK_STREAM_MERGE_READS=false)",
+    )
     parser.add_argument("--template", metavar="REF", help="render this git ref's template")
     args = parser.parse_args(argv)
     known = TOPOLOGY_FAULTS[args.topology]
@@ -75,6 +84,7 @@ def main(argv: list[str] | None = None) -> int:
             two_step_read=args.two_step_read,
             topology=args.topology,
             publish_replicas=args.publish_replicas,
+            merge_reads=not args.no_merge_reads,
             template=snapshot_template(Path(tmp) / "template", source=args.template)
             if args.template
             else ChaosConfig.template,

@@ -4,6 +4,7 @@ template in a git repository."""
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import platform
 import re
@@ -16,10 +17,11 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
+from typing import Any
 
 import psutil
 
@@ -44,6 +46,23 @@ def percentile(values: Sequence[float], q: float) -> float:
     ordered = sorted(values)
     rank = max(0, min(len(ordered) - 1, round(q / 100 * len(ordered) + 0.5) - 1))
     return ordered[rank]
+
+
+def number(value: float | None, digits: int = 0) -> str:
+    """*value* as a table cell, with thousands separated; ``-`` when there is none."""
+    return "-" if value is None else f"{value:,.{digits}f}"
+
+
+def report(
+    rows: list[dict[str, Any]],
+    table: Callable[[list[dict[str, Any]]], str],
+    json_path: Path | None,
+) -> None:
+    """End a benchmark: the load average, the rows in *json_path* if given, then the table."""
+    print(f"load average at the end: {os.getloadavg()}", flush=True)
+    if json_path:
+        json_path.write_text(json.dumps(rows, indent=2) + "\n")
+    print(table(rows))
 
 
 def raise_open_files(want: int = 65536) -> int:

@@ -17,7 +17,7 @@ import sys
 import time
 from pathlib import Path
 
-from tests.deploy.redis_stack import RedisPair
+from harness.redis_stack import RedisPair
 
 from .common import scratch
 from .fanout import render

@@ -40,17 +40,17 @@ import statistics
 import sys
 import tempfile
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import psutil
 
-from tests.deploy import stack
-from tests.deploy.redis_stack import ClusterGroup, RedisServer
+from harness import stack
+from harness.redis_stack import ClusterGroup, RedisServer
 
-from .common import REPO, raise_open_files
+from .common import REPO, number, raise_open_files
 
 SECRET = "bench-only-secret-key-" + "x" * 32
 TOKEN = "bench-publish-token"
@@ -73,9 +73,11 @@ class Peer:
         return [psutil.Process(pid) for host in self.hosts for pid in host.children()]
 
 
-# A complete event block carries the publisher's stamp; ids are read from their own lines.
+# A complete event block carries the publisher's stamp; ids and retry hints are read from
+# their own lines.
 _STAMP = re.compile(rb'"n":\s*(\d+),\s*"t":\s*([0-9.]+)')
 _ID = re.compile(rb"^id: ?([^\r\n]*)", re.MULTILINE)
+_RETRY = re.compile(rb"^retry: ?(\d+)\r?$", re.MULTILINE)
 # The comment of the generated app's answer to a stream it has no room for (a 200, so that
 # EventSource comes back).
 _REFUSED = b"open streams, its limit: reconnect"
@@ -86,21 +88,28 @@ class Client:
     port: int
     path: str
     answer_first: bool
+    # How long to wait before reconnecting (s), until the server sends its own hint.
+    retry: float = 0.3
     last_id: bytes = b""
-    seen: dict[int, float] = field(default_factory=dict)
+    # Event number -> (time it arrived, the publisher's stamp).
+    seen: dict[int, tuple[float, float]] = field(default_factory=dict)
     duplicates: int = 0
     reconnects: int = 0
     refused: int = 0
+    # Each connection that was answered: when it was opened, and when its first event came.
+    connections: list[list[float]] = field(default_factory=list)
 
 
 async def run_client(client: Client, stop: asyncio.Event, connected: asyncio.Event) -> None:
     """An SSE client that reconnects (with Last-Event-ID when it has one) until *stop*.
 
+    As EventSource does, it waits the server's last ``retry:`` hint before reconnecting.
     It reads whatever has arrived in one go and scans complete event blocks with regular
     expressions: a client that woke up and parsed line by line for each event would need
     more CPU than the servers it measures.
     """
     while not stop.is_set():
+        opened = time.time()
         try:
             reader, writer = await asyncio.open_connection("127.0.0.1", client.port, limit=2**20)
         except OSError:
@@ -114,6 +123,7 @@ async def run_client(client: Client, stop: asyncio.Event, connected: asyncio.Eve
             connected.set()
         pending = b""
         answered = False
+        connection = [opened, 0.0]
         try:
             while not stop.is_set():
                 chunk = await reader.read(65536)
@@ -127,6 +137,7 @@ async def run_client(client: Client, stop: asyncio.Event, connected: asyncio.Eve
                         client.refused += 1
                         break
                     connected.set()
+                    client.connections.append(connection)
                 now = time.time()
                 pending += chunk
                 complete, sep, pending = pending.rpartition(b"\n\n")
@@ -135,19 +146,23 @@ async def run_client(client: Client, stop: asyncio.Event, connected: asyncio.Eve
                     continue
                 if ids := _ID.findall(complete):
                     client.last_id = ids[-1].strip()
+                if hints := _RETRY.findall(complete):
+                    client.retry = int(hints[-1]) / 1000
                 for number, stamp in _STAMP.findall(complete):
                     n = int(number)
+                    if not connection[1]:
+                        connection[1] = now
                     if n in client.seen:
                         client.duplicates += 1
                     else:
-                        client.seen[n] = now - float(stamp)
+                        client.seen[n] = (now, float(stamp))
         except (OSError, asyncio.IncompleteReadError, ValueError):
             pass
         finally:
             writer.close()
         if not stop.is_set():
             client.reconnects += 1
-            await asyncio.sleep(0.3)  # EventSource's retry, as the generated app sends
+            await asyncio.sleep(client.retry)
 
 
 def client_process(
@@ -190,7 +205,8 @@ def client_process(
         await asyncio.gather(*tasks, return_exceptions=True)
         results.put(
             {
-                "latencies": [lat for c in clients for lat in c.seen.values()],
+                "seen": [c.seen for c in clients],
+                "connections": [c.connections for c in clients],
                 "duplicates": sum(c.duplicates for c in clients),
                 "reconnects": sum(c.reconnects for c in clients),
                 "refused": sum(c.refused for c in clients),
@@ -200,9 +216,17 @@ def client_process(
     asyncio.run(main())
 
 
-def publish_all(port: int, paths: list[str], headers: dict[str, str], count: int, kill: Any) -> int:
+def publish_all(
+    port: int,
+    paths: list[str],
+    headers: dict[str, str],
+    count: int,
+    midway: Callable[[], None] | None,
+    at: int | None = None,
+) -> int:
     """POST *count* stamped events at 10/s, event *n* to ``paths[n % len(paths)]``; call
-    *kill* a third of the way through.
+    *midway* before event *at* (by default a third of the way through): kill a worker,
+    restart the servers.
 
     The publisher keeps its connection open between events, as a job with an HTTP session
     would (a new connection per event costs the server more than 100 deliveries' worth of
@@ -217,8 +241,8 @@ def publish_all(port: int, paths: list[str], headers: dict[str, str], count: int
     try:
         for n in range(count):
             time.sleep(max(0.0, start + n / RATE - time.monotonic()))
-            if kill is not None and n == count // 3:
-                kill()
+            if midway is not None and n == (count // 3 if at is None else at):
+                midway()
             body = json.dumps({"n": n, "t": time.time()}).encode()
             # A kept connection the server has dropped (the killed worker's) fails at once:
             # the event is sent again on a new one.
@@ -393,7 +417,9 @@ def measure(
             child.join(timeout=30)
             if child.is_alive():
                 child.terminate()
-    latencies = sorted(lat for r in reports for lat in r["latencies"])
+    latencies = sorted(
+        arrived - stamp for r in reports for seen in r["seen"] for arrived, stamp in seen.values()
+    )
     got = len(latencies)
     shards: list[dict[str, Any]] = [
         {"topics": 0, "deliveries": 0, "cpu_ms": 0.0, "scripts": 0} for _ in load_after
@@ -499,8 +525,11 @@ def render(root: Path) -> stack.Project:
 
 
 @contextlib.contextmanager
-def serving(spec: PeerSpec, project: stack.Project, root: Path, connections: int) -> Iterator[Peer]:
-    """*spec* on fresh servers: a Redis of its own and two gunicorn instances.
+def serving(
+    spec: PeerSpec, project: stack.Project, root: Path, connections: int, workers: int = 1
+) -> Iterator[Peer]:
+    """*spec* on fresh servers: a Redis of its own and two gunicorn instances of *workers*
+    workers each.
 
     Fresh for every measurement: memory is then measured from a clean start, and flask-sse's
     streams of departed clients (they wait in pub/sub until their channel gets a message)
@@ -510,7 +539,7 @@ def serving(spec: PeerSpec, project: stack.Project, root: Path, connections: int
     redis = ClusterGroup(workdir) if spec.cluster else RedisServer(workdir)
     redis.start()
     peer = Peer(spec.name, redis, [], spec.subscribe_path, spec.publish_headers, spec.pubsub)
-    args = ["--workers", "1", "--worker-connections", str(connections)]
+    args = ["--workers", str(workers), "--worker-connections", str(connections)]
     args += ["--access-logfile", "/dev/null"]
     try:
         for n in range(2):
@@ -553,9 +582,6 @@ def medians(results: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 def table(rows: list[dict[str, Any]]) -> str:
     """*rows* as the Markdown tables of docs/benchmarks.md."""
-
-    def number(value: float | None, digits: int = 0) -> str:
-        return "-" if value is None else f"{value:,.{digits}f}"
 
     lines = [
         "| peer | subscribers | delivered (of) | lost | duplicates | publishes/s | p50 ms "

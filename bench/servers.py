@@ -1,8 +1,8 @@
 """Start the servers under test: the generated project on gunicorn (optionally behind one of its
 generated proxy configs: nginx, Caddy or Apache httpd) with its own deploy configs, the bare
 Flask reference on the same gunicorn config, and the sse-starlette reference on uvicorn.
-gunicorn and the proxies are started by the project's deployment test helpers
-(``tests/deploy/stack.py``); uvicorn is started here."""
+gunicorn and the proxies are started by the server harness
+(``harness/stack.py``); uvicorn is started here."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from tests.deploy import stack
+from harness import stack
 
 from .common import REPO
 

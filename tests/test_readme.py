@@ -30,8 +30,7 @@ from typing import Any
 import markdown
 import pytest
 
-from tests.conftest import render, snapshot_template
-from tests.deploy.stack import (
+from harness.stack import (
     HOST,
     PROXY_CONFIGS,
     free_port,
@@ -39,6 +38,7 @@ from tests.deploy.stack import (
     render_project,
     rewrite_ports,
 )
+from tests.conftest import render, snapshot_template
 
 # A console block that is not run says why, right above it.
 SKIP = re.compile(r"<!-- docs-test: skip (?P<reason>\S.*?) -->")
@@ -305,7 +305,7 @@ def _session(
 
 
 # The README with the most to run: both kinds of endpoint, and a proxy. (Each proxy's own
-# command line is the one tests/deploy/stack.py starts it with.)
+# command line is the one harness/stack.py starts it with.)
 RUNS = {"channel-first-nginx": ("gthread", "nginx", ENDPOINT_SETS["channel-first"])}
 
 

@@ -21,8 +21,8 @@ from typing import Any
 import pytest
 import yaml
 
+from harness.stack import proxy_binary
 from tests.conftest import TOOLS, render
-from tests.deploy.stack import proxy_binary
 
 STYLES = ("decorator", "wrapper")
 FORMATS = ("sse", "ndjson", "text")

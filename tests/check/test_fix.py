@@ -13,9 +13,9 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
+from harness.stack import nginx_binary
 from scaffold_cli._cli import app
 from scaffold_cli.check import check_paths, fix_paths
-from tests.deploy.stack import nginx_binary
 
 from .test_rules import CORPUS
 

@@ -17,9 +17,9 @@ from pathlib import Path
 
 import pytest
 
-from .chaos import ChaosConfig, render
-from .redis_stack import redis_binary
-from .stack import (
+from harness.chaos import ChaosConfig, render
+from harness.redis_stack import redis_binary
+from harness.stack import (
     PROXY_CONFIGS,
     Process,
     Project,

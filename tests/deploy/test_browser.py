@@ -24,8 +24,9 @@ from dataclasses import dataclass
 
 import pytest
 
+from harness.stack import HOST, Process
+
 from .conftest import SERVERS, VIAS, Servers, require_proxy, requires_chromium, requires_nginx
-from .stack import HOST, Process
 
 pytestmark = [pytest.mark.deploy, requires_nginx, requires_chromium]
 

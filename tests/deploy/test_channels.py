@@ -1,8 +1,9 @@
 """Channels on the real stack: two gunicorn instances ("hosts") of two workers, one Redis.
 
 Subscribers are spread over all four workers (each response names its worker's pid), and
-events published through every door (the ``publish()`` function in a job process,
-``flask publish``, the HTTP route on either host) must reach each of them exactly once, in
+events published through every door (the ``publish()`` and ``publish_many()`` functions in
+a job process, ``flask publish`` with an argument or lines of standard input, the HTTP route
+on either host, one event or an NDJSON batch) must reach each of them exactly once, in
 order, and live: the next event is published only after every subscriber has the previous
 one. Then: resuming on the other host, a browser whose worker is killed, Redis going away
 and coming back. The generated project's own tests (run by test_render) cover the memory
@@ -29,10 +30,9 @@ from typing import Any
 import pytest
 import redis
 
-from .client import EventSourceClient, Stream, parse_sse
-from .conftest import SERVERS, Servers, requires_chromium, requires_nginx
-from .redis_stack import RedisServer, redis_binary
-from .stack import (
+from harness.client import EventSourceClient, Stream, parse_sse
+from harness.redis_stack import RedisServer, redis_binary
+from harness.stack import (
     HOST,
     Process,
     Project,
@@ -41,6 +41,8 @@ from .stack import (
     start_nginx,
     stop,
 )
+
+from .conftest import SERVERS, Servers, requires_chromium, requires_nginx
 
 pytestmark = [
     pytest.mark.deploy,
@@ -107,19 +109,37 @@ class ChannelStack:
         assert status == 201, body
         return str(json.loads(body)["id"])
 
+    def publish_ndjson(self, port: int, topic: str, data: Sequence[str]) -> list[str]:
+        """A batch through the HTTP route: one ``{"data": ...}`` line per event."""
+        lines = "".join(json.dumps({"data": each}) + "\n" for each in data)
+        status, body = post(port, f"/publish/{topic}", lines, "application/x-ndjson")
+        assert status == 201, body
+        return [str(event_id) for event_id in json.loads(body)["ids"]]
+
     def publish_function(self, topic: str, data: Sequence[str]) -> list[str]:
         """``publish()`` from a separate process, as a background job would call it."""
         return self.run(job_publishing(self.project, topic, data)).split()
 
+    def publish_many_function(self, topic: str, data: Sequence[str]) -> list[str]:
+        """``publish_many()`` from a separate process: one batch."""
+        return self.run(job_publishing(self.project, topic, data, batch=True)).split()
+
     def publish_cli(self, topic: str, data: str) -> str:
         return self.run(flask_publish(self.project, topic, data))
 
-    def run(self, args: list[str]) -> str:
+    def publish_cli_lines(self, topic: str, data: Sequence[str]) -> list[str]:
+        """``flask publish TOPIC -`` with one event per line of its standard input."""
+        flask = Path(sys.executable).with_name("flask")
+        args = [str(flask), "--app", self.project.package, "publish", topic, "-"]
+        return self.run(args, stdin="".join(f"{line}\n" for line in data)).split()
+
+    def run(self, args: list[str], stdin: str = "") -> str:
         """Run *args* in the project with its Redis settings; its stdout, stripped."""
         out = subprocess.run(
             args,
             cwd=self.project.root,
             env=self.env(),
+            input=stdin,
             capture_output=True,
             text=True,
             timeout=60,
@@ -128,15 +148,24 @@ class ChannelStack:
         return out.stdout.strip()
 
 
-def job_publishing(project: Project, topic: str, data: Sequence[str]) -> list[str]:
-    """The command of a job that calls ``publish()`` on *topic* for each of *data*, printing
-    each id; run it in the project's root with ``src`` on ``PYTHONPATH``."""
+def job_publishing(
+    project: Project, topic: str, data: Sequence[str], *, batch: bool = False
+) -> list[str]:
+    """The command of a job that calls ``publish()`` on *topic* for each of *data* (with
+    *batch*, ``publish_many()`` once for all), printing each id; run it in the project's
+    root with ``src`` on ``PYTHONPATH``."""
     package = project.package
+    if batch:
+        function, body = "publish_many", "print(*publish_many(sys.argv[1], sys.argv[2:]))"
+    else:
+        function, body = (
+            "publish",
+            "for data in sys.argv[2:]:\n        print(publish(sys.argv[1], data))",
+        )
     code = (
         f"import sys\nfrom {package} import create_app\n"
-        f"from {package}.channels import publish\n"
-        "app = create_app()\nwith app.app_context():\n"
-        "    for data in sys.argv[2:]:\n        print(publish(sys.argv[1], data))\n"
+        f"from {package}.channels import {function}\n"
+        f"app = create_app()\nwith app.app_context():\n    {body}\n"
     )
     return [sys.executable, "-c", code, topic, *data]
 
@@ -147,10 +176,11 @@ def flask_publish(project: Project, topic: str, data: str) -> list[str]:
     return [str(flask), "--app", project.package, "publish", topic, data]
 
 
-def post(port: int, path: str, data: str) -> tuple[int, str]:
+def post(port: int, path: str, data: str, media_type: str = "text/plain") -> tuple[int, str]:
     conn = http.client.HTTPConnection(HOST, port, timeout=WAIT)
+    headers = {"Authorization": f"Bearer {TOKEN}", "Content-Type": media_type}
     try:
-        conn.request("POST", path, body=data.encode(), headers={"Authorization": f"Bearer {TOKEN}"})
+        conn.request("POST", path, body=data.encode(), headers=headers)
         response = conn.getresponse()
         return response.status, response.read().decode()
     finally:
@@ -274,6 +304,15 @@ def test_every_door_reaches_every_subscriber_on_every_worker_once_in_order_live(
             ("http on host b", lambda d: [channel_stack.publish_http(b, topic, d)]),
             ("publish() in a job", lambda d: channel_stack.publish_function(topic, [d, d + "+"])),
             ("flask publish", lambda d: [channel_stack.publish_cli(topic, d)]),
+            (
+                "an NDJSON batch on host b",
+                lambda d: channel_stack.publish_ndjson(b, topic, [d, d + "+"]),
+            ),
+            (
+                "publish_many() in a job",
+                lambda d: channel_stack.publish_many_function(topic, [d, d + "+"]),
+            ),
+            ("flask publish -", lambda d: channel_stack.publish_cli_lines(topic, [d, d + "+"])),
         ]
         expected: list[str] = []
         ids: list[str] = []

@@ -11,7 +11,8 @@ import re
 
 import pytest
 
-from .client import many_streams, open_stream, read_until, run_async
+from harness.client import many_streams, open_stream, read_until, run_async
+
 from .conftest import VIAS, Servers, Stack, requires_nginx, without_client_limits
 
 pytestmark = [pytest.mark.deploy, requires_nginx]

@@ -18,9 +18,8 @@ from dataclasses import dataclass
 
 import pytest
 
-from .conftest import Servers, requires_chromium, requires_redis
-from .redis_stack import RedisServer
-from .stack import (
+from harness.redis_stack import RedisServer
+from harness.stack import (
     DEFAULT_ENDPOINTS,
     Process,
     Project,
@@ -28,6 +27,8 @@ from .stack import (
     restart_gracefully,
     start_gunicorn,
 )
+
+from .conftest import Servers, requires_chromium, requires_redis
 
 pytestmark = [pytest.mark.deploy, requires_chromium, requires_redis]
 

@@ -35,9 +35,9 @@ from pathlib import Path
 
 import pytest
 
-from .chaos import ChaosConfig, run
-from .redis_stack import RedisServer, SentinelGroup, redis_binary, sentinel_binary
-from .stack import REPO_ROOT, Project
+from harness.chaos import ChaosConfig, run
+from harness.redis_stack import RedisServer, SentinelGroup, redis_binary, sentinel_binary
+from harness.stack import REPO_ROOT, Project
 
 pytestmark = [
     pytest.mark.deploy,

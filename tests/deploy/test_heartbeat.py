@@ -11,9 +11,10 @@ from dataclasses import dataclass
 
 import pytest
 
-from .client import Stream, events_and_heartbeats
+from harness.client import Stream, events_and_heartbeats
+from harness.stack import Process
+
 from .conftest import SERVERS, Servers, requires_nginx, with_read_timeout
-from .stack import Process
 
 pytestmark = [pytest.mark.deploy, requires_nginx]
 

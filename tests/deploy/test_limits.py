@@ -11,9 +11,10 @@ import json
 
 import pytest
 
-from .client import Stream
+from harness.client import Stream
+from harness.stack import Process
+
 from .conftest import Servers
-from .stack import Process
 
 pytestmark = pytest.mark.deploy
 

@@ -34,9 +34,8 @@ from typing import Any
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from .conftest import PROXIES, SERVERS, Servers, require_proxy
-from .redis_stack import RedisServer, redis_binary
-from .stack import (
+from harness.redis_stack import RedisServer, redis_binary
+from harness.stack import (
     HOST,
     Process,
     Project,
@@ -45,6 +44,8 @@ from .stack import (
     start_gunicorn,
     wait_until_answers,
 )
+
+from .conftest import PROXIES, SERVERS, Servers, require_proxy
 from .test_channels import ENDPOINTS, TOKEN, flask_publish, job_publishing
 
 pytestmark = [

@@ -16,9 +16,10 @@ from dataclasses import dataclass
 
 import pytest
 
-from .client import HOST, events_and_heartbeats, read_until, run_async
+from harness.client import HOST, events_and_heartbeats, read_until, run_async
+from harness.stack import Process
+
 from .conftest import Servers, Stack, require_proxy, with_read_timeout
-from .stack import Process
 
 pytestmark = [pytest.mark.deploy]
 

@@ -23,10 +23,11 @@ from collections.abc import Iterator, Mapping
 
 import pytest
 
-from .client import Stream
+from harness.client import Stream
+from harness.redis_stack import RedisServer, redis_binary
+from harness.stack import HOST, Process, Project, restart_gracefully, start_gunicorn
+
 from .conftest import SERVERS, Servers
-from .redis_stack import RedisServer, redis_binary
-from .stack import HOST, Process, Project, restart_gracefully, start_gunicorn
 from .test_channels import TOKEN, Subscriber, post
 
 pytestmark = pytest.mark.deploy

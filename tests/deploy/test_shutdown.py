@@ -17,9 +17,10 @@ from dataclasses import dataclass
 
 import pytest
 
-from .client import EventSourceClient
+from harness.client import EventSourceClient
+from harness.stack import Process, restart_gracefully
+
 from .conftest import SERVERS, Servers
-from .stack import Process, restart_gracefully
 
 pytestmark = pytest.mark.deploy
 

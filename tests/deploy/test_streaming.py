@@ -14,9 +14,10 @@ import time
 
 import pytest
 
-from .client import Stream, run_probe
+from harness.client import Stream, run_probe
+from harness.stack import DEFAULT_ENDPOINTS
+
 from .conftest import FRONTS, PROXIES, VIAS, Stack, require_proxy, requires_nginx
-from .stack import DEFAULT_ENDPOINTS
 
 pytestmark = [pytest.mark.deploy, requires_nginx]
 

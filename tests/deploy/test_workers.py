@@ -9,9 +9,10 @@ import time
 
 import pytest
 
+from harness.redis_stack import RedisServer
+from harness.stack import Process, Project, render_project, start_gunicorn, stop
+
 from .conftest import Servers, requires_redis
-from .redis_stack import RedisServer
-from .stack import Process, Project, render_project, start_gunicorn, stop
 
 pytestmark = pytest.mark.deploy
 

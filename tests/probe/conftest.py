@@ -12,7 +12,7 @@ One gunicorn (heartbeats every 5 s, so an idle gap of 2 s is silent) serves them
 * ``h2``: the project's own config again, on its TLS listener with HTTP/2 (the development
   certificate from the project's deploy/dev-cert.sh).
 
-Every process is started by tests/deploy/stack.py and stopped by its pid.
+Every process is started by harness/stack.py and stopped by its pid.
 """
 
 from __future__ import annotations
@@ -23,8 +23,7 @@ from dataclasses import dataclass
 
 import pytest
 
-from tests.deploy.conftest import nginx_defaults, with_read_timeout
-from tests.deploy.stack import (
+from harness.stack import (
     Process,
     nginx_binary,
     render_project,
@@ -32,6 +31,7 @@ from tests.deploy.stack import (
     start_nginx,
     stop,
 )
+from tests.deploy.conftest import nginx_defaults, with_read_timeout
 
 STREAM_TYPES = "text/event-stream application/x-ndjson text/plain"
 

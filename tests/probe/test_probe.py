@@ -23,8 +23,8 @@ from typing import Any
 import pytest
 from typer.testing import CliRunner
 
+from harness.stack import free_port
 from scaffold_cli._cli import app
-from tests.deploy.stack import free_port
 
 from .conftest import Servers
 

@@ -17,14 +17,16 @@ from __future__ import annotations
 import contextlib
 import json
 import math
+import os
 import re
 import secrets
 import socket
+import struct
 import threading
 import time
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Generator, Iterable, Iterator, Mapping
 from dataclasses import dataclass
-from typing import Literal, NoReturn
+from typing import Literal, NamedTuple, NoReturn
 
 from flask import Blueprint, Flask, Response, abort, current_app, jsonify, request
 from werkzeug.exceptions import HTTPException, ServiceUnavailable
@@ -66,6 +68,9 @@ shutting_down = threading.Event()
 # lifetime cap is taken to end on it.
 _SLACK = 0.001
 
+# A C struct timeval (seconds, microseconds), as SO_SNDTIMEO takes it.
+_TIMEVAL = struct.Struct("ll")
+
 # Where a request keeps its place among the worker's open streams (see `admit`): the WSGI
 # environ is the request's own, where flask.g may be shared by requests of one thread.
 _PLACE = f"{__name__}.place"
@@ -88,8 +93,11 @@ class Endpoint:
         return f"{self.blueprint.name}.stream"
 
 
-@dataclass(frozen=True)
-class Event:
+# Event, Pause and Encoded are made for every item a stream sends: as named tuples they
+# cost a third of what frozen dataclasses do to build, and are as immutable.
+
+
+class Event(NamedTuple):
     """One event to send: a JSON-ready record (a line of text for text streams).
 
     *id* and *event* are SSE fields; the other formats ignore them.
@@ -100,8 +108,7 @@ class Event:
     event: str | None = None
 
 
-@dataclass(frozen=True)
-class Pause:
+class Pause(NamedTuple):
     """Nothing to send for *seconds*, counted from the end of the previous pause.
 
     The stream stays alive meanwhile: heartbeats go out, and a shutdown or the lifetime cap
@@ -114,8 +121,7 @@ class Pause:
     seconds: float
 
 
-@dataclass(frozen=True)
-class Encoded:
+class Encoded(NamedTuple):
     """A chunk already encoded for the stream's format, sent as it is.
 
     For events encoded once and written to many streams (see channels.py): the stream adds
@@ -316,7 +322,8 @@ def _admit_or_close(unstarted: object, stream_format: StreamFormat) -> None:
         raise
 
 
-def _pump(  # noqa: PLR0912, PLR0915  (one loop, not two generators: a hop costs each event)
+# One loop, not two generators: a hop from one generator to the next costs each event.
+def _pump(
     source: Iterator[Event | Encoded | Pause],
     stream_format: StreamFormat,
     settings: StreamSettings,
@@ -334,14 +341,15 @@ def _pump(  # noqa: PLR0912, PLR0915  (one loop, not two generators: a hop costs
         # body byte: send one at once. For SSE it is the reconnection time.
         first = sse.format_retry(settings.retry_ms) if stream_format == "sse" else heartbeat
         yield first
-        started = last_write = scheduled = time.monotonic()
+        started = last_write = scheduled = now = time.monotonic()
         account.wrote(first, started)
         deadline = started + settings.max_seconds
+        # A source that never pauses is cut one heartbeat interval past the deadline at the
+        # latest, so that an event due right at the deadline still goes out.
+        cutoff = deadline + settings.heartbeat
         while True:
             # Checked before asking the source for more, so that no event is taken and dropped.
-            # A source that never pauses is cut one heartbeat interval past the deadline at the
-            # latest, so that an event due right at the deadline still goes out.
-            if shutting_down.is_set() or time.monotonic() >= deadline + settings.heartbeat:
+            if now >= cutoff or shutting_down.is_set():
                 break
             item = next(source, None)
             if item is None:
@@ -352,32 +360,26 @@ def _pump(  # noqa: PLR0912, PLR0915  (one loop, not two generators: a hop costs
                     yield chunk
                     account.wrote(chunk, time.monotonic())
                 return
-            if isinstance(item, Event | Encoded):
+            if not isinstance(item, Pause):
                 chunk = frame(item, stream_format)
                 yield chunk
-                last_write = time.monotonic()
-                account.wrote(chunk, last_write, isinstance(item, Event))
+                now = last_write = time.monotonic()
+                account.wrote(chunk, now, isinstance(item, Event))
                 continue
             # A pause ends at its place in the schedule, or at the deadline, whichever is first.
-            scheduled = max(scheduled + item.seconds, time.monotonic())
-            until = min(scheduled, deadline)
-            while True:
-                silent_for = time.monotonic() - last_write
-                if silent_for >= settings.heartbeat:
-                    # Also how a departed client is noticed: only a write can fail. The first
-                    # write after the client left usually still succeeds (the kernel takes it),
-                    # so its worker is freed after up to two heartbeat intervals, not one.
-                    # Checked first, so that a source that waits by itself and yields Pause(0)
-                    # when nothing came gets its heartbeats too.
-                    yield heartbeat
-                    last_write = time.monotonic()
-                    account.heartbeat(heartbeat, last_write)
-                    continue
-                left = until - time.monotonic()
-                if left <= 0 or shutting_down.wait(min(left, settings.heartbeat - silent_for)):
-                    break
+            now = time.monotonic()
+            scheduled = max(scheduled + item.seconds, now)
+            if scheduled == now <= deadline and now - last_write < settings.heartbeat:
+                # Already due, and no heartbeat either (events back to back, or a source that
+                # waits by itself): the next item at once. Every item passes here, so it costs
+                # as little as it can.
+                continue
+            last_write = yield from _wait(
+                min(scheduled, deadline), last_write, heartbeat, settings, account
+            )
             if scheduled > deadline + _SLACK:
                 break
+            now = time.monotonic()
         # Cut short by a shutdown or by the lifetime cap: tell the client to come back. An
         # EventSource reconnects by itself, with Last-Event-ID; the random part spreads the
         # reconnections of many clients after a restart.
@@ -398,6 +400,33 @@ def _pump(  # noqa: PLR0912, PLR0915  (one loop, not two generators: a hop costs
         close = getattr(source, "close", None)
         if close is not None:
             close()
+
+
+def _wait(
+    until: float,
+    last_write: float,
+    heartbeat: str,
+    settings: StreamSettings,
+    account: StreamAccount,
+) -> Generator[str, None, float]:
+    """Wait until *until* (a ``time.monotonic()``), or a shutdown, writing *heartbeat*
+    whenever the stream was silent for the heartbeat interval (counted in *account*);
+    return when it last wrote."""
+    while True:
+        silent_for = time.monotonic() - last_write
+        if silent_for >= settings.heartbeat:
+            # Also how a departed client is noticed: only a write can fail. The first write
+            # after the client left usually still succeeds (the kernel takes it), so its
+            # worker is freed after up to two heartbeat intervals, not one. Checked first, so
+            # that a source that waits by itself and yields Pause(0) when nothing came gets
+            # its heartbeats too.
+            yield heartbeat
+            last_write = time.monotonic()
+            account.heartbeat(heartbeat, last_write)
+            continue
+        left = until - time.monotonic()
+        if left <= 0 or shutting_down.wait(min(left, settings.heartbeat - silent_for)):
+            return last_write
 
 
 def frame(event: Event | Encoded, stream_format: StreamFormat) -> str:
@@ -449,7 +478,7 @@ def _stream_headers(response: Response) -> Response:
 
 def _bounded_writes(
     chunks: Iterable[str], sock: socket.socket, seconds: float, account: StreamAccount
-) -> Iterator[str]:
+) -> Generator[str, None, None]:
     """*chunks*, each written within *seconds* or not at all: a client that reads nothing
     is dropped, and its thread and place come back.
 
@@ -462,8 +491,7 @@ def _bounded_writes(
     server's keep-alive waits keep their own.
     """
     iterator = iter(chunks)
-    previous = sock.gettimeout()
-    sock.settimeout(seconds)
+    restore = _send_timeout(sock, seconds)
     finished = False
     handed = time.monotonic()
     try:
@@ -481,13 +509,32 @@ def _bounded_writes(
             close()
         with contextlib.suppress(OSError):  # the connection is gone already
             if finished:
-                sock.settimeout(previous)
+                restore()
             else:
                 # Cut short: a write failed (it timed out, or the client left), and the
                 # connection is done for. Shut now, it spares the server waiting for the
                 # client to close its end (gthread waits up to 2 s, in the thread that
                 # accepts connections), which a client that reads nothing never does.
                 sock.shutdown(socket.SHUT_RDWR)
+
+
+def _send_timeout(sock: socket.socket, seconds: float) -> Callable[[], None]:
+    """Bound each write to *sock* by *seconds*; return what puts the socket back as it was.
+
+    A blocking socket (gthread) gets the kernel's own send timeout: Python's settimeout()
+    would make every write wait in poll() before it sends, a system call per event. A
+    write that times out fails with ``BlockingIOError``. gevent's sockets never block in
+    the kernel (gevent waits in its loop), so there the socket's timeout bounds that wait.
+    """
+    if os.get_blocking(sock.fileno()):
+        previous = sock.getsockopt(socket.SOL_SOCKET, socket.SO_SNDTIMEO, _TIMEVAL.size)
+        whole = int(seconds)
+        timeval = _TIMEVAL.pack(whole, int((seconds - whole) * 1_000_000))
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDTIMEO, timeval)
+        return lambda: sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDTIMEO, previous)
+    before = sock.gettimeout()
+    sock.settimeout(seconds)
+    return lambda: sock.settimeout(before)
 
 
 def end_of_stream() -> Response:

@@ -59,6 +59,7 @@ def open_broker(  # noqa: PLR0913  (each a setting of its own)
     replay_limit: int,
     publish_replicas: int = 0,
     publish_wait_seconds: float = 1.0,
+    merge_reads: bool = True,
 ) -> Broker:
     """The broker *url* names; ``ValueError`` for a scheme no backend serves.
 
@@ -70,7 +71,8 @@ def open_broker(  # noqa: PLR0913  (each a setting of its own)
     it ends the streams, and *replay_limit* the most events one stream replays before it
     gets a reset instead. With *publish_replicas*, a Redis publish returns only once that
     many replicas have the event (waiting *publish_wait_seconds* at most, else
-    `NotReplicated`).
+    `NotReplicated`). *merge_reads* off makes every stream read its history from the
+    log itself (see `MergedReads`): only to measure what merging saves.
     """
     scheme = url.partition("://")[0]
     if scheme == "memory" and url in ("memory://", "memory:"):
@@ -81,6 +83,7 @@ def open_broker(  # noqa: PLR0913  (each a setting of its own)
             queue_size=queue_size,
             tick_seconds=tick_seconds,
             replay_limit=replay_limit,
+            merge_reads=merge_reads,
         )
     if scheme in SERVER_SCHEMES + SENTINEL_SCHEMES + CLUSTER_SCHEMES:
         # Imported here: the memory broker needs no Redis client installed.
@@ -96,6 +99,7 @@ def open_broker(  # noqa: PLR0913  (each a setting of its own)
             replay_limit=replay_limit,
             publish_replicas=publish_replicas,
             publish_wait_seconds=publish_wait_seconds,
+            merge_reads=merge_reads,
         )
     # The scheme alone: the rest of a URL can hold a password.
     raise ValueError(

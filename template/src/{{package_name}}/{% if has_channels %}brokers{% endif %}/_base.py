@@ -7,10 +7,16 @@ ids order the events of every topic in publish order. A subscriber starts from a
 per topic; the broker replays what came after it, a page at a time while the stream is sent,
 then delivers live entries from the worker's shared feed of the topic, each exactly once and
 in order. When the history after a position is gone, the subscriber gets a `Reset` first.
+
+Many subscribers of a worker often resume from the same place at once (every client of a
+topic comes back after a restart): their identical reads of the history are merged into one
+(`MergedReads`), and a resume within the recent events the worker holds for a topic (its
+feed, which knows how much of the log it holds without a gap) is served from memory.
 """
 
 from __future__ import annotations
 
+import bisect
 import json
 import logging
 import os
@@ -18,8 +24,8 @@ import re
 import threading
 from abc import ABC, abstractmethod
 from collections import deque
-from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
 from functools import cached_property
 
 from .. import sse
@@ -35,6 +41,8 @@ _EPOCH = re.compile(r"0|[0-9a-f]{8}")
 _ENTRY = re.compile(r"(0|[1-9][0-9]{0,19})-(0|[1-9][0-9]{0,19})")
 # The id before the first entry of every log.
 START = (0, 0)
+# The epoch of a position whose epoch is not known: no position a client holds matches it.
+UNKNOWN_EPOCH = ""
 # Entries read from one topic's log per round trip while replaying: what a replay holds in
 # memory at once, whatever the length of the history.
 REPLAY_PAGE = 100
@@ -217,7 +225,7 @@ def hand_over(
             moved[topic] = page.reset.entry_id
         elif page.events:
             # Encoded once (when first sent), shared by every local subscriber.
-            fanout.deliver(topic, page.events)
+            fanout.deliver(topic, page.events, start[topic].entry)
             moved[topic] = page.events[-1].position.entry_id
             caught_up = caught_up and not page.more
     return moved, caught_up
@@ -254,8 +262,13 @@ class Replay:
 
     def next(self) -> Item | None:
         """The next replayed item, reading a page when one is due; None once all is sent."""
-        if wanted := [t for t, page in self._pages.items() if not page and t in self._more]:
+        # A page can be empty while the log may hold more (a read shared with a stream that
+        # began earlier, see `Broker._pages`): every topic with history left gets a page
+        # with events before the heads are compared.
+        while wanted := [t for t, page in self._pages.items() if not page and t in self._more]:
             self._fetch(wanted)
+            if self._resets:
+                break
         if self._resets:
             return self._resets.popleft()
         heads = [(page[0].position.entry, topic) for topic, page in self._pages.items() if page]
@@ -316,11 +329,29 @@ class _Feed:
     fresh one, whenever the feed changes: one ``set()`` wakes them all. Subscribers of
     several topics cannot wait on several signals at once: they are in ``several`` and
     are woken one by one.
+
+    The feed is also the worker's recent window of the topic's log. The events numbered
+    from ``known`` on are, in order, every entry of the log after ``base`` (the position of
+    the entry before them), with no gap: each delivery says which entry it follows, and one
+    that does not follow the feed's last event starts the known part afresh. A resume from
+    a position in it is served from memory (`page_after`), and a page of history read for
+    an older position extends it backwards (`prepend`). ``newest`` is the number of the
+    first event of the newest epoch in it.
     """
 
-    __slots__ = ("followers", "fresh", "several", "signal", "size", "window")
+    __slots__ = (
+        "base",
+        "followers",
+        "fresh",
+        "known",
+        "newest",
+        "several",
+        "signal",
+        "size",
+        "window",
+    )
 
-    def __init__(self, size: int) -> None:
+    def __init__(self, size: int, base: Position | None) -> None:
         self.size = size
         # (number of the first event, events).
         self.window: tuple[int, list[Event]] = (0, [])
@@ -328,12 +359,33 @@ class _Feed:
         self.followers: set[Subscription] = set()
         self.several: set[Subscription] = set()
         self.fresh = False  # got events since the ticker's last round
+        # None: nothing is known of the log yet (the first delivery says where it starts).
+        self.base = base
+        self.known = self.newest = 0
 
     @property
     def end(self) -> int:
         """The number the next entry gets: a cursor here reads only what comes next."""
         first, entries = self.window
         return first + len(entries)
+
+    def extend(self, events: Iterable[Event], after: tuple[int, int]) -> None:
+        """Append *events*, the log's entries right after the entry *after*."""
+        if self.base is None or after != self._last_known():
+            # What came in between is not here: the known part starts with these events.
+            self.known = self.newest = self.end
+            self.base = Position(UNKNOWN_EPOCH, after)
+        for event in events:
+            entries = self.window[1]
+            if self.end > self.known and entries[-1].position.epoch != event.position.epoch:
+                self.newest = self.end
+            self.append(event)
+
+    def _last_known(self) -> tuple[int, int] | None:
+        """The entry of the known part's last event, or its base when it has none."""
+        if self.end > self.known:
+            return self.window[1][-1].position.entry
+        return None if self.base is None else self.base.entry
 
     def append(self, event: Event) -> None:
         first, entries = self.window
@@ -342,7 +394,56 @@ class _Feed:
             # Trimmed in blocks, so that appending costs O(1) on average; a reader still
             # holding the old list reads from it undisturbed.
             drop = len(entries) - self.size
+            if self.known < first + drop:
+                self.base = entries[drop - 1].position
+                self.known = first + drop
+            self.newest = max(self.newest, first + drop)
             self.window = (first + drop, entries[drop:])
+
+    def page_after(self, position: Position, size: int) -> Page | None:
+        """The events after *position*, when the known part holds all of them in one epoch:
+        what a read of the log would give (None: read the log)."""
+        if self.base is None:
+            return None
+        first, entries = self.window
+        if position == self.base:
+            at = self.known - first
+        else:
+            at = bisect.bisect_left(
+                entries, position.entry, lo=self.known - first, key=_entry_order
+            )
+            if at == len(entries) or entries[at].position != position:
+                return None
+            at += 1
+        after = entries[at:]
+        # Events of another epoch after the position: the log may have lost some in between,
+        # and a read says so with a reset.
+        if after and (first + at < self.newest or after[-1].position.epoch != position.epoch):
+            return None
+        return Page(after[:size], more=len(after) > size)
+
+    def prepend(self, position: Position, page: Page) -> None:
+        """Extend the known part back to *position* with *page*, the log's entries after it,
+        when the page reaches the known part's base and nothing precedes that part here."""
+        if self.base is None or page.reset is not None or position.entry >= self.base.entry:
+            return
+        first, entries = self.window
+        at = bisect.bisect_left(page.events, self.base.entry, key=_entry_order)
+        if self.known != first or at == len(page.events):
+            return
+        if page.events[at].position.entry != self.base.entry:
+            return
+        older = page.events[: at + 1]
+        if self.newest == first:
+            # The newest epoch may reach further back, into the older events.
+            epoch = entries[-1].position.epoch if entries else older[-1].position.epoch
+            same = len(older)
+            while same and older[same - 1].position.epoch == epoch:
+                same -= 1
+            self.newest = first - len(older) + same
+        self.known = first - len(older)
+        self.base = position
+        self.window = (self.known, older + entries)
 
     def since(self, cursor: int) -> list[Event] | None:
         """The events from *cursor* on, or None when more than *size* came since."""
@@ -520,11 +621,14 @@ class Fanout:
         self._ticker_pid: int | None = None
         self._stopped = threading.Event()
 
-    def add(self, subscription: Subscription) -> list[str]:
+    def add(
+        self, subscription: Subscription, bases: Mapping[str, Position] | None = None
+    ) -> list[str]:
         """Register *subscription*; return the topics nobody here followed before.
 
         It reads each topic from the current end of its feed: what was delivered before is
-        the replay's business.
+        the replay's business. A new feed of a topic in *bases* is told where in the log
+        its deliveries will start.
         """
         self._start_ticker()
         with self._lock:
@@ -532,7 +636,8 @@ class Fanout:
             for topic in subscription.topics:
                 feed = self._feeds.get(topic)
                 if feed is None:
-                    feed = self._feeds[topic] = _Feed(self._feed_size)
+                    base = bases.get(topic) if bases else None
+                    feed = self._feeds[topic] = _Feed(self._feed_size, base)
                 feed.followers.add(subscription)
                 if len(subscription.topics) > 1:
                     feed.several.add(subscription)
@@ -563,17 +668,32 @@ class Fanout:
                 return None
             return feed.window[1][-1].position
 
-    def deliver(self, topic: str, events: Iterable[Event]) -> None:
-        """Append *events* (of *topic*, in order) to its feed and wake its subscribers once."""
+    def deliver(self, topic: str, events: Iterable[Event], after: tuple[int, int]) -> None:
+        """Append *events* to *topic*'s feed and wake its subscribers once.
+
+        *events* are, in order, the entries of the topic's log right after the entry *after*.
+        """
         with self._lock:
             feed = self._feeds.get(topic)
             if feed is None:
                 return
-            for event in events:
-                feed.append(event)
+            feed.extend(events, after)
             feed.fresh = True
             # Setting an event never switches threads or greenlets: safe under the lock.
             feed.wake()
+
+    def page_after(self, topic: str, position: Position, size: int) -> Page | None:
+        """The page after *position* from *topic*'s feed, if it holds it (see `_Feed`)."""
+        with self._lock:
+            feed = self._feeds.get(topic)
+            return None if feed is None else feed.page_after(position, size)
+
+    def prepend(self, topic: str, position: Position, page: Page) -> None:
+        """Keep *page*, read from the log after *position*, in *topic*'s feed if it fits."""
+        with self._lock:
+            feed = self._feeds.get(topic)
+            if feed is not None:
+                feed.prepend(position, page)
 
     def end_topic(self, topic: str, reason: str) -> None:
         """End the subscriptions of *topic*: this worker missed some of its events."""
@@ -625,6 +745,76 @@ class Fanout:
                         feed.wake()
 
 
+class _Flight:
+    """One read of a topic's log under way, and what it found (or why it failed)."""
+
+    __slots__ = ("done", "outcome")
+
+    def __init__(self) -> None:
+        self.done = threading.Event()
+        self.outcome: LogRead | BaseException | None = None
+
+    def result(self) -> LogRead:
+        """What the read found, once it is done; its error, if it failed."""
+        self.done.wait()
+        if isinstance(self.outcome, LogRead):
+            return self.outcome
+        raise self.outcome or BrokerUnavailable("a shared read of the history ended unfinished")
+
+
+class MergedReads:
+    """Identical reads of the history by several streams of a worker, made once.
+
+    A read of a topic's log from a position while the same read is under way waits for it
+    and shares what it found. Such a read may have begun before the stream that joins it
+    subscribed, so it cannot tell what was delivered since: `Broker._pages` then reads on
+    from where it ends (from memory, usually).
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._flights: dict[tuple[str, Position, int], _Flight] = {}
+
+    def read(
+        self,
+        read: Callable[[Mapping[str, Position], int], dict[str, LogRead]],
+        start: Mapping[str, Position],
+        size: int,
+    ) -> dict[str, tuple[LogRead, bool]]:
+        """Each topic's log from its position on, by *read* or by a read under way: with
+        whether it was shared (True) or made here."""
+        mine: dict[str, _Flight] = {}
+        shared: dict[str, _Flight] = {}
+        with self._lock:
+            for topic, position in start.items():
+                key = (topic, position, size)
+                if (flight := self._flights.get(key)) is not None:
+                    shared[topic] = flight
+                else:
+                    mine[topic] = self._flights[key] = _Flight()
+        found: dict[str, tuple[LogRead, bool]] = {}
+        if mine:
+            try:
+                logs = read({topic: start[topic] for topic in mine}, size)
+            except BaseException as error:
+                for flight in mine.values():
+                    flight.outcome = error
+                raise
+            else:
+                for topic, flight in mine.items():
+                    flight.outcome = logs[topic]
+                    found[topic] = (logs[topic], False)
+            finally:
+                with self._lock:
+                    for topic in mine:
+                        del self._flights[topic, start[topic], size]
+                for flight in mine.values():
+                    flight.done.set()
+        for topic, flight in shared.items():
+            found[topic] = (flight.result(), True)
+        return found
+
+
 class Broker(ABC):
     """A backend: publishes to a topic's log and subscribes from positions in logs.
 
@@ -637,7 +827,11 @@ class Broker(ABC):
     shared: bool = True
     #: The most events one stream replays; a longer replay ends with a reset.
     replay_limit: int
+    #: Whether identical reads of the history are merged and recent events served from the
+    #: feeds (see `MergedReads`, `_Feed`); off only to measure what that saves.
+    merge_reads: bool = True
     _fanout: Fanout
+    _merged: MergedReads
 
     def lag(self) -> float:
         """How far this worker's reader is behind the broker's newest entry, in seconds:
@@ -653,9 +847,14 @@ class Broker(ABC):
         """
         return self._fanout.last_delivered(topic)
 
-    @abstractmethod
     def publish(self, topic: str, data: str, event: str | None = None) -> Position:
         """Append an event to *topic*'s log and return its position."""
+        return self.publish_many(topic, [(data, event)])[0]
+
+    @abstractmethod
+    def publish_many(self, topic: str, events: Sequence[tuple[str, str | None]]) -> list[Position]:
+        """Append *events* (each its data and event name) to *topic*'s log, in order, all
+        or none, and return their positions."""
 
     @abstractmethod
     def positions(self, topics: Iterable[str]) -> dict[str, Position]:
@@ -691,8 +890,31 @@ class Broker(ABC):
         return Replay(self._pages, self.positions, given, self.replay_limit)
 
     def _pages(self, start: Mapping[str, Position], size: int) -> dict[str, Page]:
-        logs = self._read(start, size)
-        return {topic: next_page(position, logs[topic], size) for topic, position in start.items()}
+        """The page after each position of *start*: from the topic's feed when it holds it,
+        else from the log, in a read shared with the streams that make the same one."""
+        if not self.merge_reads:
+            logs = self._read(start, size)
+            return {topic: next_page(p, logs[topic], size) for topic, p in start.items()}
+        pages: dict[str, Page] = {}
+        wanted: dict[str, Position] = {}
+        for topic, position in start.items():
+            page = self._fanout.page_after(topic, position, size)
+            if page is None:
+                wanted[topic] = position
+            else:
+                pages[topic] = page
+        if not wanted:
+            return pages
+        for topic, (log, shared) in self._merged.read(self._read, wanted, size).items():
+            page = next_page(wanted[topic], log, size)
+            # Kept, so that the next stream resuming from here needs no read at all.
+            self._fanout.prepend(topic, wanted[topic], page)
+            if shared and page.reset is None and not page.more:
+                # The read may have begun before this stream subscribed: what was delivered
+                # to the feed since may be past its end. Read on from there.
+                page = replace(page, more=True)
+            pages[topic] = page
+        return pages
 
 
 def _entry_order(event: Event) -> tuple[int, int]:

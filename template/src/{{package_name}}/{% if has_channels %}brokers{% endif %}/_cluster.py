@@ -91,14 +91,29 @@ class ClusterReader:
             shards = list(self._shards.values())
         return max((shard.lag() for shard in shards if shard.alive), default=0.0)
 
-    def add(self, subscription: Subscription, ends: Mapping[str, str]) -> None:
-        """Follow *subscription*'s topics; a topic new here is read from its *ends* entry."""
+    def follows(self, topic: str) -> bool:
+        """Whether a shard reader reads *topic* now (it may stop when its last stream ends)."""
+        return topic in self._cursors
+
+    def add(self, subscription: Subscription, ends: Mapping[str, Position]) -> list[str]:
+        """Follow *subscription*'s topics; a topic new here is read from its end in *ends*.
+
+        Returns the topics new here that *ends* lacks, and then registers nothing.
+        """
         with self._lock:
+            if missing := [
+                t for t in subscription.topics if t not in self._cursors and t not in ends
+            ]:
+                return missing
+            bases = {}
             for topic in subscription.topics:
-                self._cursors.setdefault(topic, ends[topic])
-            new = self.fanout.add(subscription)
+                if topic not in self._cursors:
+                    self._cursors[topic] = ends[topic].entry_id
+                    bases[topic] = ends[topic]
+            new = self.fanout.add(subscription, bases)
         for topic in new:
             self.place(topic)
+        return []
 
     def place(self, topic: str) -> None:
         """Hand *topic* to the reader of the shard that holds its slot now."""

@@ -10,7 +10,7 @@ from __future__ import annotations
 import bisect
 import secrets
 import threading
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from ._base import (
@@ -19,6 +19,7 @@ from ._base import (
     Event,
     Fanout,
     LogRead,
+    MergedReads,
     Position,
     Subscription,
 )
@@ -43,10 +44,18 @@ class MemoryBroker(Broker):
     shared = False
 
     def __init__(
-        self, *, history: int, queue_size: int, tick_seconds: float, replay_limit: int
+        self,
+        *,
+        history: int,
+        queue_size: int,
+        tick_seconds: float,
+        replay_limit: int,
+        merge_reads: bool = True,
     ) -> None:
         self._history = history
         self.replay_limit = replay_limit
+        self.merge_reads = merge_reads
+        self._merged = MergedReads()
         self._lock = threading.Lock()
         self._logs: dict[str, _Log] = {}
         # One epoch for every log of this process: ids from before a restart get a reset,
@@ -57,22 +66,26 @@ class MemoryBroker(Broker):
         self._count = 0
         self._fanout = Fanout(feed_size=queue_size, tick=tick_seconds)
 
-    def publish(self, topic: str, data: str, event: str | None = None) -> Position:
+    def publish_many(self, topic: str, events: Sequence[tuple[str, str | None]]) -> list[Position]:
         # One lock orders publishing, replay and registration: a subscriber is either
         # registered before an event (and gets it live) or replays it, never both or neither.
         with self._lock:
             log = self._logs.setdefault(topic, _Log())
-            self._count += 1
-            item = Event(topic, Position(self._epoch, (0, self._count)), data, event)
-            log.events.append(item)
+            after = log.last()
+            items = []
+            for data, event in events:
+                self._count += 1
+                items.append(Event(topic, Position(self._epoch, (0, self._count)), data, event))
+            log.events += items
             if len(log.events) - log.first > self._history:
-                log.trimmed = log.events[log.first].position.entry
-                log.first += 1
+                trimmed = len(log.events) - log.first - self._history
+                log.trimmed = log.events[log.first + trimmed - 1].position.entry
+                log.first += trimmed
                 if log.first >= self._history:
                     # Dropped in blocks, so that publishing costs O(1) on average.
                     log.events, log.first = log.events[log.first :], 0
-            self._fanout.deliver(topic, [item])
-        return item.position
+            self._fanout.deliver(topic, items, after)
+        return [item.position for item in items]
 
     def positions(self, topics: Iterable[str]) -> dict[str, Position]:
         with self._lock:
@@ -84,11 +97,13 @@ class MemoryBroker(Broker):
 
     def subscribe(self, start: Mapping[str, Position | None]) -> Subscription:
         with self._lock:
+            ends = {topic: self._end(topic) for topic in start}
             subscription = Subscription(
-                {topic: position or self._end(topic) for topic, position in start.items()},
+                {topic: position or ends[topic] for topic, position in start.items()},
                 self._replay(start),
             )
-            self._fanout.add(subscription)
+            # A new feed gets every event published after the log's current end.
+            self._fanout.add(subscription, ends)
         return subscription
 
     def _read(self, start: Mapping[str, Position], size: int) -> dict[str, LogRead]:

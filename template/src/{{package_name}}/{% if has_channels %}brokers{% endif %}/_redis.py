@@ -28,7 +28,7 @@ import secrets
 import threading
 import time
 import uuid
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, cast
 from urllib.parse import unquote, urlsplit
 
@@ -46,6 +46,7 @@ from ._base import (
     Event,
     Fanout,
     LogRead,
+    MergedReads,
     NotReplicated,
     Position,
     Subscription,
@@ -150,9 +151,10 @@ local function trimmed(stream, record_key)
 end
 """
 
-# Appends an event and trims its log in one atomic step. KEYS: generation, clock, stream,
-# trim record. ARGV: history, a fresh epoch token, event name, data, and the topic's shard
-# channel in a cluster ('' otherwise).
+# Appends events to a log and trims it in one atomic step, and in a cluster rings the topic's
+# shard channel. KEYS: generation, clock, stream, trim record. ARGV: history, a fresh epoch
+# token, the topic's shard channel ('' but in a cluster), then each event's name and data.
+# Returns the epoch, then each event's id.
 _PUBLISH = (
     _PRELUDE
     + """
@@ -169,11 +171,19 @@ if clock then
     ms, seq = tonumber(clock_ms), tonumber(clock_seq) + 1
   end
 end
-local fields = {'epoch', epoch, 'event', ARGV[3], 'data', ARGV[4]}
-local id = redis.pcall('XADD', KEYS[3], string.format('%.0f-%.0f', ms, seq), unpack(fields))
-if type(id) == 'table' then
-  -- The stream has a later id than the clock (the clock key was lost): Redis picks one.
-  id = redis.call('XADD', KEYS[3], '*', unpack(fields))
+local published = {epoch}
+for index = 4, #ARGV, 2 do
+  local fields = {'epoch', epoch, 'event', ARGV[index], 'data', ARGV[index + 1]}
+  local id = redis.pcall('XADD', KEYS[3], string.format('%.0f-%.0f', ms, seq), unpack(fields))
+  if type(id) == 'table' then
+    -- The stream has a later id than the clock (the clock key was lost): Redis picks one,
+    -- and the next events follow it.
+    id = redis.call('XADD', KEYS[3], '*', unpack(fields))
+    local id_ms, id_seq = string.match(id, '^(%d+)-(%d+)$')
+    ms, seq = tonumber(id_ms), tonumber(id_seq)
+  end
+  published[#published + 1] = id
+  seq = seq + 1
 end
 local excess = redis.call('XLEN', KEYS[3]) - tonumber(ARGV[1])
 if excess > 0 then
@@ -184,11 +194,11 @@ end
 if changed then
   redis.call('SET', KEYS[4], boundary)
 end
-redis.call('SET', KEYS[2], id)
-if ARGV[5] ~= '' then
-  redis.call('SPUBLISH', ARGV[5], id)
+redis.call('SET', KEYS[2], published[#published])
+if ARGV[3] ~= '' then
+  redis.call('SPUBLISH', ARGV[3], published[#published])
 end
-return {id, epoch}
+return published
 """
 )
 
@@ -226,6 +236,9 @@ return {epoch, newest[1] and newest[1][1] or '0-0', boundary, earlier, entries}
 
 # Entries the reader reads from a topic at a time.
 _READ_COUNT = 1000
+# Events published by one script call, at most: a longer batch takes several calls, in one
+# transaction, so that no call holds Redis for long.
+_PUBLISH_COUNT = 1000
 # Backoff between reconnection attempts of the reader, in seconds.
 _BACKOFF_FIRST = 0.1
 _BACKOFF_MAX = 5.0
@@ -282,6 +295,7 @@ class RedisBroker(Broker):
         replay_limit: int,
         publish_replicas: int = 0,
         publish_wait_seconds: float = 1.0,
+        merge_reads: bool = True,
         pool_size: int = 4,
     ) -> None:
         self.url = url
@@ -293,6 +307,8 @@ class RedisBroker(Broker):
         # Durable publishing: a publish returns once this many replicas have the event.
         self._replicas = publish_replicas
         self._wait_ms = max(1, int(publish_wait_seconds * 1000))
+        self.merge_reads = merge_reads
+        self._merged = MergedReads()
         # The reader's XREAD BLOCK must end before the socket times out, or every quiet
         # period would look like a dead connection (redis-py 8 defaults socket_timeout to 5 s).
         self._block_ms = max(1, int(block_seconds * 1000))
@@ -314,48 +330,48 @@ class RedisBroker(Broker):
         self._hub_lock = threading.Lock()
 
     # ------------------------------------------------------------------ publishing
-    def publish(self, topic: str, data: str, event: str | None = None) -> Position:
+    def publish_many(self, topic: str, events: Sequence[tuple[str, str | None]]) -> list[Position]:
         self._watch_switches()
         keys = self._keys.log(topic)
-        args: list[Any] = [
-            self._history,
-            secrets.token_hex(4),
-            event or "",
-            data,
-            self._keys.bell(topic),
-        ]
-        try:
-            if self._replicas:
-                entry_id, epoch = self._publish_durably(keys, args)
-            elif isinstance(self._client, RedisCluster):
-                [(entry_id, epoch)] = _run_scripts(self._client, [(self._publish, keys, args)])
-            else:
-                entry_id, epoch = self._publish(keys=keys, args=args)
-        except RedisError as error:
-            raise BrokerUnavailable(self._unreachable(error)) from error
-        return Position(str(epoch), parse_entry_id(str(entry_id)))
-
-    def _publish_durably(self, keys: list[str], args: list[Any]) -> tuple[str, str]:
-        """Publish, then ``WAIT`` for the replicas on the same connection (WAIT counts the
-        writes of its own connection); `NotReplicated` when too few had it in time."""
+        calls: list[tuple[Script, list[str], list[Any]]] = []
+        for at in range(0, len(events), _PUBLISH_COUNT):
+            args: list[Any] = [self._history, secrets.token_hex(4), self._keys.bell(topic)]
+            for data, event in events[at : at + _PUBLISH_COUNT]:
+                args += (event or "", data)
+            calls.append((self._publish, keys, args))
         client: redis.Redis | RedisCluster = self._client
-        if isinstance(client, RedisCluster):
+        if self._replicas and isinstance(client, RedisCluster):
             # The node that holds the topic: WAIT has no key to route it by.
             client = _topology.primary_of(client, keys[2])
-        reply, copies = _run_scripts(
-            client, [(self._publish, keys, args)], wait=(self._replicas, self._wait_ms)
-        )
-        if int(copies) < self._replicas:
-            raise NotReplicated(
-                f"only {copies} of the {self._replicas} replicas asked for had the event "
-                f"after {self._wait_ms} ms: it is on the primary, and may be delivered, but "
-                "a failover could lose it"
+        try:
+            # All or nothing: the calls of one batch run in one transaction.
+            replies = _run_scripts(
+                client,
+                calls,
+                wait=(self._replicas, self._wait_ms) if self._replicas else None,
+                transaction=len(calls) > 1,
             )
-        entry_id, epoch = reply
-        return str(entry_id), str(epoch)
+        except RedisError as error:
+            raise BrokerUnavailable(self._unreachable(error)) from error
+        if self._replicas:
+            *replies, copies = replies
+            if int(copies) < self._replicas:
+                raise NotReplicated(
+                    f"only {copies} of the {self._replicas} replicas asked for had the "
+                    f"events after {self._wait_ms} ms: they are on the primary, and may be "
+                    "delivered, but a failover could lose them"
+                )
+        return [
+            Position(str(epoch), parse_entry_id(str(entry_id)))
+            for epoch, *ids in replies
+            for entry_id in ids
+        ]
 
     # ----------------------------------------------------------------- subscribing
     def positions(self, topics: Iterable[str]) -> dict[str, Position]:
+        topics = list(topics)
+        if not topics:
+            return {}
         # The topics that share an epoch (all of them on one server; each alone in a
         # cluster) are read by one script, every script in one round trip.
         groups: dict[str, list[str]] = {}
@@ -377,17 +393,29 @@ class RedisBroker(Broker):
         return found
 
     def subscribe(self, start: Mapping[str, Position | None]) -> Subscription:
-        ends = self.positions(start)
-        subscription = Subscription(
-            {topic: position or ends[topic] for topic, position in start.items()},
-            self._replay(start),
+        reader = self._reader()
+        # The end of a log is needed for a topic without a position, and for one this
+        # worker's reader does not follow yet (it reads on from there). A reconnecting
+        # client of a followed topic costs no round trip here.
+        ends = self.positions(
+            t
+            for t, position in start.items()
+            if position is None or not self.merge_reads or not reader.follows(t)
         )
-        # Registered now, replayed later (while the stream is sent): whatever the reader
-        # delivers from now on lands in the feed past the subscription's cursor, and the
-        # replay reads up to a moment after this one. Events found by both are sent once
-        # (the subscription drops what it has already passed).
-        self._reader().add(subscription, {topic: end.entry_id for topic, end in ends.items()})
-        return subscription
+        while True:
+            subscription = Subscription(
+                {topic: position or ends[topic] for topic, position in start.items()},
+                self._replay(start),
+            )
+            # Registered now, replayed later (while the stream is sent): whatever the reader
+            # delivers from now on lands in the feed past the subscription's cursor, and the
+            # replay reads up to a moment after this one. Events found by both are sent once
+            # (the subscription drops what it has already passed).
+            missing = reader.add(subscription, ends)
+            if not missing:
+                return subscription
+            # The reader stopped following a topic meanwhile (its last stream ended).
+            ends.update(self.positions(missing))
 
     def _read(self, start: Mapping[str, Position], size: int) -> dict[str, LogRead]:
         try:
@@ -493,23 +521,38 @@ def _run_scripts(
     calls: list[tuple[Script, list[str], list[Any]]],
     *,
     wait: tuple[int, int] | None = None,
+    transaction: bool = False,
 ) -> list[Any]:
-    """Run script calls in one round trip (per node of a cluster), then ``WAIT`` if asked.
+    """Run script calls in one round trip (per node of a cluster), then ``WAIT`` if asked;
+    with *transaction*, in one ``MULTI``/``EXEC`` (of one node: the keys of one topic).
 
     A server that lacks a script (one just restarted, or failed over to) gets them
     loaded, and the calls are sent again: reads may run twice, and a publish is sent
     alone, so no event is ever added twice.
     """
     if isinstance(client, RedisCluster):
-        return _run_on_shards(client, calls)
+        return _run_on_shards(client, calls, transaction=transaction)
     for attempt in (1, 2):
+        # MULTI and EXEC by hand: WAIT must follow the EXEC on the same connection (it
+        # counts that connection's writes), and inside a transaction it would not wait.
         with client.pipeline(transaction=False) as pipe:
+            if transaction:
+                pipe.execute_command("MULTI")  # type: ignore[no-untyped-call]
             for script, keys, args in calls:
                 pipe.evalsha(script.sha, len(keys), *keys, *args)
+            if transaction:
+                pipe.execute_command("EXEC")  # type: ignore[no-untyped-call]
             if wait is not None:
                 pipe.wait(*wait)
             try:
-                return pipe.execute()
+                replies = pipe.execute()
+                if not transaction:
+                    return replies
+                # OK, QUEUED for each call, then what EXEC ran (each a reply or an error).
+                ran = replies[len(calls) + 1]
+                if failed := [reply for reply in ran if isinstance(reply, Exception)]:
+                    raise failed[0]
+                return [*ran, *replies[len(calls) + 2 :]]
             except NoScriptError:
                 if attempt == 2:
                     raise
@@ -519,7 +562,10 @@ def _run_scripts(
 
 
 def _run_on_shards(
-    cluster: RedisCluster, calls: list[tuple[Script, list[str], list[Any]]]
+    cluster: RedisCluster,
+    calls: list[tuple[Script, list[str], list[Any]]],
+    *,
+    transaction: bool = False,
 ) -> list[Any]:
     """`_run_scripts` on a cluster: each primary's calls in one round trip of its own.
 
@@ -536,7 +582,9 @@ def _run_on_shards(
     replies: list[Any] = [None] * len(calls)
     for primary, indexes in shards.values():
         try:
-            found = _run_scripts(primary, [calls[index] for index in indexes])
+            found = _run_scripts(
+                primary, [calls[index] for index in indexes], transaction=transaction
+            )
         except (MovedError, AskError):
             _topology.refresh(cluster)
             raise
@@ -633,12 +681,26 @@ class _Reader:
         self._caught_up = caught_up
         metrics.reader_read(self.lag())
 
-    def add(self, subscription: Subscription, ends: Mapping[str, str]) -> None:
-        """Follow *subscription*'s topics; a topic new here is read from its *ends* entry."""
+    def follows(self, topic: str) -> bool:
+        """Whether the reader reads *topic* now (it may stop when its last stream ends)."""
+        return topic in self._cursors
+
+    def add(self, subscription: Subscription, ends: Mapping[str, Position]) -> list[str]:
+        """Follow *subscription*'s topics; a topic new here is read from its end in *ends*.
+
+        Returns the topics new here that *ends* lacks, and then registers nothing.
+        """
         with self._lock:
+            if missing := [
+                t for t in subscription.topics if t not in self._cursors and t not in ends
+            ]:
+                return missing
+            bases = {}
             for topic in subscription.topics:
-                self._cursors.setdefault(topic, ends[topic])
-            new = self._fanout.add(subscription)
+                if topic not in self._cursors:
+                    self._cursors[topic] = ends[topic].entry_id
+                    bases[topic] = ends[topic]
+            new = self._fanout.add(subscription, bases)
         self._wanted.set()
         if new:
             try:
@@ -648,6 +710,7 @@ class _Reader:
                     pipe.execute()
             except RedisError:
                 pass  # the reader notices the failure itself and ends the streams
+        return []
 
     def _run(self) -> None:
         try:

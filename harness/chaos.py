@@ -63,7 +63,6 @@ from .stack import (
     stop,
 )
 
-HERE = Path(__file__).resolve().parent
 PATH = "/live"
 ENDPOINT = {
     "name": "live",
@@ -137,6 +136,9 @@ class ChaosConfig:
     faults: tuple[str, ...] = FAULTS
     # The negative control: each page of history checked and read in two steps.
     two_step_read: bool = False
+    # Streams resuming from the same place share reads, and recent events are served from
+    # the workers' memory (FLASK_STREAM_MERGE_READS). Off, every resume reads the log.
+    merge_reads: bool = True
     # The template to render (a checkout or an exported git ref).
     template: Path = REPO_ROOT
     # "pair", "sentinel" or "cluster" (see the module docstring).
@@ -278,7 +280,7 @@ def start_publisher(
     seed: int,
 ) -> Publisher:
     """Publisher *number* of the run, on *topics*; its reports go into *truth*."""
-    code = "import sys; from tests.deploy.chaos import publisher_main; publisher_main(sys.argv[1:])"
+    code = "import sys; from harness.chaos import publisher_main; publisher_main(sys.argv[1:])"
     popen = subprocess.Popen(
         [sys.executable, "-c", code, project.package, str(number), str(seed), *topics],
         cwd=REPO_ROOT,
@@ -797,6 +799,7 @@ def app_env(config: ChaosConfig, project: Project, redis_url: str) -> dict[str, 
     return {
         "CHANNEL_APP_PACKAGE": project.package,
         "CHAOS_TWO_STEP_READ": "1" if config.two_step_read else "0",
+        "FLASK_STREAM_MERGE_READS": "true" if config.merge_reads else "false",
         "FLASK_SECRET_KEY": "chaos-only-secret-key-" + "x" * 32,
         "FLASK_STREAM_BROKER_URL": redis_url,
         "FLASK_STREAM_HISTORY": str(config.history),
@@ -895,8 +898,8 @@ def run(
                 start_gunicorn(
                     project,
                     log_path=workdir / f"gunicorn-{server}.log",
-                    app="chaos_app:create_app()",
-                    pythonpath=[HERE],
+                    app="harness.chaos_app:create_app()",
+                    pythonpath=[REPO_ROOT],
                     env=app_env(config, project, stack.url),
                     extra_args=["--workers", "2"],
                 )

@@ -1,4 +1,4 @@
-"""Small HTTP stream clients for the deployment tests: one blocking, one for many streams."""
+"""Small HTTP stream clients for the tests and benchmarks: one blocking, one for many streams."""
 
 from __future__ import annotations
 

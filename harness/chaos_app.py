@@ -1,6 +1,6 @@
 """The generated app as the fault-injection runs serve it, optionally with a broken resume.
 
-``gunicorn ... chaos_app:create_app()`` with this directory on ``PYTHONPATH`` and
+``gunicorn ... harness.chaos_app:create_app()`` with the repository on ``PYTHONPATH`` and
 ``CHANNEL_APP_PACKAGE`` naming the generated package. With ``CHAOS_TWO_STEP_READ=1`` the
 Redis broker checks each page of history in one round trip and reads it in another, as
 channels did before their resume became one atomic step: the negative control, which the
@@ -32,7 +32,7 @@ def break_atomic_read(package: str) -> None:
     log_read = importlib.import_module(f"{package}.brokers._base").LogRead
     read = redis_broker._read
 
-    def check_then_read(self: Any, start: Mapping[str, Any], size: int) -> dict[str, Any]:
+    def check_then_read(self: object, start: Mapping[str, Any], size: int) -> dict[str, Any]:
         checked = read(self, start, size)
         # As long as a second round trip takes on a busy server.
         time.sleep(0.002)
