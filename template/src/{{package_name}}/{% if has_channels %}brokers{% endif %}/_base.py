@@ -203,6 +203,28 @@ def next_page(position: Position, log: LogRead, size: int) -> Page:
     return Page(entries[:size], more=len(entries) >= size)
 
 
+def follow(
+    subscription: Subscription,
+    ends: Mapping[str, Position],
+    cursors: dict[str, str],
+    fanout: Fanout,
+) -> tuple[list[str], list[str]]:
+    """What a worker's reader does, under its lock, to follow *subscription*: a topic new
+    here gets a cursor at its end in *ends*, and the subscription joins the feeds.
+
+    Returns the topics new here that *ends* lacks (and then registers nothing), and the
+    topics nobody here followed before.
+    """
+    if missing := [t for t in subscription.topics if t not in cursors and t not in ends]:
+        return missing, []
+    bases = {}
+    for topic in subscription.topics:
+        if topic not in cursors:
+            cursors[topic] = ends[topic].entry_id
+            bases[topic] = ends[topic]
+    return [], fanout.add(subscription, bases)
+
+
 def hand_over(
     fanout: Fanout, start: Mapping[str, Position], logs: Mapping[str, LogRead], size: int
 ) -> tuple[dict[str, str], bool]:

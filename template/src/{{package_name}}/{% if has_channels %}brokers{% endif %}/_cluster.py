@@ -33,7 +33,16 @@ from redis.cluster import RedisCluster
 from redis.exceptions import RedisClusterException, RedisError
 
 from .. import metrics
-from ._base import NO_EPOCH, Fanout, LogRead, Position, Subscription, hand_over, parse_entry_id
+from ._base import (
+    NO_EPOCH,
+    Fanout,
+    LogRead,
+    Position,
+    Subscription,
+    follow,
+    hand_over,
+    parse_entry_id,
+)
 from ._topology import node_of, refresh
 
 logger = logging.getLogger(__name__)
@@ -101,16 +110,9 @@ class ClusterReader:
         Returns the topics new here that *ends* lacks, and then registers nothing.
         """
         with self._lock:
-            if missing := [
-                t for t in subscription.topics if t not in self._cursors and t not in ends
-            ]:
-                return missing
-            bases = {}
-            for topic in subscription.topics:
-                if topic not in self._cursors:
-                    self._cursors[topic] = ends[topic].entry_id
-                    bases[topic] = ends[topic]
-            new = self.fanout.add(subscription, bases)
+            missing, new = follow(subscription, ends, self._cursors, self.fanout)
+        if missing:
+            return missing
         for topic in new:
             self.place(topic)
         return []

@@ -50,6 +50,7 @@ from ._base import (
     NotReplicated,
     Position,
     Subscription,
+    follow,
     hand_over,
     parse_entry_id,
 )
@@ -691,16 +692,9 @@ class _Reader:
         Returns the topics new here that *ends* lacks, and then registers nothing.
         """
         with self._lock:
-            if missing := [
-                t for t in subscription.topics if t not in self._cursors and t not in ends
-            ]:
-                return missing
-            bases = {}
-            for topic in subscription.topics:
-                if topic not in self._cursors:
-                    self._cursors[topic] = ends[topic].entry_id
-                    bases[topic] = ends[topic]
-            new = self._fanout.add(subscription, bases)
+            missing, new = follow(subscription, ends, self._cursors, self._fanout)
+        if missing:
+            return missing
         self._wanted.set()
         if new:
             try:
