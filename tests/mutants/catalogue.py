@@ -150,6 +150,7 @@ SSE = _package("sse.py")
 STREAMING = _package("streaming.py")
 TICKS = _package("ticks.py")
 APP = _package("__init__.py")
+HEALTH = _package("health.py")
 CHANNELS = _package("channels.py")
 BROKER_BASE = _package("brokers/_base.py")
 REDIS_BROKER = _package("brokers/_redis.py")
@@ -171,6 +172,7 @@ T_SSE = _tests("test_sse")
 T_STREAMING = _tests("test_streaming")
 T_ENDPOINTS = _tests("test_endpoints")
 T_APP = _tests("test_app")
+T_METRICS = _tests("test_metrics")
 T_PROXY = _tests("test_proxy")
 T_CHANNELS = _tests("test_channels")
 T_PROMISES = _tests("test_channel_promises")
@@ -910,6 +912,23 @@ mutant(
             Code("server.cfg.workers > 1", "_one_broker_for_every_worker"), "server.cfg.workers > 2"
         ),
     ),
+)
+
+# ---- health probes and metrics -----------------------------------------------------------
+
+mutant(
+    "ready-during-a-shutdown",
+    "defaults",
+    "/readyz answers 200 while the worker stops: a load balancer sends reconnections to it",
+    f"{T_METRICS}::test_readiness_fails_first_during_a_shutdown",
+    at(HEALTH, Delete(Code("if shutting_down.is_set(): ...", "readyz"))),
+)
+mutant(
+    "metrics-of-an-earlier-run-kept",
+    "wrapper-ndjson",
+    "a restart keeps the metrics files of the last run: its counts add up with the new ones",
+    f"{T_METRICS}::test_each_run_starts_clean_and_a_dead_workers_gauges_go",
+    at(GUNICORN, Delete(Code("leftover.unlink()", "on_starting"))),
 )
 
 # ---- the application factory ---------------------------------------------------------------
