@@ -1480,6 +1480,23 @@ mutant(
     keyword=MEMORY,
 )
 mutant(
+    "shared-read-not-read-on",
+    "channels",
+    "a stream sharing a read begun before it subscribed misses what was delivered meanwhile",
+    f"{T_BROKERS}::test_a_stream_sharing_a_read_that_began_before_it_misses_nothing",
+    at(
+        BROKER_BASE,
+        Replace(Code("shared and page.reset is None and not page.more", "Broker._pages"), "False"),
+    ),
+)
+mutant(
+    "identical-reads-not-merged",
+    "channels",
+    "a reconnect storm reads the same history once per stream, not once per worker",
+    f"{T_BROKERS}::test_streams_resuming_from_the_same_place_read_the_history_once",
+    at(BROKER_BASE, Replace(Code("self._flights.get(key)", "MergedReads.read"), "None")),
+)
+mutant(
     "replay-of-several-topics-unordered",
     "channels",
     "a replay of several topics comes topic by topic, not in publish order",
