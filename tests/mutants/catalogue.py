@@ -153,7 +153,6 @@ APP = _package("__init__.py")
 HEALTH = _package("health.py")
 CHANNELS = _package("channels.py")
 BROKER_BASE = _package("brokers/_base.py")
-REDIS_BROKER = _package("brokers/_redis.py")
 GUNICORN = "deploy/gunicorn.conf.py"
 NGINX = "deploy/nginx.conf"
 CADDY = "deploy/Caddyfile"
