@@ -14,6 +14,7 @@ import uuid
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TypeVar, cast
 
 import pytest
 
@@ -181,6 +182,9 @@ class Stack:
         return f"t{next(self._tokens)}-{uuid.uuid4().hex[:8]}"
 
 
+T = TypeVar("T")
+
+
 class Servers:
     """Starts processes and stops every one of them, by pid, at the end of the session."""
 
@@ -188,6 +192,18 @@ class Servers:
         self.root = root
         self.started: list[Process] = []
         self.projects: dict[tuple[str, str], Project] = {}
+        self._made: dict[str, object] = {}
+
+    def once(self, key: str, make: Callable[[], T]) -> T:
+        """What *make* returns, made once per session under *key*.
+
+        pytest tears a parametrized session fixture down and makes it again when the tests
+        of its parameters interleave on a worker (xdist's work stealing does that), and
+        servers started again in the same directories would find the first ones running.
+        """
+        if key not in self._made:
+            self._made[key] = make()
+        return cast("T", self._made[key])
 
     def project(self, server: str, proxy: str = "nginx") -> Project:
         """The default endpoints rendered with *server* and *proxy*, once per session."""
@@ -271,6 +287,11 @@ def stack(request: pytest.FixtureRequest, servers: Servers) -> Stack:
     and every installed proxy in front of it, as generated and as its negative control."""
     require_proxy("nginx")
     server: str = request.param
+    return servers.once(f"stack-{server}", lambda: start_stack(servers, server))
+
+
+def start_stack(servers: Servers, server: str) -> Stack:
+    """The `stack` of *server*."""
     app = servers.gunicorn(server, f"gunicorn-{server}")
     proxies: dict[str, Process] = {}
     controls: dict[str, Process] = {}
