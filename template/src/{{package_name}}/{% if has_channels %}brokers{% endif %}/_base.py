@@ -22,6 +22,7 @@ import logging
 import os
 import re
 import threading
+import time
 from abc import ABC, abstractmethod
 from collections import deque
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -201,6 +202,27 @@ def next_page(position: Position, log: LogRead, size: int) -> Page:
     elif log.earlier or position.entry != log.trimmed:
         return Page([], more=False, reset=end)
     return Page(entries[:size], more=len(entries) >= size)
+
+
+class ReadProgress:
+    """Whether a worker's reader read everything there was last time, and since when it has
+    not: how far it lags behind the logs (for `Broker.lag`, ``/readyz`` and the metrics)."""
+
+    __slots__ = ("_caught_up", "_since")
+
+    def __init__(self) -> None:
+        self._caught_up = True
+        self._since = time.monotonic()
+
+    def note(self, *, caught_up: bool) -> None:
+        """The last read (or wait) left nothing unread, or it did not."""
+        if caught_up:
+            self._since = time.monotonic()
+        self._caught_up = caught_up
+
+    def lag(self) -> float:
+        """Seconds since a read last left nothing unread; 0 while the last one did."""
+        return 0.0 if self._caught_up else time.monotonic() - self._since
 
 
 def follow(

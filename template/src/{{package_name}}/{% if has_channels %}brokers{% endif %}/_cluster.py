@@ -38,6 +38,7 @@ from ._base import (
     Fanout,
     LogRead,
     Position,
+    ReadProgress,
     Subscription,
     follow,
     hand_over,
@@ -186,9 +187,7 @@ class _Shard:
         # The topics to follow here; changed under the reader's lock only.
         self.wanted: set[str] = set()
         self.alive = True
-        # Whether the last round left nothing unread on the shard, and when one last did.
-        self._caught_up = True
-        self._caught_up_at = time.monotonic()
+        self._progress = ReadProgress()
         self._thread = threading.Thread(
             target=self._run, name=f"channels-reader-{host}:{port}", daemon=True
         )
@@ -198,12 +197,12 @@ class _Shard:
 
     def lag(self) -> float:
         """Seconds since this reader last had every entry its shard held; 0 while it has."""
-        return 0.0 if self._caught_up else time.monotonic() - self._caught_up_at
+        return self._progress.lag()
 
     def _note(self, *, caught_up: bool) -> None:
-        if caught_up:
-            self._caught_up_at = time.monotonic()
-        self._caught_up = caught_up
+        """Whether the last round left nothing unread on the shard; the metrics get the
+        lag of the furthest-behind shard reader of the worker."""
+        self._progress.note(caught_up=caught_up)
         metrics.reader_read(self.reader.lag())
 
     def _run(self) -> None:

@@ -49,6 +49,7 @@ from ._base import (
     MergedReads,
     NotReplicated,
     Position,
+    ReadProgress,
     Subscription,
     follow,
     hand_over,
@@ -654,9 +655,7 @@ class _Reader:
         self._stopping = threading.Event()
         self._wake_key = f"{KEY_PREFIX}wake:{uuid.uuid4().hex}"
         self._wake_cursor = "0-0"
-        # Whether the last read got every entry Redis had, and when one last did.
-        self._caught_up = True
-        self._caught_up_at = time.monotonic()
+        self._progress = ReadProgress()
         self._thread = threading.Thread(target=self._run, name="channels-reader", daemon=True)
 
     def start(self) -> None:
@@ -673,13 +672,11 @@ class _Reader:
 
         A Redis that stalls shows once the blocked read times out (the block + 5 s).
         """
-        return 0.0 if self._caught_up else time.monotonic() - self._caught_up_at
+        return self._progress.lag()
 
     def _note(self, *, caught_up: bool) -> None:
         """Whether the last read (or wait) left nothing unread, for `lag` and the metrics."""
-        if caught_up:
-            self._caught_up_at = time.monotonic()
-        self._caught_up = caught_up
+        self._progress.note(caught_up=caught_up)
         metrics.reader_read(self.lag())
 
     def follows(self, topic: str) -> bool:
