@@ -225,26 +225,38 @@ class ReadProgress:
         return 0.0 if self._caught_up else time.monotonic() - self._since
 
 
-def follow(
-    subscription: Subscription,
-    ends: Mapping[str, Position],
-    cursors: dict[str, str],
-    fanout: Fanout,
-) -> tuple[list[str], list[str]]:
-    """What a worker's reader does, under its lock, to follow *subscription*: a topic new
-    here gets a cursor at its end in *ends*, and the subscription joins the feeds.
+class Follower:
+    """What a worker's reader (of one server, or of the shards of a cluster) keeps of the
+    topics its local subscribers follow: the entry id it has read each one up to."""
 
-    Returns the topics new here that *ends* lacks (and then registers nothing), and the
-    topics nobody here followed before.
-    """
-    if missing := [t for t in subscription.topics if t not in cursors and t not in ends]:
-        return missing, []
-    bases = {}
-    for topic in subscription.topics:
-        if topic not in cursors:
-            cursors[topic] = ends[topic].entry_id
-            bases[topic] = ends[topic]
-    return [], fanout.add(subscription, bases)
+    def __init__(self, fanout: Fanout) -> None:
+        self.fanout = fanout
+        self._lock = threading.Lock()
+        self._cursors: dict[str, str] = {}
+
+    def follows(self, topic: str) -> bool:
+        """Whether the reader reads *topic* now (it may stop when its last stream ends)."""
+        return topic in self._cursors
+
+    def _register(
+        self, subscription: Subscription, ends: Mapping[str, Position]
+    ) -> tuple[list[str], list[str]]:
+        """Follow *subscription*'s topics: a topic new here gets a cursor at its end in
+        *ends*, and the subscription joins the feeds.
+
+        Returns the topics new here that *ends* lacks (and then registers nothing), and the
+        topics nobody here followed before.
+        """
+        with self._lock:
+            cursors = self._cursors
+            if missing := [t for t in subscription.topics if t not in cursors and t not in ends]:
+                return missing, []
+            bases = {}
+            for topic in subscription.topics:
+                if topic not in cursors:
+                    cursors[topic] = ends[topic].entry_id
+                    bases[topic] = ends[topic]
+            return [], self.fanout.add(subscription, bases)
 
 
 def hand_over(

@@ -36,11 +36,11 @@ from .. import metrics
 from ._base import (
     NO_EPOCH,
     Fanout,
+    Follower,
     LogRead,
     Position,
     ReadProgress,
     Subscription,
-    follow,
     hand_over,
     parse_entry_id,
 )
@@ -60,7 +60,7 @@ class ClusterKeys(Protocol):
     def topic_of_bell(self, bell: str) -> str: ...
 
 
-class ClusterReader:
+class ClusterReader(Follower):
     """Every shard reader of this worker, and the cursor of each followed topic."""
 
     def __init__(  # noqa: PLR0913  (each a part of its own)
@@ -75,16 +75,14 @@ class ClusterReader:
         retry_seconds: float,
     ) -> None:
         """*read* reads each topic's log past a position, *read_count* entries at most."""
+        super().__init__(fanout)
         self.pid = os.getpid()
         self.read_count = read_count
         self.cluster = cluster
         self.connect = connect
-        self.fanout = fanout
         self.keys = keys
         self.retry_seconds = retry_seconds
         self._read = read
-        self._lock = threading.Lock()
-        self._cursors: dict[str, str] = {}
         self._shards: dict[str, _Shard] = {}
         self.stopped = threading.Event()
 
@@ -101,17 +99,12 @@ class ClusterReader:
             shards = list(self._shards.values())
         return max((shard.lag() for shard in shards if shard.alive), default=0.0)
 
-    def follows(self, topic: str) -> bool:
-        """Whether a shard reader reads *topic* now (it may stop when its last stream ends)."""
-        return topic in self._cursors
-
     def add(self, subscription: Subscription, ends: Mapping[str, Position]) -> list[str]:
         """Follow *subscription*'s topics; a topic new here is read from its end in *ends*.
 
         Returns the topics new here that *ends* lacks, and then registers nothing.
         """
-        with self._lock:
-            missing, new = follow(subscription, ends, self._cursors, self.fanout)
+        missing, new = self._register(subscription, ends)
         if missing:
             return missing
         for topic in new:

@@ -45,13 +45,13 @@ from ._base import (
     BrokerUnavailable,
     Event,
     Fanout,
+    Follower,
     LogRead,
     MergedReads,
     NotReplicated,
     Position,
     ReadProgress,
     Subscription,
-    follow,
     hand_over,
     parse_entry_id,
 )
@@ -616,7 +616,7 @@ def _event(topic: str, entry_id: str, fields: Mapping[str, str]) -> Event:
     return Event(topic, position, fields.get("data", ""), fields.get("event") or None)
 
 
-class _Reader:
+class _Reader(Follower):
     """The worker's one reader: ``XREAD BLOCK`` on every followed topic, fanned out locally.
 
     New topics wake it through a stream of its own, so a first subscriber does not wait for
@@ -639,15 +639,13 @@ class _Reader:
         block_ms: int,
         retry_seconds: float,
     ) -> None:
+        super().__init__(fanout)
         self.pid = os.getpid()
         self._client = client
         self._read_log = read_log
         self._keys = keys
-        self._fanout = fanout
         self._block_ms = block_ms
         self._retry_seconds = retry_seconds
-        self._cursors: dict[str, str] = {}
-        self._lock = threading.Lock()
         self._wanted = threading.Event()
         self._stopped = False
         # Set by stop() only: a backoff waits on it, not on `_wanted`, which every new
@@ -679,17 +677,12 @@ class _Reader:
         self._progress.note(caught_up=caught_up)
         metrics.reader_read(self.lag())
 
-    def follows(self, topic: str) -> bool:
-        """Whether the reader reads *topic* now (it may stop when its last stream ends)."""
-        return topic in self._cursors
-
     def add(self, subscription: Subscription, ends: Mapping[str, Position]) -> list[str]:
         """Follow *subscription*'s topics; a topic new here is read from its end in *ends*.
 
         Returns the topics new here that *ends* lacks, and then registers nothing.
         """
-        with self._lock:
-            missing, new = follow(subscription, ends, self._cursors, self._fanout)
+        missing, new = self._register(subscription, ends)
         if missing:
             return missing
         self._wanted.set()
@@ -718,7 +711,7 @@ class _Reader:
                 # Read under the lock that add() holds while it registers a subscription:
                 # taken before, a topic added meanwhile would lose its cursor here and
                 # never be read.
-                followed = set(self._fanout.topics())
+                followed = set(self.fanout.topics())
                 for topic in set(self._cursors) - followed:
                     del self._cursors[topic]
                 streams: dict[Any, Any] = {
@@ -786,7 +779,7 @@ class _Reader:
         if not start:
             return True
         logs = _read_logs(self._read_log, self._client, self._keys, start, _READ_COUNT)
-        moved, caught_up = hand_over(self._fanout, start, logs, _READ_COUNT)
+        moved, caught_up = hand_over(self.fanout, start, logs, _READ_COUNT)
         with self._lock:
             for topic, last in moved.items():
                 if topic in self._cursors:
@@ -797,4 +790,4 @@ class _Reader:
         """End every local stream: they reconnect, and resume from their ids, once Redis is back."""
         with self._lock:
             self._cursors.clear()
-        self._fanout.end_all("lost the connection to the broker; reconnect to resume")
+        self.fanout.end_all("lost the connection to the broker; reconnect to resume")
