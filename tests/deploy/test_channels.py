@@ -22,7 +22,7 @@ import sys
 import threading
 import time
 import uuid
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -135,17 +135,22 @@ class ChannelStack:
 
     def run(self, args: list[str], stdin: str = "") -> str:
         """Run *args* in the project with its Redis settings; its stdout, stripped."""
-        out = subprocess.run(
-            args,
-            cwd=self.project.root,
-            env=self.env(),
-            input=stdin,
-            capture_output=True,
-            text=True,
-            timeout=60,
-            check=True,
-        )
-        return out.stdout.strip()
+        return run_in(self.project, args, self.env(), stdin)
+
+
+def run_in(project: Project, args: list[str], env: Mapping[str, str], stdin: str = "") -> str:
+    """Run *args* in *project*'s root with *env*; its stdout, stripped."""
+    out = subprocess.run(
+        args,
+        cwd=project.root,
+        env=dict(env),
+        input=stdin,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
+    return out.stdout.strip()
 
 
 def job_publishing(

@@ -21,7 +21,6 @@ import os
 import re
 import signal
 import socket
-import subprocess
 import threading
 import time
 import uuid
@@ -46,7 +45,7 @@ from harness.stack import (
 )
 
 from .conftest import PROXIES, SERVERS, Servers, require_proxy
-from .test_channels import ENDPOINTS, TOKEN, flask_publish, job_publishing
+from .test_channels import ENDPOINTS, TOKEN, flask_publish, job_publishing, run_in
 
 pytestmark = [
     pytest.mark.deploy,
@@ -236,17 +235,9 @@ class MetricsStack:
         return event_id
 
     def run(self, args: list[str]) -> str:
+        """Run *args* in the project with the app's settings; its stdout, stripped."""
         env = {**os.environ, **self.env, "PYTHONPATH": str(self.project.root / "src")}
-        out = subprocess.run(
-            args,
-            cwd=self.project.root,
-            env=env,
-            capture_output=True,
-            text=True,
-            timeout=60,
-            check=True,
-        )
-        return out.stdout.strip()
+        return run_in(self.project, args, env)
 
     def scrape(self) -> dict[tuple[str, frozenset[tuple[str, str]]], float]:
         """Every sample the master serves, by name and labels (pids left in)."""
