@@ -148,6 +148,10 @@ class ChaosConfig:
     # How long a "sentinel failover" holds the replica back before the primary dies, at
     # most (seconds, drawn from 0.1 on): the writes of that moment are lost without WAIT.
     replica_lag: float = 1.0
+    # Faults stop after ``seconds``; the run goes on until this long after the last one was
+    # dealt with (a failover completed, a replica rejoined), so that every run ends with a
+    # steady stretch of the last epoch to check, however slow the machine made the faults.
+    settle_seconds: float = 4.0
 
 
 class Epochs:
@@ -531,14 +535,17 @@ class Faults:
         self.started = started
         # When each failover killed a primary, or each switch-over began (monotonic).
         self.kills: list[float] = []
+        # When the last fault was dealt with (monotonic): the start, until one is.
+        self.quiet_since = started
 
-    def run(self, until: threading.Event) -> None:
+    def run(self, stop: threading.Event) -> None:
+        """Inject faults on schedule until *stop* is set; a fault under way is completed."""
         if not self.config.faults:
             return
         due = 0.0  # seconds after the start: the schedule does not drift with the faults
         while True:
             due += self.rng.expovariate(1 / self.config.fault_every)
-            if until.wait(max(0.0, due - (time.monotonic() - self.started))):
+            if stop.wait(max(0.0, due - (time.monotonic() - self.started))):
                 return
             fault = self.rng.choice(self.config.faults)
             self.done.append((time.monotonic() - self.started, fault))
@@ -546,6 +553,7 @@ class Faults:
                 self.inject(fault)
             except Exception as error:  # reported, and the run goes on
                 self.errors.append(f"{fault} failed: {error!r}")
+            self.quiet_since = time.monotonic()
 
     def inject(self, fault: str) -> None:
         stack = self.stack
@@ -878,10 +886,49 @@ def hung_hosts(hosts: Sequence[Process]) -> list[str]:
     return hung
 
 
+@contextlib.contextmanager
+def injecting(config: ChaosConfig, faults: Faults, until: threading.Event) -> Iterator[None]:
+    """Inject *faults* while the block runs, and set *until* when the run is over."""
+    no_more_faults = threading.Event()
+    injector = threading.Thread(target=faults.run, args=(no_more_faults,), daemon=True)
+    ender = threading.Thread(
+        target=end_when_settled,
+        args=(config, faults, injector, no_more_faults, until),
+        daemon=True,
+    )
+    injector.start()
+    ender.start()
+    try:
+        yield
+    finally:
+        no_more_faults.set()
+        until.set()
+        injector.join(timeout=60)
+        ender.join(timeout=60)
+
+
+def end_when_settled(
+    config: ChaosConfig,
+    faults: Faults,
+    injector: threading.Thread,
+    no_more_faults: threading.Event,
+    until: threading.Event,
+) -> None:
+    """Stop injecting after ``config.seconds``, and end the run ``config.settle_seconds``
+    after the last fault was dealt with (or at once, when *until* is set early)."""
+    if until.wait(config.seconds):
+        return
+    no_more_faults.set()
+    injector.join()
+    until.wait(max(0.0, faults.quiet_since + config.settle_seconds - time.monotonic()))
+    until.set()
+
+
 def run(
     config: ChaosConfig, workdir: Path, projects: Mapping[str, Project] | None = None
 ) -> Report:
-    """Run the mix for ``config.seconds`` and check it; every process is stopped at the end.
+    """Run the mix for ``config.seconds`` (and the settling after the last fault) and check
+    it; every process is stopped at the end.
 
     *projects* are the rendered projects by worker class (`render`), when already at hand.
     """
@@ -915,17 +962,10 @@ def run(
         started = time.monotonic()
         clients = Clients(config, [host.port for host in hosts], truth, stack, started)
         faults = Faults(config, stack, hosts, started)
-        injector = threading.Thread(target=faults.run, args=(until,), daemon=True)
-        timer = threading.Timer(config.seconds, until.set)
-        injector.start()
-        timer.start()
-        try:
+        with injecting(config, faults, until):
             # In a thread of its own: a browser test's Playwright may hold this thread's loop.
             run_async(clients.run(until), timeout=config.seconds + 300)
-        finally:
-            until.set()
-            timer.cancel()
-            injector.join(timeout=60)
+        ended = time.monotonic()
         for publisher in publishers:
             publisher.stop()  # every acknowledgement is in, before the logs are compared
         lost = lost_acknowledged(stack, truth, topics)
@@ -938,7 +978,7 @@ def run(
             stop(host)
         stack.stop()
     report, violations = check(clients.subscribers, truth)
-    report.seed, report.seconds = config.seed, config.seconds
+    report.seed, report.seconds = config.seed, ended - started
     report.published = truth.acknowledged
     report.faults = Counter(name for _, name in faults.done)
     report.failures += faults.errors + [f"a host hung: {what}" for what in hung]
