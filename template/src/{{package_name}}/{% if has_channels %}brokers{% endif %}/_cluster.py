@@ -209,9 +209,7 @@ class _Shard:
             while self.alive and not reader.stopped.is_set():
                 try:
                     if pubsub is None:
-                        pubsub = client.pubsub(  # type: ignore[no-untyped-call]
-                            ignore_subscribe_messages=True
-                        )
+                        pubsub = client.pubsub(ignore_subscribe_messages=True)
                         subscribed = set()
                     caught_up = self._follow(pubsub, subscribed)
                 except (RedisError, RedisClusterException) as error:
@@ -266,7 +264,7 @@ class _Shard:
             subscribed.add(topic)
             woken.add(topic)  # what came before the subscription is read from the log
         for topic in subscribed - wanted:
-            pubsub.sunsubscribe(reader.keys.bell(topic))  # type: ignore[no-untyped-call]
+            pubsub.sunsubscribe(reader.keys.bell(topic))
             subscribed.discard(topic)
         message = pubsub.get_message(timeout=_POLL if not woken else 0)
         while message is not None:

@@ -539,11 +539,11 @@ def _run_scripts(
         # counts that connection's writes), and inside a transaction it would not wait.
         with client.pipeline(transaction=False) as pipe:
             if transaction:
-                pipe.execute_command("MULTI")  # type: ignore[no-untyped-call]
+                pipe.execute_command("MULTI")
             for script, keys, args in calls:
                 pipe.evalsha(script.sha, len(keys), *keys, *args)
             if transaction:
-                pipe.execute_command("EXEC")  # type: ignore[no-untyped-call]
+                pipe.execute_command("EXEC")
             if wait is not None:
                 pipe.wait(*wait)
             try:

@@ -99,14 +99,12 @@ def parse(url: str) -> Topology:
     sentinel_query = urlencode(
         [(n.removeprefix(_SENTINEL_OPTION), v) for n, v in pairs if n.startswith(_SENTINEL_OPTION)]
     )
-    sentinel_options: dict[str, Any] = parse_url(  # type: ignore[no-untyped-call]
-        f"redis://localhost?{sentinel_query}"
-    )
+    sentinel_options: dict[str, Any] = parse_url(f"redis://localhost?{sentinel_query}")
     sentinel_options.pop("host", None)
     data_query = urlencode([(n, v) for n, v in pairs if not n.startswith(_SENTINEL_OPTION)])
     # redis-py reads the options of the data servers, as it would in a redis:// URL.
     tls = scheme.startswith("rediss")
-    options: dict[str, Any] = parse_url(  # type: ignore[no-untyped-call]
+    options: dict[str, Any] = parse_url(
         f"{'rediss' if tls else 'redis'}://{userinfo}{at}localhost/{db}?{data_query}"
     )
     for name in ("host", "port", "connection_class"):
@@ -150,7 +148,7 @@ def command_client(
     if topology.kind == "sentinel":
         # A connection that finds the old primary demoted (READONLY) or gone is dropped,
         # and the next one asks the Sentinels where the primary is now.
-        primary: redis.Redis = _sentinel(topology).master_for(  # type: ignore[no-untyped-call]
+        primary: redis.Redis = _sentinel(topology).master_for(
             topology.service,
             connection_pool_class=_SentinelBlockingPool,
             **bounded,
@@ -164,10 +162,7 @@ def command_client(
     (host, port), *others = topology.hosts
     return RedisCluster(
         url=f"{'rediss' if tls else 'redis'}://{_address(host)}:{port}",
-        startup_nodes=[
-            ClusterNode(host, port)  # type: ignore[no-untyped-call]
-            for host, port in others
-        ],
+        startup_nodes=[ClusterNode(host, port) for host, port in others],
         connection_pool_class=redis.BlockingConnectionPool,
         **bounded,
         **cluster_options,
@@ -184,7 +179,7 @@ def dedicated_client(topology: Topology, options: Mapping[str, Any]) -> redis.Re
     if topology.kind == "server":
         return redis.Redis.from_url(topology.url, **options)
     if topology.kind == "sentinel":
-        primary: redis.Redis = _sentinel(topology).master_for(  # type: ignore[no-untyped-call]
+        primary: redis.Redis = _sentinel(topology).master_for(
             topology.service, **{**options, **topology.options}
         )
         return primary
@@ -200,7 +195,7 @@ def node_client(
 
 def node_of(cluster: RedisCluster, key: str) -> tuple[str, int]:
     """The host and port of the primary that holds *key*'s slot now."""
-    node = cluster.get_node_from_key(key)  # type: ignore[no-untyped-call]
+    node = cluster.get_node_from_key(key)
     return str(node.host), int(node.port)
 
 
@@ -212,16 +207,13 @@ def refresh(cluster: RedisCluster) -> None:
 
 def primary_of(cluster: RedisCluster, key: str) -> redis.Redis:
     """The cluster's client of the primary that holds *key*'s slot now."""
-    node = cluster.get_node_from_key(key)  # type: ignore[no-untyped-call]
+    node = cluster.get_node_from_key(key)
     client: redis.Redis = cluster.get_redis_connection(node)
     return client
 
 
 def _sentinel(topology: Topology) -> Sentinel:
-    sentinel: Sentinel = Sentinel(  # type: ignore[no-untyped-call]
-        list(topology.hosts), sentinel_kwargs=_sentinel_options(topology)
-    )
-    return sentinel
+    return Sentinel(list(topology.hosts), sentinel_kwargs=_sentinel_options(topology))
 
 
 def _find_primary(client: redis.Redis) -> None:
@@ -231,7 +223,7 @@ def _find_primary(client: redis.Redis) -> None:
         # Not disconnect(): closing a connection that another thread is reading from
         # breaks that read with an error redis-py does not expect.
         with contextlib.suppress(RedisError):
-            pool.get_master_address()  # type: ignore[no-untyped-call]
+            pool.get_master_address()
 
 
 def _sentinel_options(topology: Topology) -> dict[str, Any]:
@@ -289,7 +281,7 @@ class SwitchWatch:
     def _listen(self, host: str, port: int) -> None:
         options = {**_sentinel_options(self._topology), "socket_timeout": None}
         sentinel = redis.Redis(host=host, port=port, **options)
-        pubsub = sentinel.pubsub(ignore_subscribe_messages=True)  # type: ignore[no-untyped-call]
+        pubsub = sentinel.pubsub(ignore_subscribe_messages=True)
         try:
             pubsub.subscribe("+switch-master")
             while not self._stopped.is_set():
