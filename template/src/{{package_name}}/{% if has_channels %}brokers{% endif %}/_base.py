@@ -180,7 +180,8 @@ class Page:
     """The next events after a position, or where to continue when history is gone."""
 
     events: list[Event]
-    more: bool  # the log may hold more after the last of them
+    # The log may hold more after the last of them (after a reset: after its position).
+    more: bool
     reset: Position | None = None
 
 
@@ -342,7 +343,12 @@ class Replay:
             page = pages[topic]
             if page.reset is not None:
                 moved[topic] = page.reset
-                self._drop(topic)
+                if page.more:
+                    # The reset names a log end read before this stream subscribed (see
+                    # `Broker._pages`): what came after it is read on from there.
+                    self._after[topic] = page.reset
+                else:
+                    self._drop(topic)
                 continue
             self._pages[topic].extend(page.events)
             if page.events:
@@ -965,9 +971,10 @@ class Broker(ABC):
             page = next_page(wanted[topic], log, size)
             # Kept, so that the next stream resuming from here needs no read at all.
             self._fanout.prepend(topic, wanted[topic], page)
-            if shared and page.reset is None and not page.more:
+            if shared and not page.more:
                 # The read may have begun before this stream subscribed: what was delivered
-                # to the feed since may be past its end. Read on from there.
+                # to the feed since may be past its end, or past the log end a reset names
+                # (a crowd coming back after a failover). Read on from there.
                 page = replace(page, more=True)
             pages[topic] = page
         return pages
