@@ -153,6 +153,7 @@ APP = _package("__init__.py")
 HEALTH = _package("health.py")
 CHANNELS = _package("channels.py")
 BROKER_BASE = _package("brokers/_base.py")
+BROKER_CLUSTER = _package("brokers/_cluster.py")
 GUNICORN = "deploy/gunicorn.conf.py"
 NGINX = "deploy/nginx.conf"
 CADDY = "deploy/Caddyfile"
@@ -1487,6 +1488,19 @@ mutant(
         BROKER_BASE,
         Replace(Code("shared and not page.more", "Broker._pages"), "False"),
     ),
+)
+mutant(
+    "cluster-closed-under-its-readers",
+    "channels",
+    "closing a cluster broker fails its shard readers' reads and logs a Redis that is not gone",
+    f"{T_BROKERS}::test_a_broker_closed_while_its_readers_read_closes_quietly",
+    at(
+        BROKER_CLUSTER,
+        Replace(Code("shard.join(...)", "ClusterReader.stop"), "None"),
+        Replace(Code("if self.stopped.is_set(): ...", "ClusterReader.place", part="test"), "False"),
+        Replace(Code("if reader.stopped.is_set(): ...", "_Shard._run", part="test"), "False"),
+    ),
+    keyword="cluster",
 )
 mutant(
     "identical-reads-not-merged",

@@ -53,6 +53,8 @@ logger = logging.getLogger(__name__)
 _POLL = 0.05
 _BACKOFF_FIRST = 0.1
 _BACKOFF_MAX = 5.0
+# How long closing the broker waits for its shard readers to end their rounds (seconds).
+_STOP_WAIT = 1.0
 
 
 class ClusterKeys(Protocol):
@@ -90,8 +92,17 @@ class ClusterReader(Follower):
         """Nothing to start yet: a shard's reader starts with its first topic."""
 
     def stop(self) -> None:
-        """Ask every shard reader to stop (each within a poll)."""
+        """Stop every shard reader, waiting a moment for each to finish its round.
+
+        The broker closes the cluster client next: a shard reader still reading through it
+        would fail on a connection closed under it.
+        """
         self.stopped.set()
+        with self._lock:
+            shards = list(self._shards.values())
+        deadline = time.monotonic() + _STOP_WAIT
+        for shard in shards:
+            shard.join(max(deadline - time.monotonic(), 0))
 
     def lag(self) -> float:
         """Seconds the furthest-behind shard reader has not had every entry its shard held."""
@@ -115,6 +126,8 @@ class ClusterReader(Follower):
         """Hand *topic* to the reader of the shard that holds its slot now."""
         host, port = node_of(self.cluster, self.keys.bell(topic))
         with self._lock:
+            if self.stopped.is_set():
+                return  # closed: a shard started now would read through a closed client
             shard = self._shards.get(f"{host}:{port}")
             if shard is None or not shard.alive:
                 shard = self._shards[f"{host}:{port}"] = _Shard(self, host, port)
@@ -188,6 +201,10 @@ class _Shard:
     def start(self) -> None:
         self._thread.start()
 
+    def join(self, seconds: float) -> None:
+        """Wait up to *seconds* for the reader to end (after `ClusterReader.stop`)."""
+        self._thread.join(seconds)
+
     def lag(self) -> float:
         """Seconds since this reader last had every entry its shard held; 0 while it has."""
         return self._progress.lag()
@@ -212,7 +229,13 @@ class _Shard:
                         pubsub = client.pubsub(ignore_subscribe_messages=True)
                         subscribed = set()
                     caught_up = self._follow(pubsub, subscribed)
-                except (RedisError, RedisClusterException) as error:
+                except Exception as error:
+                    if reader.stopped.is_set():
+                        # Closed under a read that outlasted the wait in `stop`: redis-py
+                        # fails then in ways of its own, AttributeError among them.
+                        return
+                    if not isinstance(error, RedisError | RedisClusterException):
+                        raise
                     metrics.reader_reconnecting()
                     self._note(caught_up=False)
                     if pubsub is not None:
