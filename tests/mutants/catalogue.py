@@ -1503,6 +1503,34 @@ mutant(
     keyword="cluster",
 )
 mutant(
+    "replacement-worker-needs-the-broker",
+    "channels",
+    "a worker replaced while Redis is away fails to start, and gunicorn stops the server",
+    f"{T_CHANNELS}::test_gunicorn_starts_the_workers_that_replace_others_without_the_broker",
+    at(GUNICORN, Replace(Code("if worker.age > ...: ...", "pre_fork", part="test"), "False")),
+)
+mutant(
+    "start-without-the-broker-refused",
+    "channels",
+    "an app told to start without its broker stops the start-up all the same",
+    f"{T_LIMITS}::test_a_worker_started_while_redis_is_away_serves_once_it_is_back",
+    at(
+        CHANNELS,
+        Replace(
+            Code('app.config["STREAM_BROKER_CHECK_AT_START"]', "_open_at_start"),
+            "True",
+        ),
+    ),
+)
+mutant(
+    "cluster-broker-never-made-late",
+    "channels",
+    "a cluster broker that could not be made at start-up is never tried again",
+    f"{T_LIMITS}::test_a_worker_started_while_redis_is_away_serves_once_it_is_back",
+    at(CHANNELS, Replace(Code("time.monotonic() < self._next_try", "_LateBroker.open"), "True")),
+    keyword="cluster",
+)
+mutant(
     "identical-reads-not-merged",
     "channels",
     "a reconnect storm reads the same history once per stream, not once per worker",

@@ -35,7 +35,13 @@ from urllib.parse import unquote, urlsplit
 import redis
 from redis.cluster import RedisCluster
 from redis.commands.core import Script
-from redis.exceptions import AskError, MovedError, NoScriptError, RedisError
+from redis.exceptions import (
+    AskError,
+    MovedError,
+    NoScriptError,
+    RedisClusterException,
+    RedisError,
+)
 
 from .. import metrics
 from . import _topology
@@ -321,7 +327,12 @@ class RedisBroker(Broker):
         }
         # A bounded pool: a burst of subscribers waits for a connection instead of opening
         # one each. Under gevent its queue is gevent's (the worker patches the stdlib).
-        self._client = _topology.command_client(self._topology, self._options, pool_size)
+        try:
+            self._client = _topology.command_client(self._topology, self._options, pool_size)
+        except (RedisError, RedisClusterException) as error:
+            # A cluster client asks its nodes for the slot map as it is made (the others
+            # connect on their first command).
+            raise BrokerUnavailable(self._unreachable(error)) from error
         self._publish = self._client.register_script(_PUBLISH)
         self._ends = self._client.register_script(_ENDS)
         self._read_log = self._client.register_script(_READ)
