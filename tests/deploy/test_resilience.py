@@ -8,6 +8,8 @@
   with a shorter retry budget ends the streams with a retry hint.
 - A restart while clients keep their connections alive (as browsers and nginx do) lets the
   old worker go at once, not after ``graceful_timeout`` (gevent kept it until then).
+- A worker killed, then a HUP, while Redis is down: the new workers start without it and
+  the server stays up; with the start-up check on for every worker, it stops.
 """
 
 from __future__ import annotations
@@ -28,7 +30,7 @@ from harness.redis_stack import RedisServer, redis_binary
 from harness.stack import HOST, Process, Project, restart_gracefully, start_gunicorn
 
 from .conftest import SERVERS, Servers
-from .test_channels import TOKEN, Subscriber, post
+from .test_channels import TOKEN, Subscriber, post, start_host
 
 pytestmark = pytest.mark.deploy
 
@@ -292,3 +294,79 @@ def test_a_restart_does_not_wait_for_kept_alive_connections(
         # The negative control: the kept-alive connections hold the old worker until
         # graceful_timeout, and gunicorn kills it.
         assert "Worker graceful timeout" in app.log()
+
+
+# ------------------------------------------------ workers replaced while Redis is away
+def new_workers(host: Process, old: set[int], count: int = 2) -> set[int]:
+    """Wait until *host* runs *count* workers, none of them in *old*."""
+    deadline = time.monotonic() + WAIT
+    while True:
+        workers = set(host.children())
+        if len(workers) == count and not workers & old:
+            return workers
+        assert host.popen.poll() is None, host.log()[-3000:]
+        assert time.monotonic() < deadline, host.log()[-3000:]
+        time.sleep(0.1)
+
+
+def test_workers_replaced_while_redis_is_away_keep_the_server_up(
+    servers: Servers, channel_projects: dict[str, Project], tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    """gunicorn stops the whole server when a worker fails to start. A worker killed (as by
+    the kernel's OOM killer), then a HUP, while Redis is down: every worker is new, started
+    without the broker; clients are told to come back, and are served once Redis is back.
+    The control, the start-up check on for every worker: the same kill stops the server."""
+    if redis_binary() is None:
+        pytest.skip("redis-server is not installed (apt-get install redis-server)")
+    redis_server = RedisServer(tmp_path_factory.mktemp("replaced-redis"))
+    with redis_server.running():
+        env = {
+            "CHANNEL_APP_PACKAGE": channel_projects["gthread"].package,
+            "FLASK_STREAM_BROKER_URL": redis_server.url,
+            "FLASK_STREAM_PUBLISH_TOKEN": TOKEN,
+            "FLASK_STREAM_RETRY_MS": "1000",
+            # A heartbeat a second: a subscriber's reading thread ends soon after its close.
+            "FLASK_STREAM_HEARTBEAT_SECONDS": "1",
+        }
+        hosts = {
+            server: start_host(servers, channel_projects[server], env, "replaced")
+            for server in SERVERS
+        }
+        control = start_host(
+            servers,
+            channel_projects["gthread"],
+            {**env, "FLASK_STREAM_BROKER_CHECK_AT_START": "true"},
+            "replaced-control",
+        )
+        redis_server.stop()
+        killed = {}
+        for host in [*hosts.values(), control]:
+            killed[host.pid] = host.children()[0]
+            os.kill(killed[host.pid], signal.SIGKILL)
+        for host in hosts.values():
+            before_hup = new_workers(host, {killed[host.pid]})
+            os.kill(host.pid, signal.SIGHUP)
+            new_workers(host, before_hup)
+        topic = f"replaced-{time.monotonic_ns()}"
+        for host in hosts.values():
+            assert "starting without the event broker" in host.log()
+            # Both workers, as the kernel spreads the connections: each says come back.
+            for _ in range(4):
+                with Stream(host.port, f"/news?topic={topic}", timeout=WAIT) as stream:
+                    assert stream.status == 200
+                    lines = list(stream.lines())
+                assert lines[0] == ": the event broker is unavailable: reconnect", lines
+        # The control: its replacement could not start, and gunicorn stopped the server.
+        assert control.popen.wait(timeout=WAIT) != 0
+        assert "Worker failed to boot" in control.log()
+
+        redis_server.start()
+        gthread, gevent = (hosts[server].port for server in SERVERS)
+        subscribers = [Subscriber(port, [topic]) for port in (gthread, gevent)]
+        try:
+            assert post(gevent, f"/publish/{topic}", "back")[0] == 201
+            for subscriber in subscribers:
+                assert [e["data"] for e in subscriber.wait_for(1)] == ["back"]
+        finally:
+            for subscriber in subscribers:
+                subscriber.close()
