@@ -407,7 +407,10 @@ def test_a_browser_whose_worker_is_killed_gets_every_event_once(
             os.kill(pid, signal.SIGKILL)
         for n in range(3):
             channel_stack.publish_http(b.port, topic, f"while down {n}")
-        page.wait_for_function("() => window.opens >= 2", timeout=20_000)
+        try:
+            page.wait_for_function("() => window.opens >= 2", timeout=20_000)
+        except Exception as error:  # Playwright's TimeoutError: show what host a went through
+            raise AssertionError(f"no reconnection: {error}\n{a.log()[-4000:]}") from error
         channel_stack.publish_http(b.port, topic, "after")
         page.wait_for_function("() => window.got.length >= 7", timeout=20_000)
         time.sleep(0.5)  # room for a duplicate to show up, were there one
