@@ -151,6 +151,7 @@ STREAMING = _package("streaming.py")
 TICKS = _package("ticks.py")
 APP = _package("__init__.py")
 HEALTH = _package("health.py")
+METRICS = _package("metrics.py")
 CHANNELS = _package("channels.py")
 BROKER_BASE = _package("brokers/_base.py")
 BROKER_CLUSTER = _package("brokers/_cluster.py")
@@ -913,6 +914,13 @@ mutant(
         ),
     ),
 )
+mutant(
+    "replacement-worker-needs-the-broker",
+    "channels",
+    "a worker replaced while Redis is away fails to start, and gunicorn stops the server",
+    f"{T_CHANNELS}::test_gunicorn_starts_the_workers_that_replace_others_without_the_broker",
+    at(GUNICORN, Replace(Code("if worker.age > ...: ...", "pre_fork", part="test"), "False")),
+)
 
 # ---- health probes and metrics -----------------------------------------------------------
 
@@ -922,6 +930,13 @@ mutant(
     "/readyz answers 200 while the worker stops: a load balancer sends reconnections to it",
     f"{T_METRICS}::test_readiness_fails_first_during_a_shutdown",
     at(HEALTH, Delete(Code("if shutting_down.is_set(): ...", "readyz"))),
+)
+mutant(
+    "heartbeats-not-counted",
+    "defaults",
+    "heartbeats go out uncounted: the metrics show a quiet stream as a dead one",
+    f"{T_METRICS}::test_heartbeats_are_counted",
+    at(METRICS, Delete(Code("self.heartbeats += 1", "StreamAccount.heartbeat"))),
 )
 mutant(
     "metrics-of-an-earlier-run-kept",
@@ -1501,13 +1516,6 @@ mutant(
         Replace(Code("if reader.stopped.is_set(): ...", "_Shard._run", part="test"), "False"),
     ),
     keyword="cluster",
-)
-mutant(
-    "replacement-worker-needs-the-broker",
-    "channels",
-    "a worker replaced while Redis is away fails to start, and gunicorn stops the server",
-    f"{T_CHANNELS}::test_gunicorn_starts_the_workers_that_replace_others_without_the_broker",
-    at(GUNICORN, Replace(Code("if worker.age > ...: ...", "pre_fork", part="test"), "False")),
 )
 mutant(
     "start-without-the-broker-refused",
