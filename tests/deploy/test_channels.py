@@ -289,10 +289,29 @@ class Subscriber:
         self._thread.join(timeout=5)
 
 
+def serving_workers(port: int, count: int = 2) -> None:
+    """Wait until *count* workers answer on *port*: a test before may have killed some, and
+    their replacements may still be starting on a loaded machine."""
+    pids: set[str] = set()
+    deadline = time.monotonic() + WAIT
+    while len(pids) < count:
+        assert time.monotonic() < deadline, f"only workers {pids} answer on port {port}"
+        conn = http.client.HTTPConnection(HOST, port, timeout=WAIT)
+        try:
+            conn.request("GET", "/healthz")
+            response = conn.getresponse()
+            response.read()
+            pids.add(response.headers["X-Worker-Pid"])
+        finally:
+            conn.close()
+        time.sleep(0.01)
+
+
 def spread(stack: ChannelStack, topics: Sequence[str]) -> list[Subscriber]:
     """Subscribers on both hosts until every one of the four workers serves at least one."""
     subscribers: list[Subscriber] = []
     for host in stack.hosts:
+        serving_workers(host.port)
         pids: set[str] = set()
         for _ in range(40):
             subscriber = Subscriber(host.port, topics)
@@ -420,6 +439,8 @@ def test_a_browser_whose_worker_is_killed_gets_every_event_once(
     assert got == [f"before {n}" for n in range(3)] + [f"while down {n}" for n in range(3)] + [
         "after"
     ]
+    # The stack is shared: leave it with both of host a's workers serving again.
+    serving_workers(a.port)
 
 
 @requires_chromium
