@@ -73,6 +73,11 @@ _BLOCKING_READS = {
     "bzpopmax": ("timeout", 1.0),
 }
 REDIS_DEFAULT_SOCKET_TIMEOUT = 5.0
+# What a streamed generator may wait on for ever: a queue (made by any callable named
+# *Queue: queue, gevent, multiprocessing), or what a listener hands out (`announcer.listen()`
+# returning a queue, redis-py's `pubsub.listen()`).
+_QUEUE_MAKER = "Queue"
+_LISTENER = "listen"
 
 
 def _at(module: Module, node: ast.AST, code: str, **details: object) -> Finding:
@@ -142,8 +147,75 @@ def _site_findings(
             yield replace(found, fix=wrap_stream(site, stream))
     yield from _session(project, site, stream)
     yield from _response_changes(project, site, stream)
+    yield from _silent_waits(stream)
     if closed:
         yield from _teardown_resources(project, site, stream, closed, getters)
+
+
+def _silent_waits(stream: Stream) -> Iterator[Finding]:
+    """FS160: the generator blocks with no timeout, on ``get()`` of a queue it made (or the
+    module made, or a ``...listen()`` call returned), or iterating ``pubsub.listen()``."""
+    if not isinstance(stream.node, ast.FunctionDef | ast.AsyncFunctionDef):
+        return
+    module = stream.module
+    statements = [*module.tree.body, *all_function_nodes(stream.node)]
+    queues = {
+        target.id
+        for node in statements
+        if isinstance(node, ast.Assign) and _makes_queue(node.value)
+        for target in node.targets
+        if isinstance(target, ast.Name)
+    }
+    # A generator that looks before it takes (`if not q.empty(): q.get()`) polls instead.
+    queues -= {
+        node.func.value.id
+        for node in _body_nodes(stream)
+        if isinstance(node, ast.Call)
+        and isinstance(node.func, ast.Attribute)
+        and node.func.attr in ("empty", "qsize")
+        and isinstance(node.func.value, ast.Name)
+    }
+    for node in _body_nodes(stream):
+        if isinstance(node, ast.For | ast.AsyncFor) and _is_listener(node.iter):
+            yield _at(module, node.iter, "FS160", call=ast.unparse(node.iter))
+        elif (
+            isinstance(node, ast.Call)
+            and isinstance(node.func, ast.Attribute)
+            and isinstance(node.func.value, ast.Name)
+            and node.func.value.id in queues
+            and _waits_forever(node)
+        ):
+            yield _at(module, node, "FS160", call=ast.unparse(node))
+
+
+def _makes_queue(value: ast.AST) -> bool:
+    if not isinstance(value, ast.Call):
+        return False
+    name = last_name(value.func) or ""
+    return name.endswith(_QUEUE_MAKER) or name.endswith(_LISTENER)
+
+
+def _is_listener(value: ast.AST) -> bool:
+    """``x.listen()``: redis-py's pub/sub messages, waited for without end."""
+    return (
+        isinstance(value, ast.Call)
+        and isinstance(value.func, ast.Attribute)
+        and value.func.attr == _LISTENER
+        and not value.args
+        and not value.keywords
+    )
+
+
+def _waits_forever(call: ast.Call) -> bool:
+    """``q.get()``, ``q.get(True)``, ``q.get(block=True)``: a queue's get with no timeout."""
+    assert isinstance(call.func, ast.Attribute)
+    if call.func.attr != "get" or len(call.args) > 1:
+        return False
+    keywords = {keyword.arg: keyword.value for keyword in call.keywords}
+    if "timeout" in keywords or set(keywords) - {"block"}:
+        return False
+    block = call.args[0] if call.args else keywords.get("block")
+    return block is None or literal(block) is True
 
 
 def _not_called_name(project: Project, site: StreamSite) -> str:

@@ -127,6 +127,14 @@ RULES: Mapping[str, Rule] = _rules(
         "blocking `{command}` waits {wait} but the client's socket_timeout is "
         "{timeout}: set socket_timeout above the blocking time (or None)",
     ),
+    Rule(
+        "FS160",
+        "stream-waits-without-heartbeat",
+        Level.WARNING,
+        "streamed generator waits on `{call}` with no timeout, writing nothing meanwhile: a "
+        "client that left is not noticed and proxies cut the silent stream; wait with a "
+        "timeout and send a heartbeat comment when it runs out",
+    ),
     # FS2xx: gunicorn configuration.
     Rule(
         "FS201",
