@@ -249,9 +249,13 @@ class SentinelGroup:
     def stream_key(self, topic: str) -> str:
         return f"channel:{topic}"
 
-    def start(self, timeout: float = 20.0) -> None:
+    def start(self, timeout: float = 60.0) -> None:
         """Start the servers and the Sentinels; wait until every Sentinel knows the replica
-        and the two other Sentinels (so that they can agree on a failover)."""
+        and the two other Sentinels (so that they can agree on a failover).
+
+        Sentinels find each other by the hellos they publish every 2 s, and the replica in
+        the primary's INFO, asked for every 10 s: on a loaded machine that took over 20 s.
+        """
         binary = sentinel_binary()
         if binary is None:
             raise StackError("redis-sentinel is not installed")
