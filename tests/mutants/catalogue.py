@@ -917,8 +917,8 @@ mutant(
 mutant(
     "replacement-worker-needs-the-broker",
     "channels",
-    "a worker replaced while Redis is away fails to start, and gunicorn stops the server",
-    f"{T_CHANNELS}::test_gunicorn_starts_the_workers_that_replace_others_without_the_broker",
+    "a worker started while Redis is away fails to start, and gunicorn stops the server",
+    f"{T_CHANNELS}::test_gunicorn_starts_every_worker_but_the_first_without_the_broker",
     at(GUNICORN, Replace(Code("if worker.age > ...: ...", "pre_fork", part="test"), "False")),
 )
 
