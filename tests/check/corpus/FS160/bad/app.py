@@ -34,15 +34,7 @@ def scores():
         updates = Queue()
         while True:
             yield sse(updates.get(True))
-
-    return Response(generate(), mimetype="text/event-stream", headers=HEADERS)
-
-
-@app.get("/shared")
-def from_the_module():
-    def generate():
-        while True:
-            yield sse(shared.get(block=True))
+            yield sse(shared.get(block=True))  # a queue of the module's
 
     return Response(generate(), mimetype="text/event-stream", headers=HEADERS)
 

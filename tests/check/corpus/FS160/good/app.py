@@ -23,19 +23,7 @@ def listen():
         messages = announcer.listen()
         while True:
             try:
-                yield sse(messages.get(timeout=15))
-            except queue.Empty:
-                yield HEARTBEAT
-
-    return Response(stream(), mimetype="text/event-stream", headers=HEADERS)
-
-
-@app.get("/positional")
-def positional():
-    def stream():
-        messages = queue.Queue()
-        while True:
-            try:
+                # The timeout given by position; docs/check.md's example gives it by name.
                 yield sse(messages.get(True, 15))
             except queue.Empty:
                 yield HEARTBEAT
